@@ -1,0 +1,74 @@
+using Google.Protobuf;
+using RffService.Onnx;
+using RffService.Onnx.Proto;
+
+namespace RffService.Onnx.Tests;
+
+public class ModelFileTests
+{
+    [Fact]
+    public void A_model_saved_and_reloaded_is_identical()
+    {
+        var model = TestModels.SmallRffCnn(seed: 3);
+        string path = Path.Combine(Path.GetTempPath(), $"rff-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            OnnxModelFile.Save(model, path);
+            var reloaded = OnnxModelFile.Load(path);
+            Assert.Equal(model, reloaded);
+            Assert.Equal(model.ToByteArray(), reloaded.ToByteArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Unknown_fields_survive_a_round_trip()
+    {
+        // Field 20 of ModelProto (training_info) is not in our proto: it must be kept as unknown bytes.
+        var model = TestModels.SmallRffCnn(seed: 1);
+        var bytes = model.ToByteArray().Concat(new byte[] { 0xA2, 0x01, 0x00 }).ToArray(); // tag (20 << 3 | 2), length 0
+        var reparsed = OnnxModelFile.Parse(bytes);
+        Assert.Equal(bytes, reparsed.ToByteArray());
+    }
+
+    [Fact]
+    public void Built_models_declare_the_operator_function_and_opsets()
+    {
+        var model = TestModels.SmallRffCnn(seed: 1);
+        var function = Assert.Single(model.Functions);
+        Assert.Equal(("ai.rff", "RffConv"), (function.Domain, function.Name));
+        Assert.All(function.Node, n => Assert.Equal("", n.Domain));
+        Assert.Contains(model.OpsetImport, o => o.Domain == "ai.rff" && o.Version == 1);
+        Assert.Contains(model.OpsetImport, o => o.Domain == "" && o.Version == GraphBuilder.DefaultOpset);
+        Assert.Equal("batch", model.Graph.Input[0].Type.TensorType.Shape.Dim[0].DimParam);
+    }
+
+    [Fact]
+    public void Tensor_values_round_trip_through_raw_data_and_float_data()
+    {
+        float[] values = [1.5f, -2f, 3.25f, 0f, float.Epsilon, 1e30f];
+        var raw = Tensors.FromFloats("t", [2, 3], values);
+        Assert.Equal(values, Tensors.ToFloats(raw));
+
+        var listed = new TensorProto { Name = "t", DataType = 1 };
+        listed.Dims.AddRange([2, 3]);
+        listed.FloatData.AddRange(values);
+        Assert.Equal(values, Tensors.ToFloats(listed));
+        Assert.Throws<ArgumentException>(() => Tensors.FromFloats("bad", [2, 2], values));
+    }
+
+    [Fact]
+    public void Exposed_intermediate_outputs_are_returned_by_onnx_runtime()
+    {
+        var model = TestModels.SmallRffCnn(seed: 2);
+        ModelEditor.ExposeOutputs(model, ["rff1"]);
+        var input = new float[1 * 1 * 12 * 12];
+        var (values, shape) = OrtRunner.Run(model, "input", input, [1, 1, 12, 12], "rff1");
+        Assert.Equal(new long[] { 1, 4, 12, 12 }, shape);
+        Assert.Equal(4 * 12 * 12, values.Length);
+        Assert.Throws<ArgumentException>(() => ModelEditor.ExposeOutputs(model, ["no_such_tensor"]));
+    }
+}
