@@ -1,6 +1,90 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Http.Json;
+using RffService.Api;
+using RffService.Api.Endpoints;
+using RffService.Api.Errors;
+using RffService.Api.Health;
+using RffService.Api.Input;
+using RffService.Api.Swagger;
+using RffService.Inference;
+using RffService.Inference.Models;
+using Serilog;
+
 var builder = WebApplication.CreateBuilder(args);
+
+builder.Services.AddSerilog((services, logger) => logger
+    .ReadFrom.Configuration(builder.Configuration)
+    .ReadFrom.Services(services)
+    .Enrich.FromLogContext());
+
+builder.Services.AddOptions<ApiOptions>()
+    .Bind(builder.Configuration.GetSection(ApiOptions.Section))
+    .ValidateDataAnnotations()
+    .ValidateOnStart();
+builder.Services.AddRffInference(builder.Configuration);
+builder.Services.AddSingleton<ImageRequestReader>();
+
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+builder.WebHost.ConfigureKestrel((context, kestrel) =>
+{
+    var api = context.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+    kestrel.Limits.MaxRequestBodySize = api.MaxRequestBytes;
+    kestrel.AddServerHeader = false;
+});
+
+builder.Services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models", tags: [HealthEndpoints.ReadyTag]);
+
+builder.Services.AddEndpointsApiExplorer();
+builder.Services.AddSwaggerGen(swagger =>
+{
+    swagger.SwaggerDoc("v1", new Microsoft.OpenApi.OpenApiInfo
+    {
+        Title = "RffService",
+        Version = "v1",
+        Description = "Inference service for RFF-CNN classifiers (random Fourier features in convolutional form) on ONNX Runtime.",
+    });
+    foreach (var assembly in new[] { Assembly.GetExecutingAssembly().GetName().Name, "RffService.Inference" })
+    {
+        string xml = Path.Combine(AppContext.BaseDirectory, $"{assembly}.xml");
+        if (File.Exists(xml)) swagger.IncludeXmlComments(xml);
+    }
+    swagger.OperationFilter<ImageRequestBodyFilter>();
+});
+
 var app = builder.Build();
 
-app.MapGet("/", () => "Hello World!");
+app.UseRffRequestLogging(); // outermost, so it logs the status the client finally gets
+app.UseExceptionHandler();
+app.UseStatusCodePages(async status =>
+{
+    var context = status.HttpContext;
+    await ProblemExceptionHandler.WriteAsync(context, new Microsoft.AspNetCore.Mvc.ProblemDetails
+    {
+        Status = context.Response.StatusCode,
+        Title = context.Response.StatusCode == 404 ? "Not found" : "Request failed",
+        Detail = context.Response.StatusCode == 404
+            ? $"There is no endpoint at {context.Request.Method} {context.Request.Path}. See /swagger."
+            : $"The request failed with status {context.Response.StatusCode}.",
+    }, context.RequestAborted);
+});
 
+app.UseSwagger();
+app.UseSwaggerUI(ui =>
+{
+    ui.SwaggerEndpoint("/swagger/v1/swagger.json", "RffService v1");
+    ui.DocumentTitle = "RffService API";
+});
+
+app.MapHealthEndpoints();
+app.MapModelEndpoints();
+app.MapClassifyEndpoints();
+app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
+
+app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);
 app.Run();
+
+/// <summary>Entry point; public so integration tests can host the app.</summary>
+public partial class Program;

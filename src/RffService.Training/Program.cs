@@ -1,1 +1,3 @@
-﻿Console.WriteLine("Hello, World!");
+using RffService.Training;
+
+return Cli.Run(args);

@@ -72,3 +72,21 @@ public class ModelFileTests
         Assert.Throws<ArgumentException>(() => ModelEditor.ExposeOutputs(model, ["no_such_tensor"]));
     }
 }
+
+public class RffCnnGraphTests
+{
+    [Fact]
+    public void Onnx_runtime_logits_equal_the_managed_forward_pass()
+    {
+        var spec = TestModels.SmallSpec(seed: 11);
+        var random = new Random(4);
+        const int batch = 3;
+        var input = Enumerable.Range(0, batch * 12 * 12).Select(_ => (float)random.NextDouble()).ToArray();
+
+        var (ort, shape) = OrtRunner.Run(RffCnnBuilder.Build(spec), "input", input, [batch, 1, 12, 12]);
+        var managed = RffCnnManagedForward.Logits(spec, input, batch);
+
+        Assert.Equal(new long[] { batch, 3 }, shape);
+        for (int i = 0; i < managed.Length; i++) Assert.Equal(managed[i], ort[i], 1e-4f);
+    }
+}

@@ -1,0 +1,36 @@
+using RffService.Api.Contracts;
+using RffService.Inference;
+using Microsoft.AspNetCore.Http.HttpResults;
+using RffService.Inference.Models;
+
+namespace RffService.Api.Endpoints;
+
+public static class ModelEndpoints
+{
+    public static IEndpointRouteBuilder MapModelEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/models").WithTags("Models");
+        group.MapGet("/", ListModels)
+            .WithName("ListModels")
+            .WithSummary("List every model: task, versions, labels, input, RFF layers, execution provider, load state");
+        group.MapGet("/{name}", GetModel)
+            .WithName("GetModel")
+            .WithSummary("Describe one model")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return app;
+    }
+
+    /// <summary>Every model found in the repository, including failed ones (with the reason).</summary>
+    private static Ok<ModelList> ListModels(ModelRepository repository) =>
+        TypedResults.Ok(new ModelList(repository.Models.Select(ModelInfo.From).ToList()));
+
+    /// <summary>One model by name.</summary>
+    /// <param name="name">Model name, as GET /models lists it.</param>
+    /// <param name="repository">The model repository.</param>
+    private static Ok<ModelInfo> GetModel(string name, ModelRepository repository)
+    {
+        var model = repository.Find(name) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown model",
+            $"There is no model named '{(name.Length > 64 ? name[..64] + "..." : name)}'. GET /models lists the models this service has.");
+        return TypedResults.Ok(ModelInfo.From(model));
+    }
+}

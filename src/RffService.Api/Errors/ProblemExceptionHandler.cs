@@ -1,0 +1,60 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+using RffService.Inference;
+
+namespace RffService.Api.Errors;
+
+/// <summary>
+/// Turns exceptions into RFC 7807 problem details. Expected failures keep their status and message; anything else is
+/// a 500 whose detail reveals nothing, and is logged.
+/// </summary>
+internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        var problem = exception switch
+        {
+            InferenceException e => Problem(StatusFor(e.Kind), e.Title, e.Message),
+            BadHttpRequestException e => Problem(e.StatusCode,
+                e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "Request too large" : "Bad request", e.Message),
+            OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
+                Problem(499, "Client closed request", "The client went away before the response was ready."),
+            _ => Problem(StatusCodes.Status500InternalServerError, "Internal error", "An unexpected error occurred; it has been logged."),
+        };
+        if (problem.Status == StatusCodes.Status500InternalServerError)
+            logger.LogError(exception, "Unhandled exception on {Method} {Path}", context.Request.Method, context.Request.Path);
+        await WriteAsync(context, problem, cancellationToken);
+        return true;
+    }
+
+    public static int StatusFor(ErrorKind kind) => kind switch
+    {
+        ErrorKind.BadInput => StatusCodes.Status400BadRequest,
+        ErrorKind.NotFound => StatusCodes.Status404NotFound,
+        ErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        ErrorKind.UnsupportedMedia => StatusCodes.Status415UnsupportedMediaType,
+        ErrorKind.InvalidParameter => StatusCodes.Status422UnprocessableEntity,
+        ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    /// <summary>Writes problem+json whatever the request's Accept header says (an error must always be readable).</summary>
+    public static async Task WriteAsync(HttpContext context, ProblemDetails problem, CancellationToken cancellationToken)
+    {
+        if (context.Response.HasStarted) return;
+        context.Response.Clear();
+        context.Response.StatusCode = problem.Status ?? 500;
+        if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+            context.Response.Headers.RetryAfter = "1";
+        problem.Instance ??= context.Request.Path;
+        problem.Extensions["traceId"] = context.TraceIdentifier;
+        await context.Response.WriteAsJsonAsync(problem, problem.GetType(), options: null, contentType: "application/problem+json", cancellationToken);
+    }
+
+    private static ProblemDetails Problem(int status, string title, string detail) => new()
+    {
+        Status = status,
+        Title = title,
+        Detail = detail,
+    };
+}

@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using RffService.Inference.Models;
+
+namespace RffService.Api.Health;
+
+/// <summary>Ready once every model has finished loading (and warming up) and at least one serves.</summary>
+internal sealed class ModelsReadyHealthCheck(ModelRepository repository) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var states = repository.Models.ToDictionary(m => m.Name, m => (object)m.State.ToString().ToLowerInvariant());
+        if (!repository.IsLoaded)
+            return Task.FromResult(HealthCheckResult.Unhealthy("Models are loading.", data: states));
+        if (!repository.Models.Any(m => m.State == ModelState.Ready))
+            return Task.FromResult(HealthCheckResult.Unhealthy($"No model is ready (repository: {repository.RootPath}).", data: states));
+        int failed = repository.Models.Count(m => m.State == ModelState.Failed);
+        return Task.FromResult(HealthCheckResult.Healthy(
+            failed == 0 ? "All models are ready." : $"{failed} model(s) failed to load; the others serve.", states));
+    }
+}

@@ -1,0 +1,12 @@
+namespace RffService.Inference.Imaging;
+
+/// <summary>
+/// How an original image was placed in the model's input: <c>input = original * scale + pad</c> per axis.
+/// Stretch has different x and y scales and no padding; letterbox one scale and centred padding.
+/// </summary>
+public readonly record struct ResizeTransform(float ScaleX, float ScaleY, float PadX, float PadY, int OriginalWidth, int OriginalHeight)
+{
+    public (float X, float Y) ToOriginal(float inputX, float inputY) => ((inputX - PadX) / ScaleX, (inputY - PadY) / ScaleY);
+
+    public (float X, float Y) ToInput(float originalX, float originalY) => (originalX * ScaleX + PadX, originalY * ScaleY + PadY);
+}

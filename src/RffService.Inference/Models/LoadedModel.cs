@@ -1,0 +1,20 @@
+using RffService.Inference.Runtime;
+using RffService.Onnx;
+
+namespace RffService.Inference.Models;
+
+/// <summary>A model of the repository: its config, the version chosen, and its load state.</summary>
+public sealed class LoadedModel
+{
+    public required string Name { get; init; }
+    public required string Directory { get; init; }
+    public ModelConfig? Config { get; init; }
+    public int? Version { get; init; }
+    public IReadOnlyList<int> Versions { get; init; } = [];
+
+    public ModelState State { get; internal set; } = ModelState.Loading;
+    public string? Error { get; internal set; }
+    public ModelSession? Session { get; internal set; }
+    public IReadOnlyList<RffLayerInfo> RffLayers { get; internal set; } = [];
+    public string? ExecutionProvider => Session?.ExecutionProvider;
+}

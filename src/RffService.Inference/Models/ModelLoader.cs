@@ -1,0 +1,90 @@
+using RffService.Inference.Runtime;
+using RffService.Onnx;
+
+namespace RffService.Inference.Models;
+
+/// <summary>
+/// Loads one model version: parses the ONNX file, finds its RFF layers, creates the session, checks that the
+/// model agrees with its config and warms it up with one dummy inference.
+/// </summary>
+public sealed class ModelLoader(ExecutionProviderSelector providers)
+{
+    public const string ModelFileName = "model.onnx";
+
+    /// <summary>Loads the model into <paramref name="model"/>; on failure the model is marked failed with the reason.</summary>
+    public void Load(LoadedModel model)
+    {
+        try
+        {
+            var config = model.Config ?? throw new InvalidDataException("the model has no valid config.json");
+            if (model.Version is not { } version)
+                throw new InvalidDataException("no version folder (models/<name>/<number>/model.onnx) was found");
+            string path = Path.Combine(model.Directory, version.ToString(), ModelFileName);
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"version {version} has no {ModelFileName} ({path})");
+
+            byte[] bytes = File.ReadAllBytes(path);
+            var proto = ParseOnnx(bytes);
+            var layers = new ModelInspector(proto).FindRffLayers();
+
+            var (options, provider) = providers.Create();
+            ModelSession session;
+            using (options)
+                session = new ModelSession(bytes, options, provider, config.Input.Name, config.Output.Name);
+            try
+            {
+                CheckAgainstConfig(session, config);
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+            model.RffLayers = layers;
+            model.Session = session;
+            model.State = ModelState.Ready;
+        }
+        catch (Exception ex)
+        {
+            model.Error = ex.Message;
+            model.State = ModelState.Failed;
+        }
+    }
+
+    private static Onnx.Proto.ModelProto ParseOnnx(byte[] bytes)
+    {
+        try
+        {
+            var proto = OnnxModelFile.Parse(bytes);
+            if (proto.Graph is null) throw new InvalidDataException("it has no graph");
+            return proto;
+        }
+        catch (Exception ex) when (ex is Google.Protobuf.InvalidProtocolBufferException or InvalidDataException)
+        {
+            throw new InvalidDataException($"{ModelFileName} is not a valid ONNX model: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Checks the declared input shape, then runs one dummy batch and checks the output shape.</summary>
+    private static void CheckAgainstConfig(ModelSession session, ModelConfig config)
+    {
+        var input = config.Input;
+        int[] shape = session.InputShape;
+        if (shape.Length != 4)
+            throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an NCHW image input has rank 4");
+        Check(shape[1], input.Channels, "channels");
+        Check(shape[2], input.Height, "height");
+        Check(shape[3], input.Width, "width");
+
+        var (_, outputShape) = session.Run(new float[input.Channels * input.Height * input.Width], [1, input.Channels, input.Height, input.Width]);
+        if (config.Task == "classification" && (outputShape.Length != 2 || outputShape[1] != config.Labels.Count))
+            throw new InvalidDataException(
+                $"output '{session.OutputName}' has shape [{string.Join(", ", outputShape)}] but config.json lists {config.Labels.Count} labels (expected [1, {config.Labels.Count}])");
+
+        void Check(int actual, int declared, string what)
+        {
+            if (actual > 0 && actual != declared)
+                throw new InvalidDataException($"config.json says input {what} is {declared} but the model's input '{session.InputName}' has {actual}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+namespace RffService.Inference.Models;
+
+public enum ModelState
+{
+    Loading,
+    Ready,
+    Failed,
+}

@@ -1,0 +1,43 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace RffService.Inference.Runtime;
+
+/// <summary>
+/// One ONNX Runtime session for one model version, created once and used concurrently
+/// (<see cref="InferenceSession.Run(RunOptions, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string})"/> is thread-safe).
+/// </summary>
+public sealed class ModelSession : IDisposable
+{
+    private readonly InferenceSession _session;
+
+    public ModelSession(byte[] modelBytes, SessionOptions options, string provider, string? inputName, string? outputName)
+    {
+        _session = new InferenceSession(modelBytes, options);
+        ExecutionProvider = provider;
+        InputName = inputName ?? _session.InputNames[0];
+        OutputName = outputName ?? _session.OutputNames[0];
+        if (!_session.InputMetadata.ContainsKey(InputName))
+            throw new InvalidDataException($"The model has no input named '{InputName}' (inputs: {string.Join(", ", _session.InputNames)}).");
+        if (!_session.OutputMetadata.ContainsKey(OutputName))
+            throw new InvalidDataException($"The model has no output named '{OutputName}' (outputs: {string.Join(", ", _session.OutputNames)}).");
+    }
+
+    public string ExecutionProvider { get; }
+    public string InputName { get; }
+    public string OutputName { get; }
+
+    /// <summary>The declared input shape; -1 marks a symbolic (dynamic) dimension.</summary>
+    public int[] InputShape => _session.InputMetadata[InputName].Dimensions;
+
+    /// <summary>Runs the model on a float tensor and returns the configured output and its shape.</summary>
+    public (float[] Values, long[] Shape) Run(float[] input, long[] shape)
+    {
+        using var inputValue = OrtValue.CreateTensorValueFromMemory(input, shape);
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, [InputName], [inputValue], [OutputName]);
+        var output = outputs[0];
+        return (output.GetTensorDataAsSpan<float>().ToArray(), output.GetTensorTypeAndShape().Shape);
+    }
+
+    public void Dispose() => _session.Dispose();
+}

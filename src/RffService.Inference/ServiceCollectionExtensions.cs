@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using RffService.Inference.Classification;
+using RffService.Inference.Models;
+using RffService.Inference.Runtime;
+
+namespace RffService.Inference;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>Registers the inference core: options (validated at start-up), repository, loader and services.</summary>
+    public static IServiceCollection AddRffInference(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<InferenceOptions>()
+            .Bind(configuration.GetSection(InferenceOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<ExecutionProviderSelector>();
+        services.AddSingleton<ModelLoader>();
+        services.AddSingleton<ModelRepository>();
+        services.AddSingleton<ModelResolver>();
+        services.AddSingleton<ClassificationService>();
+        services.AddHostedService<ModelLoaderService>();
+        return services;
+    }
+}

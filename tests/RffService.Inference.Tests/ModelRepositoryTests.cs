@@ -1,0 +1,94 @@
+using RffService.Inference.Models;
+using RffService.Inference.Runtime;
+using RffService.TestSupport;
+
+namespace RffService.Inference.Tests;
+
+public class ModelRepositoryTests
+{
+    [Fact]
+    public void Loads_the_highest_version_and_lists_its_rff_layers()
+    {
+        using var models = new TestModelRepository()
+            .AddModel("tiny", TestModelRepository.TinySpec(seed: 1), TestModelRepository.TinyConfig(), version: 1)
+            .AddModel("tiny", TestModelRepository.TinySpec(seed: 2), TestModelRepository.TinyConfig(), version: 3);
+        Directory.CreateDirectory(Path.Combine(models.Root, "tiny", "not-a-version"));
+        using var repository = TestServices.LoadRepository(models.Root);
+
+        var model = Assert.Single(repository.Models);
+        Assert.Equal((ModelState.Ready, 3), (model.State, model.Version));
+        Assert.Equal([3, 1], model.Versions);
+        Assert.Equal(["rff1", "rff2"], model.RffLayers.Select(l => l.Name));
+        Assert.Equal(ExecutionProviderSelector.Cpu, model.ExecutionProvider);
+        Assert.True(repository.Loaded.IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public void A_broken_model_is_reported_while_the_others_serve()
+    {
+        using var models = new TestModelRepository()
+            .AddModel("good", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig())
+            .AddModelBytes("corrupt", TestModelRepository.TinyConfig(), "this is not protobuf"u8.ToArray())
+            .AddRawConfig("no-file", System.Text.Json.JsonSerializer.Serialize(TestModelRepository.TinyConfig(), ModelConfig.JsonOptions))
+            .AddRawConfig("bad-json", "{ \"task\": ")
+            .AddRawConfig("bad-config", """{ "task": "segmentation", "labels": [], "input": { "width": 0, "height": 16, "channels": 2 } }""")
+            .AddModel("lying-labels", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(labels: ["a", "b"]))
+            .AddModel("lying-channels", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(channels: 3));
+        Directory.CreateDirectory(Path.Combine(models.Root, "no-file", "1")); // a version folder without model.onnx
+        Directory.CreateDirectory(Path.Combine(models.Root, "no-config", "1"));
+        using var repository = TestServices.LoadRepository(models.Root);
+
+        Assert.Equal(ModelState.Ready, repository.Find("good")!.State);
+        AssertFailed("corrupt", "not a valid ONNX model");
+        AssertFailed("no-file", "has no model.onnx");
+        AssertFailed("bad-json", "not valid JSON");
+        AssertFailed("bad-config", "task must be");
+        AssertFailed("lying-labels", "lists 2 labels");
+        AssertFailed("lying-channels", "channels is 3");
+        AssertFailed("no-config", "config.json is missing");
+
+        void AssertFailed(string name, string reason)
+        {
+            var model = repository.Find(name)!;
+            Assert.Equal(ModelState.Failed, model.State);
+            Assert.Contains(reason, model.Error);
+        }
+    }
+
+    [Fact]
+    public void Config_validation_names_every_problem()
+    {
+        var config = new ModelConfig
+        {
+            Task = "regression",
+            Labels = [],
+            Input = new InputConfig { Width = 0, Height = 10, Channels = 2, Layout = "NHWC", Resize = "crop", Mean = [0f], Std = [0f] },
+        };
+        var errors = string.Join("\n", ModelConfigValidator.Validate(config));
+        foreach (var field in new[] { "task", "labels", "input.width", "input.channels", "input.layout", "input.resize", "input.mean", "input.std" })
+            Assert.Contains(field, errors);
+        Assert.Empty(ModelConfigValidator.Validate(TestModelRepository.TinyConfig()));
+    }
+
+    [Fact]
+    public void Auto_falls_back_to_cpu_and_cuda_without_a_cuda_build_fails_the_model()
+    {
+        using var models = new TestModelRepository().AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
+
+        using (var auto = TestServices.LoadRepository(models.Root, "auto"))
+            Assert.Equal(ExecutionProviderSelector.Cpu, auto.Find("tiny")!.ExecutionProvider);
+
+        using var cuda = TestServices.LoadRepository(models.Root, "cuda");
+        var model = cuda.Find("tiny")!;
+        Assert.Equal(ModelState.Failed, model.State);
+        Assert.Contains("CUDA", model.Error);
+    }
+
+    [Fact]
+    public void A_missing_repository_completes_loading_with_no_models()
+    {
+        using var repository = TestServices.LoadRepository(Path.Combine(Path.GetTempPath(), "no-such-" + Guid.NewGuid()));
+        Assert.True(repository.IsLoaded);
+        Assert.Empty(repository.Models);
+    }
+}
