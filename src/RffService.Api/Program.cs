@@ -10,6 +10,8 @@ using RffService.Inference;
 using RffService.Inference.Models;
 using Serilog;
 
+if (args.Contains(HealthProbe.Flag)) return HealthProbe.Run();
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddSerilog((services, logger) => logger
@@ -85,6 +87,7 @@ app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 
 app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);
 app.Run();
+return 0;
 
 /// <summary>Entry point; public so integration tests can host the app.</summary>
 public partial class Program;

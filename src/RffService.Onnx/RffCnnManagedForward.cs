@@ -13,12 +13,12 @@ public static class RffCnnManagedForward
         int d = spec.Features, k = spec.Classes;
         var logits = new float[batch * k];
         for (int n = 0; n < batch; n++)
-        for (int c = 0; c < k; c++)
-        {
-            double sum = spec.ReadoutBias[c];
-            for (int j = 0; j < d; j++) sum += spec.ReadoutWeights[c * d + j] * features[n * d + j];
-            logits[n * k + c] = (float)sum;
-        }
+            for (int c = 0; c < k; c++)
+            {
+                double sum = spec.ReadoutBias[c];
+                for (int j = 0; j < d; j++) sum += spec.ReadoutWeights[c * d + j] * features[n * d + j];
+                logits[n * k + c] = (float)sum;
+            }
         return logits;
     }
 
@@ -60,15 +60,15 @@ public static class RffCnnManagedForward
         int outH = height / size, outW = width / size;
         var output = new float[planes * outH * outW];
         for (int p = 0; p < planes; p++)
-        for (int oy = 0; oy < outH; oy++)
-        for (int ox = 0; ox < outW; ox++)
-        {
-            float max = float.NegativeInfinity;
-            for (int dy = 0; dy < size; dy++)
-            for (int dx = 0; dx < size; dx++)
-                max = Math.Max(max, input[(p * height + oy * size + dy) * width + ox * size + dx]);
-            output[(p * outH + oy) * outW + ox] = max;
-        }
+            for (int oy = 0; oy < outH; oy++)
+                for (int ox = 0; ox < outW; ox++)
+                {
+                    float max = float.NegativeInfinity;
+                    for (int dy = 0; dy < size; dy++)
+                        for (int dx = 0; dx < size; dx++)
+                            max = Math.Max(max, input[(p * height + oy * size + dy) * width + ox * size + dx]);
+                    output[(p * outH + oy) * outW + ox] = max;
+                }
         return (output, outH, outW);
     }
 }

@@ -53,32 +53,32 @@ public static class RffConvKernel
         {
             var channel = image.Slice(c * g.H * g.W, g.H * g.W);
             for (int ky = 0; ky < g.KH; ky++)
-            for (int kx = 0; kx < g.KW; kx++)
-            {
-                float weight = filter[(c * g.KH + ky) * g.KW + kx];
-                int offsetX = kx * a.DilationW - a.PadLeft;
-                // Output columns whose input column ox*stride + offsetX lies inside the image.
-                int oxStart = Math.Max(0, CeilDiv(-offsetX, a.StrideW));
-                int oxEnd = Math.Min(outW, FloorDiv(g.W - 1 - offsetX, a.StrideW) + 1);
-                if (oxEnd <= oxStart) continue;
-                int count = oxEnd - oxStart;
-                for (int oy = 0; oy < outH; oy++)
+                for (int kx = 0; kx < g.KW; kx++)
                 {
-                    int iy = oy * a.StrideH + ky * a.DilationH - a.PadTop;
-                    if ((uint)iy >= (uint)g.H) continue;
-                    var row = channel.Slice(iy * g.W, g.W);
-                    var accRow = acc.Slice(oy * outW + oxStart, count);
-                    int ix0 = oxStart * a.StrideW + offsetX;
-                    if (a.StrideW == 1)
+                    float weight = filter[(c * g.KH + ky) * g.KW + kx];
+                    int offsetX = kx * a.DilationW - a.PadLeft;
+                    // Output columns whose input column ox*stride + offsetX lies inside the image.
+                    int oxStart = Math.Max(0, CeilDiv(-offsetX, a.StrideW));
+                    int oxEnd = Math.Min(outW, FloorDiv(g.W - 1 - offsetX, a.StrideW) + 1);
+                    if (oxEnd <= oxStart) continue;
+                    int count = oxEnd - oxStart;
+                    for (int oy = 0; oy < outH; oy++)
                     {
-                        TensorPrimitives.MultiplyAdd(row.Slice(ix0, count), weight, accRow, accRow);
-                    }
-                    else
-                    {
-                        for (int i = 0; i < count; i++) accRow[i] += weight * row[ix0 + i * a.StrideW];
+                        int iy = oy * a.StrideH + ky * a.DilationH - a.PadTop;
+                        if ((uint)iy >= (uint)g.H) continue;
+                        var row = channel.Slice(iy * g.W, g.W);
+                        var accRow = acc.Slice(oy * outW + oxStart, count);
+                        int ix0 = oxStart * a.StrideW + offsetX;
+                        if (a.StrideW == 1)
+                        {
+                            TensorPrimitives.MultiplyAdd(row.Slice(ix0, count), weight, accRow, accRow);
+                        }
+                        else
+                        {
+                            for (int i = 0; i < count; i++) accRow[i] += weight * row[ix0 + i * a.StrideW];
+                        }
                     }
                 }
-            }
         }
     }
 

@@ -33,11 +33,11 @@ public class ImageDecoderTests
         using var fromPng = ImageDecoder.Decode(TestImages.Encode(source, SKEncodedImageFormat.Png), Limit);
         using var fromBmp = ImageDecoder.Decode(TestImages.Bmp(5, 3), Limit);
         for (int y = 0; y < 3; y++)
-        for (int x = 0; x < 5; x++)
-        {
-            Assert.Equal(source.GetPixel(x, y), fromPng.Bitmap.GetPixel(x, y));
-            Assert.Equal(source.GetPixel(x, y), fromBmp.Bitmap.GetPixel(x, y));
-        }
+            for (int x = 0; x < 5; x++)
+            {
+                Assert.Equal(source.GetPixel(x, y), fromPng.Bitmap.GetPixel(x, y));
+                Assert.Equal(source.GetPixel(x, y), fromBmp.Bitmap.GetPixel(x, y));
+            }
         using var gif = ImageDecoder.Decode(TestImages.Gif(), Limit);
         Assert.Equal(SKColors.White, gif.Bitmap.GetPixel(0, 0));
     }
@@ -52,8 +52,8 @@ public class ImageDecoderTests
         // A 30x20 image, white in the left third, black elsewhere.
         using var bitmap = new SKBitmap(new SKImageInfo(30, 20, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         for (int y = 0; y < 20; y++)
-        for (int x = 0; x < 30; x++)
-            bitmap.SetPixel(x, y, x < 10 ? SKColors.White : SKColors.Black);
+            for (int x = 0; x < 30; x++)
+                bitmap.SetPixel(x, y, x < 10 ? SKColors.White : SKColors.Black);
         var jpeg = TestImages.WithExifOrientation(TestImages.Encode(bitmap, SKEncodedImageFormat.Jpeg, 100), orientation);
 
         using var image = ImageDecoder.Decode(jpeg, Limit);

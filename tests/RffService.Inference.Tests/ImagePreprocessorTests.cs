@@ -17,8 +17,8 @@ public class ImagePreprocessorTests
         ImagePreprocessor.WriteTensor(image, spec, tensor);
 
         for (int y = 0; y < 3; y++)
-        for (int x = 0; x < 4; x++)
-            Assert.Equal((bitmap.GetPixel(x, y).Red / 255f - 0.5f) / 0.25f, tensor[y * 4 + x], 1e-5f);
+            for (int x = 0; x < 4; x++)
+                Assert.Equal((bitmap.GetPixel(x, y).Red / 255f - 0.5f) / 0.25f, tensor[y * 4 + x], 1e-5f);
     }
 
     [Fact]

@@ -8,12 +8,12 @@ public class RffConvKernelTests
     {
         var data = new TheoryData<int, int, int, int, int, int>();
         foreach (int channels in new[] { 1, 3 })
-        foreach (int kernel in new[] { 1, 3, 5 })
-        foreach (int stride in new[] { 1, 2 })
-        foreach (int pad in new[] { 0, 1, 2 })
-        foreach (int dilation in new[] { 1, 2 })
-        foreach (int batch in new[] { 1, 4 })
-            data.Add(channels, kernel, stride, pad, dilation, batch);
+            foreach (int kernel in new[] { 1, 3, 5 })
+                foreach (int stride in new[] { 1, 2 })
+                    foreach (int pad in new[] { 0, 1, 2 })
+                        foreach (int dilation in new[] { 1, 2 })
+                            foreach (int batch in new[] { 1, 4 })
+                                data.Add(channels, kernel, stride, pad, dilation, batch);
         return data;
     }
 

@@ -10,11 +10,11 @@ public static class TestImages
     {
         var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++)
-        {
-            byte v = (byte)((x * 255 / Math.Max(1, width - 1) + y * 97) % 256);
-            bitmap.SetPixel(x, y, gray ? new SKColor(v, v, v) : new SKColor(v, (byte)(255 - v), (byte)(y * 255 / Math.Max(1, height - 1))));
-        }
+            for (int x = 0; x < width; x++)
+            {
+                byte v = (byte)((x * 255 / Math.Max(1, width - 1) + y * 97) % 256);
+                bitmap.SetPixel(x, y, gray ? new SKColor(v, v, v) : new SKColor(v, (byte)(255 - v), (byte)(y * 255 / Math.Max(1, height - 1))));
+            }
         return bitmap;
     }
 
@@ -53,12 +53,12 @@ public static class TestImages
         Int(2, bytes.Length); Int(10, 54); Int(14, 40); Int(18, width); Int(22, height);
         bytes[26] = 1; bytes[28] = 24; Int(34, rowBytes * height);
         for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++)
-        {
-            var c = bitmap.GetPixel(x, height - 1 - y);
-            int o = 54 + y * rowBytes + x * 3;
-            (bytes[o], bytes[o + 1], bytes[o + 2]) = (c.Blue, c.Green, c.Red);
-        }
+            for (int x = 0; x < width; x++)
+            {
+                var c = bitmap.GetPixel(x, height - 1 - y);
+                int o = 54 + y * rowBytes + x * 3;
+                (bytes[o], bytes[o + 1], bytes[o + 2]) = (c.Blue, c.Green, c.Red);
+            }
         return bytes;
     }
 

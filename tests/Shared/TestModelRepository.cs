@@ -32,17 +32,22 @@ public sealed class TestModelRepository : IDisposable
 
     public static ModelConfig TinyConfig(int channels = 1, string resize = "stretch", string task = "classification",
         IReadOnlyList<string>? labels = null) => new()
-    {
-        Task = task,
-        Description = "test model",
-        Labels = labels ?? Labels,
-        Input = new InputConfig
         {
-            Name = RffCnnBuilder.InputName, Width = 16, Height = 16, Channels = channels,
-            Mean = Enumerable.Repeat(0.5f, channels).ToArray(), Std = Enumerable.Repeat(0.25f, channels).ToArray(), Resize = resize,
-        },
-        Output = new OutputConfig { Name = RffCnnBuilder.OutputName },
-    };
+            Task = task,
+            Description = "test model",
+            Labels = labels ?? Labels,
+            Input = new InputConfig
+            {
+                Name = RffCnnBuilder.InputName,
+                Width = 16,
+                Height = 16,
+                Channels = channels,
+                Mean = Enumerable.Repeat(0.5f, channels).ToArray(),
+                Std = Enumerable.Repeat(0.25f, channels).ToArray(),
+                Resize = resize,
+            },
+            Output = new OutputConfig { Name = RffCnnBuilder.OutputName },
+        };
 
     public TestModelRepository AddModel(string name, RffCnnSpec spec, ModelConfig config, int version = 1)
     {

@@ -66,12 +66,12 @@ public static class ImagePreprocessor
         {
             float scale = 1f / (255f * spec.Std[0]), offset = spec.Mean[0] / spec.Std[0];
             for (int y = 0; y < spec.Height; y++)
-            for (int x = 0; x < spec.Width; x++)
-            {
-                int p = y * rowBytes + x * 4;
-                float luma = LumaR * rgba[p] + LumaG * rgba[p + 1] + LumaB * rgba[p + 2];
-                destination[y * spec.Width + x] = luma * scale - offset;
-            }
+                for (int x = 0; x < spec.Width; x++)
+                {
+                    int p = y * rowBytes + x * 4;
+                    float luma = LumaR * rgba[p] + LumaG * rgba[p + 1] + LumaB * rgba[p + 2];
+                    destination[y * spec.Width + x] = luma * scale - offset;
+                }
             return;
         }
         for (int c = 0; c < 3; c++)
@@ -79,8 +79,8 @@ public static class ImagePreprocessor
             float scale = 1f / (255f * spec.Std[c]), offset = spec.Mean[c] / spec.Std[c];
             var channel = destination.Slice(c * plane, plane);
             for (int y = 0; y < spec.Height; y++)
-            for (int x = 0; x < spec.Width; x++)
-                channel[y * spec.Width + x] = rgba[y * rowBytes + x * 4 + c] * scale - offset;
+                for (int x = 0; x < spec.Width; x++)
+                    channel[y * spec.Width + x] = rgba[y * rowBytes + x * 4 + c] * scale - offset;
         }
     }
 }

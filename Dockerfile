@@ -1,0 +1,40 @@
+# RffService container. CPU by default; `--build-arg FLAVOR=gpu` builds the CUDA flavour
+# (ONNX Runtime's Gpu package on a CUDA 12 / cuDNN 9 runtime base).
+ARG FLAVOR=cpu
+
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+ARG FLAVOR
+WORKDIR /src
+# Restore in its own layer: it reruns only when a project file changes.
+COPY Directory.Build.props Directory.Packages.props ./
+COPY src/RffService.Onnx/RffService.Onnx.csproj src/RffService.Onnx/
+COPY src/RffService.Inference/RffService.Inference.csproj src/RffService.Inference/OnnxRuntime.props src/RffService.Inference/
+COPY src/RffService.Api/RffService.Api.csproj src/RffService.Api/
+RUN ORT=$([ "$FLAVOR" = "gpu" ] && echo Gpu || echo Cpu) && \
+    dotnet restore src/RffService.Api/RffService.Api.csproj -p:OnnxRuntimeFlavor=$ORT
+COPY src/ src/
+# The same publish command CI runs (see README, "Container").
+RUN ORT=$([ "$FLAVOR" = "gpu" ] && echo Gpu || echo Cpu) && \
+    dotnet publish src/RffService.Api/RffService.Api.csproj -c Release -o /app --no-restore -p:OnnxRuntimeFlavor=$ORT
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime-cpu
+
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS runtime-gpu
+# The ASP.NET Core runtime from the official image, on the CUDA base.
+COPY --from=mcr.microsoft.com/dotnet/aspnet:10.0 /usr/share/dotnet /usr/share/dotnet
+RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet && \
+    apt-get update && apt-get install -y --no-install-recommends libicu74 ca-certificates curl && rm -rf /var/lib/apt/lists/*
+
+FROM runtime-${FLAVOR} AS final
+WORKDIR /app
+COPY --from=build /app ./
+COPY models/ /app/models/
+ENV ASPNETCORE_URLS=http://0.0.0.0:8080 \
+    Inference__ModelsPath=/app/models \
+    Inference__ExecutionProvider=auto \
+    DOTNET_NOLOGO=1
+EXPOSE 8080
+USER 1654
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["dotnet", "/app/RffService.Api.dll", "--health-probe"]
+ENTRYPOINT ["dotnet", "/app/RffService.Api.dll"]
