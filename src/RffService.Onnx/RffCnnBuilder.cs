@@ -2,18 +2,44 @@ using RffService.Onnx.Proto;
 
 namespace RffService.Onnx;
 
-/// <summary>Builds the ONNX graph of an <see cref="RffCnnSpec"/>: input "input" [N, C, H, W] -> output "logits" [N, K].</summary>
+/// <summary>
+/// Builds the ONNX graph of an <see cref="RffCnnSpec"/>: input "input" [N, C, H, W] -> output "logits" [N, K],
+/// or, for feature extraction, the backbone alone: input -> "features" [N, D].
+/// </summary>
 public static class RffCnnBuilder
 {
     public const string InputName = "input";
     public const string OutputName = "logits";
+    public const string FeaturesName = "features";
 
     public static ModelProto Build(RffCnnSpec spec, string graphName = "rff_cnn", IDictionary<string, string>? metadata = null)
     {
+        spec.Validate();
         var builder = new GraphBuilder(graphName)
             .Input(InputName, [null, spec.InputChannels, spec.InputHeight, spec.InputWidth])
             .Output(OutputName, [null, spec.Classes]);
+        AddBackbone(builder, spec);
+        builder.Initializer("readout.W", [spec.Classes, spec.Features], spec.ReadoutWeights)
+            .Initializer("readout.B", [spec.Classes], spec.ReadoutBias)
+            .Node("Gemm", [FeaturesName, "readout.W", "readout.B"], [OutputName], "readout", "", Attributes.Int("transB", 1));
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
+            builder.Metadata(key, value);
+        return builder.Build();
+    }
 
+    /// <summary>The RffConv layers and pooling, ending in the flattened readout features [N, D].</summary>
+    public static ModelProto BuildBackbone(RffCnnSpec spec)
+    {
+        spec.Validate();
+        var builder = new GraphBuilder("rff_cnn_backbone")
+            .Input(InputName, [null, spec.InputChannels, spec.InputHeight, spec.InputWidth])
+            .Output(FeaturesName, [null, spec.Features]);
+        AddBackbone(builder, spec);
+        return builder.Build();
+    }
+
+    private static void AddBackbone(GraphBuilder builder, RffCnnSpec spec)
+    {
         string current = InputName;
         for (int i = 0; i < spec.Layers.Count; i++)
         {
@@ -25,21 +51,25 @@ public static class RffCnnBuilder
             if (layer.PoolSize > 1)
             {
                 string pooled = $"pool{i + 1}";
-                builder.Node("MaxPool", [current], [pooled], pooled, "",
+                builder.Node(layer.Pool == PoolMode.Max ? "MaxPool" : "AveragePool", [current], [pooled], pooled, "",
                     Attributes.Ints("kernel_shape", layer.PoolSize, layer.PoolSize),
                     Attributes.Ints("strides", layer.PoolSize, layer.PoolSize));
                 current = pooled;
             }
         }
 
-        builder.Node("GlobalAveragePool", [current], ["gap"], "gap")
-            .Node("Flatten", ["gap"], ["features"], "flatten", "", Attributes.Int("axis", 1))
-            .Initializer("readout.W", [spec.Classes, spec.Features], spec.ReadoutWeights)
-            .Initializer("readout.B", [spec.Classes], spec.ReadoutBias)
-            .Node("Gemm", ["features", "readout.W", "readout.B"], [OutputName], "readout", "", Attributes.Int("transB", 1));
-
-        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
-            builder.Metadata(key, value);
-        return builder.Build();
+        if (spec.ReadoutGrid == 1)
+        {
+            builder.Node("GlobalAveragePool", [current], ["readout_pool"], "readout_pool");
+        }
+        else
+        {
+            var (h, w) = spec.FinalMapSize();
+            var (windowH, strideH) = spec.GridCell(h);
+            var (windowW, strideW) = spec.GridCell(w);
+            builder.Node("AveragePool", [current], ["readout_pool"], "readout_pool", "",
+                Attributes.Ints("kernel_shape", windowH, windowW), Attributes.Ints("strides", strideH, strideW));
+        }
+        builder.Node("Flatten", ["readout_pool"], [FeaturesName], "flatten", "", Attributes.Int("axis", 1));
     }
 }

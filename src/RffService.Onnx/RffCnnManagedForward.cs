@@ -22,18 +22,24 @@ public static class RffCnnManagedForward
         return logits;
     }
 
-    /// <summary>Globally average-pooled features of the last layer, [batch, Features].</summary>
+    /// <summary>The last layer's map averaged over the readout grid cells, [batch, Features].</summary>
     public static float[] Features(RffCnnSpec spec, float[] input, int batch)
     {
         var (map, channels, height, width) = LastFeatureMap(spec, input, batch);
-        int plane = height * width;
-        var pooled = new float[batch * channels];
-        for (int i = 0; i < pooled.Length; i++)
-        {
-            double sum = 0;
-            for (int p = 0; p < plane; p++) sum += map[i * plane + p];
-            pooled[i] = (float)(sum / plane);
-        }
+        int grid = spec.ReadoutGrid;
+        var (windowH, strideH) = spec.GridCell(height);
+        var (windowW, strideW) = spec.GridCell(width);
+        var pooled = new float[batch * channels * grid * grid];
+        for (int plane = 0; plane < batch * channels; plane++)
+            for (int gy = 0; gy < grid; gy++)
+                for (int gx = 0; gx < grid; gx++)
+                {
+                    double sum = 0;
+                    for (int y = gy * strideH; y < gy * strideH + windowH; y++)
+                        for (int x = gx * strideW; x < gx * strideW + windowW; x++)
+                            sum += map[(plane * height + y) * width + x];
+                    pooled[(plane * grid + gy) * grid + gx] = (float)(sum / (windowH * windowW));
+                }
         return pooled;
     }
 
@@ -49,13 +55,13 @@ public static class RffCnnManagedForward
             RffConvKernel.Forward(g, current, layer.Weights, layer.Bias, output);
             (current, channels, height, width) = (output, layer.OutChannels, g.OutH, g.OutW);
             if (layer.PoolSize > 1)
-                (current, height, width) = MaxPool(current, batch * channels, height, width, layer.PoolSize);
+                (current, height, width) = Pool(current, batch * channels, height, width, layer.PoolSize, layer.Pool);
         }
         return (current, channels, height, width);
     }
 
-    /// <summary>Max pooling with window = stride = <paramref name="size"/> (floor mode, as ONNX MaxPool).</summary>
-    public static (float[] Output, int Height, int Width) MaxPool(float[] input, int planes, int height, int width, int size)
+    /// <summary>Max or average pooling with window = stride = <paramref name="size"/> (floor mode, as ONNX).</summary>
+    public static (float[] Output, int Height, int Width) Pool(float[] input, int planes, int height, int width, int size, PoolMode mode)
     {
         int outH = height / size, outW = width / size;
         var output = new float[planes * outH * outW];
@@ -63,11 +69,15 @@ public static class RffCnnManagedForward
             for (int oy = 0; oy < outH; oy++)
                 for (int ox = 0; ox < outW; ox++)
                 {
-                    float max = float.NegativeInfinity;
+                    float max = float.NegativeInfinity, sum = 0;
                     for (int dy = 0; dy < size; dy++)
                         for (int dx = 0; dx < size; dx++)
-                            max = Math.Max(max, input[(p * height + oy * size + dy) * width + ox * size + dx]);
-                    output[(p * outH + oy) * outW + ox] = max;
+                        {
+                            float v = input[(p * height + oy * size + dy) * width + ox * size + dx];
+                            max = Math.Max(max, v);
+                            sum += v;
+                        }
+                    output[(p * outH + oy) * outW + ox] = mode == PoolMode.Max ? max : sum / (size * size);
                 }
         return (output, outH, outW);
     }

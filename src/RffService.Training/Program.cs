@@ -1,3 +1,3 @@
-using RffService.Training;
+using RffService.Training.Commands;
 
 return Cli.Run(args);

@@ -90,3 +90,32 @@ public class RffCnnGraphTests
         for (int i = 0; i < managed.Length; i++) Assert.Equal(managed[i], ort[i], 1e-4f);
     }
 }
+
+public class RffCnnVariantTests
+{
+    [Theory]
+    [InlineData(PoolMode.Average, 2)] // 12 -> pool 2 -> 6 -> 6: grid cells of 3
+    [InlineData(PoolMode.Max, 4)]     // 6 into 4 cells: stride 1, window 3 (overlapping)
+    [InlineData(PoolMode.Average, 1)]
+    public void Onnx_runtime_and_the_managed_pass_agree_for_pooling_modes_and_readout_grids(PoolMode pool, int grid)
+    {
+        var random = new Random(21);
+        var layers = new[]
+        {
+            RffLayerSpec.Random(1, 4, 3, sigma: 1.5f, poolSize: 2, random, pool: pool),
+            RffLayerSpec.Random(4, 5, 3, sigma: 2f, poolSize: 1, random, pool: pool),
+        };
+        var spec = new RffCnnSpec(1, 12, 12, layers, [], [0.5f, -0.5f], grid);
+        spec = spec with { ReadoutWeights = Enumerable.Range(0, 2 * spec.Features).Select(_ => (float)RffLayerSpec.Gaussian(random)).ToArray() };
+        var input = Enumerable.Range(0, 2 * 144).Select(_ => (float)random.NextDouble()).ToArray();
+
+        var (ort, _) = OrtRunner.Run(RffCnnBuilder.Build(spec), "input", input, [2, 1, 12, 12]);
+        var managed = RffCnnManagedForward.Logits(spec, input, 2);
+        for (int i = 0; i < managed.Length; i++) Assert.Equal(managed[i], ort[i], 1e-4f);
+
+        var (features, shape) = OrtRunner.Run(RffCnnBuilder.BuildBackbone(spec), "input", input, [2, 1, 12, 12]);
+        Assert.Equal(new long[] { 2, spec.Features }, shape);
+        var expected = RffCnnManagedForward.Features(spec, input, 2);
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], features[i], 1e-5f);
+    }
+}

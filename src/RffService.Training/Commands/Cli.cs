@@ -1,9 +1,10 @@
-namespace RffService.Training;
+namespace RffService.Training.Commands;
 
 /// <summary>The trainer's command line: one command per job, each with its own help.</summary>
 public static class Cli
 {
-    private static readonly ICommand[] Commands = [new ExportUntrainedCommand()];
+    private static readonly ICommand[] Commands =
+        [new FetchDataCommand(), new CrossValidateCommand(), new TrainClassifierCommand(), new EvaluateCommand(), new ExportUntrainedCommand()];
 
     public static int Run(string[] args)
     {

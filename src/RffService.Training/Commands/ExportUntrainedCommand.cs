@@ -2,7 +2,7 @@ using System.Text.Json;
 using RffService.Inference.Models;
 using RffService.Onnx;
 
-namespace RffService.Training;
+namespace RffService.Training.Commands;
 
 /// <summary>
 /// Writes an untrained RFF-CNN (seeded random RFF layers and readout) with a config marked "trained": false,

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using RffService.Inference;
+using RffService.Inference.Classification;
+using RffService.Inference.Models;
+using RffService.Inference.Runtime;
+using RffService.Training.Data;
+
+namespace RffService.Training.Evaluation;
+
+/// <summary>
+/// Scores a model on a data set through the service's own code path: each image is encoded as PNG and classified by
+/// <see cref="ClassificationService"/> (decode, pre-process, ONNX Runtime, softmax), or sent to a running service.
+/// </summary>
+public static class ModelEvaluator
+{
+    public const int BatchSize = 32;
+
+    public static EvaluationReport InProcess(string modelsRoot, string modelName, ImageDataset data)
+    {
+        var options = Options.Create(new InferenceOptions { ModelsPath = Path.GetFullPath(modelsRoot), ExecutionProvider = "cpu", MaxBatchImages = BatchSize });
+        var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
+        using var repository = new ModelRepository(options, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
+        repository.LoadAll();
+        var model = repository.Find(modelName) ?? throw new ArgumentException($"No model '{modelName}' under {modelsRoot}.");
+        if (model.State != ModelState.Ready) throw new InvalidOperationException($"Model '{modelName}' failed to load: {model.Error}");
+        var classifier = new ClassificationService(new ModelResolver(repository, options), options);
+        return Score(data, "evaluate", batch => classifier.Classify(batch, modelName, 1).Select(r => r.Predictions[0].Index).ToList());
+    }
+
+    /// <summary>The same, over HTTP: POST /classify with the PNGs as a multipart batch.</summary>
+    public static EvaluationReport OverHttp(Uri service, string modelName, ImageDataset data)
+    {
+        using var client = new HttpClient { BaseAddress = service, Timeout = TimeSpan.FromMinutes(2) };
+        return Score(data, "POST /classify", batch =>
+        {
+            using var form = new MultipartFormDataContent();
+            for (int i = 0; i < batch.Count; i++)
+                form.Add(new ByteArrayContent(batch[i].ToArray()) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", $"{i}.png");
+            using var response = client.PostAsync($"/classify?model={Uri.EscapeDataString(modelName)}&topK=1", form).GetAwaiter().GetResult();
+            string body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"The service answered {(int)response.StatusCode}: {body}");
+            using var json = JsonDocument.Parse(body);
+            var results = json.RootElement.ValueKind == JsonValueKind.Array ? json.RootElement.EnumerateArray().ToList() : [json.RootElement];
+            return results.Select(r => r.GetProperty("predictions")[0].GetProperty("index").GetInt32()).ToList();
+        });
+    }
+
+    private static EvaluationReport Score(ImageDataset data, string title, Func<IReadOnlyList<ReadOnlyMemory<byte>>, IReadOnlyList<int>> classify)
+    {
+        var clock = Stopwatch.StartNew();
+        var predicted = new List<int>(data.Count);
+        var progress = new Progress(title, data.Count);
+        for (int start = 0; start < data.Count; start += BatchSize)
+        {
+            int count = Math.Min(BatchSize, data.Count - start);
+            var batch = Enumerable.Range(start, count).Select(i => (ReadOnlyMemory<byte>)TestImageEncoder.Png(data, i)).ToList();
+            predicted.AddRange(classify(batch));
+            progress.Advance(count);
+        }
+        progress.Finish();
+        return EvaluationReport.From(data.Classes, data.Labels.Select(l => (int)l).ToList(), predicted, clock.Elapsed.TotalSeconds);
+    }
+}

@@ -1,0 +1,52 @@
+using System.Text.Json;
+using RffService.Inference.Models;
+using RffService.Onnx;
+using RffService.Training.Commands;
+using RffService.Training.Features;
+
+namespace RffService.Training.Evaluation;
+
+/// <summary>Writes a trained RFF-CNN into the model repository: config.json, &lt;version&gt;/model.onnx and the model card.</summary>
+public sealed class ModelExporter(string root, string name, int version)
+{
+    public string ModelDirectory => Path.Combine(root, name);
+    public string VersionDirectory => Path.Combine(root, name, version.ToString());
+
+    public void Export(RffCnnSpec spec, IReadOnlyList<string> labels, Normalisation normalisation, RffCnnOptions architecture, double lambda, bool mirror)
+    {
+        var model = RffCnnBuilder.Build(spec, "rff_cnn", new Dictionary<string, string>
+        {
+            ["rff.trained"] = "true",
+            ["rff.architecture"] = architecture.Describe(),
+            ["rff.seed"] = architecture.Seed.ToString(),
+            ["rff.lambda"] = lambda.ToString("G6"),
+            ["rff.mirror"] = mirror.ToString(),
+        });
+        OnnxModelFile.Save(model, Path.Combine(VersionDirectory, "model.onnx"));
+        var config = new ModelConfig
+        {
+            Task = "classification",
+            Trained = true,
+            Description = $"RFF-CNN: {architecture.Describe()}; ridge readout (lambda {lambda:G3}). See {version}/model-card.md.",
+            Labels = labels.ToArray(),
+            Input = new InputConfig
+            {
+                Name = RffCnnBuilder.InputName,
+                Width = spec.InputWidth,
+                Height = spec.InputHeight,
+                Channels = 1,
+                Mean = [normalisation.Mean],
+                Std = [normalisation.Std],
+                Resize = "stretch",
+            },
+            Output = new OutputConfig { Name = RffCnnBuilder.OutputName },
+        };
+        File.WriteAllText(Path.Combine(ModelDirectory, "config.json"), JsonSerializer.Serialize(config, ModelConfig.JsonOptions) + "\n");
+    }
+
+    public void WriteModelCard(ModelCard card)
+    {
+        File.WriteAllText(Path.Combine(VersionDirectory, "model-card.json"), JsonSerializer.Serialize(card, ModelConfig.JsonOptions) + "\n");
+        File.WriteAllText(Path.Combine(VersionDirectory, "model-card.md"), card.ToMarkdown());
+    }
+}

@@ -1,0 +1,47 @@
+using System.Text;
+using RffService.Training.Data;
+
+namespace RffService.Training.Tests;
+
+/// <summary>The npm JSON conversion, on small JSON written in the test (CI never downloads the packages for unit tests).</summary>
+public class FetchConversionTests
+{
+    private static byte[] FashionJson(int images, int label, int emptyRows = 0)
+    {
+        var rows = Enumerable.Range(0, images).Select(i => "[" + string.Join(",", Enumerable.Repeat((label * 10 + i) % 256, 784)) + "]")
+            .Concat(Enumerable.Repeat("[]", emptyRows));
+        return Encoding.UTF8.GetBytes("{\"data\":[" + string.Join(",", rows) + "]}");
+    }
+
+    [Fact]
+    public void Fashion_class_files_split_first_6000_train_last_1000_test()
+    {
+        var files = Enumerable.Range(0, 10).ToDictionary(c => $"{c}.json", c => FashionJson(7000, c, emptyRows: c == 0 ? 2 : 0));
+        var (train, test, skipped) = NpmDataFetcher.ConvertFashion(files);
+        Assert.Equal((60_000, 10_000, 2), (train.Count, test.Count, skipped));
+        Assert.Equal(NpmDataFetcher.FashionLabels, train.Classes);
+        // The first test image of class 3 is that file's image 6000.
+        int firstOfClass3 = Array.IndexOf(test.Labels, (byte)3);
+        Assert.Equal((3 * 10 + 6000) % 256, test.Image(firstOfClass3)[0]);
+        Assert.All(train.Labels.GroupBy(l => l), g => Assert.Equal(6000, g.Count()));
+    }
+
+    [Fact]
+    public void A_class_file_with_the_wrong_count_is_refused()
+    {
+        var files = Enumerable.Range(0, 10).ToDictionary(c => $"{c}.json", c => FashionJson(c == 4 ? 10 : 7000, c));
+        var ex = Assert.Throws<InvalidDataException>(() => NpmDataFetcher.ConvertFashion(files));
+        Assert.Contains("class 4", ex.Message);
+    }
+
+    [Fact]
+    public void Mnist_flat_arrays_become_28x28_bytes()
+    {
+        var files = Enumerable.Range(0, 10).ToDictionary(d => $"{d}.json",
+            d => Encoding.UTF8.GetBytes("{\"data\":[" + string.Join(",", Enumerable.Repeat(d == 1 ? "1" : "0.5", 784 * 2)) + "]}"));
+        var mnist = NpmDataFetcher.ConvertMnist(files);
+        Assert.Equal(20, mnist.Count);
+        Assert.Equal(255, mnist.Image(2)[0]);
+        Assert.Equal(128, mnist.Image(0)[0]);
+    }
+}
