@@ -20,7 +20,10 @@ public sealed class CrossValidateCommand : ICommand
           --subset <n>              use the first n images of a seeded shuffle of the training split (default: all 60000)
           --lambdas <a,b,..>        ridge penalties, on standardised features (default: 1e-4,1e-3,1e-2,1e-1)
           --sigma-grid <l1;l2;..>   candidate sigmas per layer, e.g. "4,5;6,8" tries 4 combinations (default: --sigmas)
+          --report <file>           also write the results as JSON (train-classifier --cv-report puts them in the model card)
           --mirror                  add left-right mirrored copies of the training folds
+          --logistic <n>            also score n L-BFGS steps of multinomial-logistic refinement after each ridge fit
+          --logistic-penalties <..> L2 penalties of the refinement, on standardised features (default: 1e-4)
         {RffCnnOptions.Help}
         """;
 
@@ -30,6 +33,8 @@ public sealed class CrossValidateCommand : ICommand
         int k = options.Int("folds", 5);
         var lambdas = options.String("lambdas", "1e-4,1e-3,1e-2,1e-1").Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         bool mirror = options.String("mirror", "false") == "true";
+        int logisticSteps = options.Int("logistic", 0);
+        var penalties = options.String("logistic-penalties", "1e-4").Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         var train = ImageDataset.Load(DataPaths.FashionTrain(options.String("data", DataPaths.DefaultRoot)));
         int subset = Math.Min(options.Int("subset", train.Count), train.Count);
         if (subset < train.Count)
@@ -41,7 +46,7 @@ public sealed class CrossValidateCommand : ICommand
         var foldOf = Folds.Assign(train.Count, k, seed: 7);
 
         Console.WriteLine($"{k}-fold cross-validation on {train.Count} training images{(mirror ? " (+ mirrored copies)" : "")}");
-        var results = new List<(string Sigmas, double Lambda, double Mean, double Std)>();
+        var results = new List<(string Sigmas, string Readout, double Lambda, double Mean, double Std)>();
         foreach (var sigmas in SigmaCandidates(options.String("sigma-grid", ""), architecture))
         {
             var candidate = architecture.WithSigmas(sigmas);
@@ -53,22 +58,60 @@ public sealed class CrossValidateCommand : ICommand
             for (int f = 1; f < k; f++) total.Add(pass.Folds[f]);
             foreach (double lambda in lambdas)
             {
-                var accuracies = new double[k];
+                var readouts = new RidgeReadout[k];
                 for (int f = 0; f < k; f++)
                 {
                     var stats = total.Clone();
                     stats.Add(pass.Folds[f], sign: -1);
-                    var readout = RidgeReadout.Fit(stats, lambda);
-                    accuracies[f] = Accuracy(readout, pass.Features!, train, foldOf, f);
+                    readouts[f] = RidgeReadout.Fit(stats, lambda);
                 }
-                double mean = accuracies.Average(), std = Math.Sqrt(accuracies.Select(a => (a - mean) * (a - mean)).Sum() / (k - 1));
-                results.Add((string.Join(",", sigmas), lambda, mean, std));
-                Console.WriteLine($"  sigmas {string.Join(",", sigmas),-12} lambda {lambda,-8:G3} accuracy {mean:P2} ± {std:P2}   folds: {string.Join(" ", accuracies.Select(a => a.ToString("P2")))}");
+                Report(results, string.Join(",", sigmas), $"lambda {lambda:G3}", lambda,
+                    Enumerable.Range(0, k).Select(f => Accuracy(readouts[f], pass.Features!, train, foldOf, f)).ToArray());
+                if (logisticSteps <= 0) continue;
+                foreach (double penalty in penalties)
+                {
+                    var refined = Enumerable.Range(0, k).Select(f =>
+                    {
+                        var (features, labels) = TrainingRows(pass.Features!, train, foldOf, f, spec.Features);
+                        var readout = LogisticRefiner.Refine(readouts[f], features, labels, penalty, logisticSteps);
+                        return Accuracy(readout, pass.Features!, train, foldOf, f);
+                    }).ToArray();
+                    Report(results, string.Join(",", sigmas), $"lambda {lambda:G3} + logistic({logisticSteps}, {penalty:G3})", lambda, refined);
+                }
             }
         }
         var best = results.MaxBy(r => r.Mean);
-        Console.WriteLine($"best: sigmas {best.Sigmas}, lambda {best.Lambda:G3}: {best.Mean:P2} ± {best.Std:P2}");
+        Console.WriteLine($"best: sigmas {best.Sigmas}, {best.Readout}: {best.Mean:P2} ± {best.Std:P2}");
+        string reportPath = options.String("report", "");
+        if (reportPath.Length > 0)
+        {
+            var report = new
+            {
+                folds = k, images = train.Count, mirror, architecture = architecture.Describe(),
+                candidates = results.Select(r => new { sigmas = r.Sigmas, readout = r.Readout, mean = Math.Round(r.Mean, 4), std = Math.Round(r.Std, 4) }),
+                best = new { sigmas = best.Sigmas, readout = best.Readout, mean = Math.Round(best.Mean, 4), std = Math.Round(best.Std, 4) },
+            };
+            File.WriteAllText(reportPath, System.Text.Json.JsonSerializer.Serialize(report, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"report written to {reportPath}");
+        }
         return 0;
+    }
+
+    private static void Report(List<(string, string, double, double, double)> results, string sigmas, string readout, double lambda, double[] accuracies)
+    {
+        int k = accuracies.Length;
+        double mean = accuracies.Average(), std = Math.Sqrt(accuracies.Select(a => (a - mean) * (a - mean)).Sum() / (k - 1));
+        results.Add((sigmas, readout, lambda, mean, std));
+        Console.WriteLine($"  sigmas {sigmas,-10} {readout,-38} accuracy {mean:P2} ± {std:P2}   folds: {string.Join(" ", accuracies.Select(a => a.ToString("P2")))}");
+    }
+
+    /// <summary>The kept features and labels of every image outside fold <paramref name="fold"/>.</summary>
+    private static (float[] Features, byte[] Labels) TrainingRows(float[] features, ImageDataset data, int[] foldOf, int fold, int d)
+    {
+        var rows = Enumerable.Range(0, data.Count).Where(i => foldOf[i] != fold).ToArray();
+        var selected = new float[rows.Length * d];
+        for (int r = 0; r < rows.Length; r++) features.AsSpan(rows[r] * d, d).CopyTo(selected.AsSpan(r * d, d));
+        return (selected, rows.Select(i => data.Labels[i]).ToArray());
     }
 
     private static IEnumerable<float[]> SigmaCandidates(string grid, RffCnnOptions architecture)

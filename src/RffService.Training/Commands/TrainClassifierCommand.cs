@@ -28,6 +28,9 @@ public sealed class TrainClassifierCommand : ICommand
           --size <n>          input side for --folder (default: 28)
           --lambda <x>        ridge penalty on standardised features (default: 1e-4)
           --mirror            also train on left-right mirrored copies
+          --logistic <n>      refine the ridge readout with n L-BFGS steps of multinomial logistic regression
+                              (keeps the N x D features in memory; default 0 = ridge only)
+          --logistic-penalty <x>  L2 penalty of the refinement on standardised features (default: 1e-4)
           --models <dir>      model repository to export to (default: models)
           --name <name>       model name (default: rff-cnn-fashion)
           --version <n>       version folder (default: 1)
@@ -49,11 +52,13 @@ public sealed class TrainClassifierCommand : ICommand
         var normalisation = folder.Length > 0 ? PixelStatistics(train) : FashionNormalisation;
 
         Console.WriteLine($"{architecture.Describe()}: {train.Count} training images{(mirror ? " (+ mirrored)" : "")}");
-        var trained = ClassifierTrainer.Train(train, architecture, normalisation, lambda, mirror);
+        int logisticSteps = options.Int("logistic", 0);
+        double penalty = double.Parse(options.String("logistic-penalty", "1e-4"), CultureInfo.InvariantCulture);
+        var trained = ClassifierTrainer.Train(train, architecture, normalisation, lambda, mirror, logisticSteps, penalty);
         var spec = trained.Spec;
         double trainSeconds = trained.TotalSeconds;
         Console.WriteLine($"trained in {trainSeconds:F0} s: {spec.Features} readout features (features {trained.ExtractSeconds:F0} s, " +
-                          $"X'X {trained.GramSeconds:F0} s, Cholesky solve {trained.SolveSeconds:F1} s)");
+                          $"X'X {trained.GramSeconds:F0} s, Cholesky solve {trained.SolveSeconds:F1} s, logistic refinement {trained.RefineSeconds:F0} s)");
 
         string root = options.String("models", "models"), name = options.String("name", "rff-cnn-fashion");
         int version = options.Int("version", 1);
