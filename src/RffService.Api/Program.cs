@@ -46,7 +46,8 @@ builder.Services.AddSwaggerGen(swagger =>
     {
         Title = "RffService",
         Version = "v1",
-        Description = "Inference service for RFF-CNN classifiers (random Fourier features in convolutional form) on ONNX Runtime.",
+        Description = "Inference service for RFF-CNN classifiers (random Fourier features in convolutional form) on ONNX Runtime, " +
+                      "with class activation map explanations.",
     });
     foreach (var assembly in new[] { Assembly.GetExecutingAssembly().GetName().Name, "RffService.Inference" })
     {
@@ -83,6 +84,7 @@ app.UseSwaggerUI(ui =>
 app.MapHealthEndpoints();
 app.MapModelEndpoints();
 app.MapClassifyEndpoints();
+app.MapCamEndpoints();
 app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 
 app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);

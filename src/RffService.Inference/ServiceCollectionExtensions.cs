@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using RffService.Inference.Classification;
+using RffService.Inference.Explanations;
 using RffService.Inference.Models;
 using RffService.Inference.Runtime;
 
@@ -20,6 +21,12 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ModelRepository>();
         services.AddSingleton<ModelResolver>();
         services.AddSingleton<ClassificationService>();
+        services.AddOptions<ImageCacheOptions>().Bind(configuration.GetSection($"{InferenceOptions.Section}:ImageCache"))
+            .Validate(o => o.MaxEntries >= 0 && o.MaxBytes >= 0 && o.TimeToLive > TimeSpan.Zero, "Inference:ImageCache bounds must be >= 0 and TimeToLive > 0.")
+            .ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<ImageCache>();
+        services.AddSingleton<CamService>();
         services.AddHostedService<ModelLoaderService>();
         return services;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
+using RffService.Inference.Explanations;
 using RffService.Inference.Imaging;
 using RffService.Inference.Models;
 using RffService.Inference.Postprocessing;
@@ -7,7 +8,8 @@ using RffService.Inference.Postprocessing;
 namespace RffService.Inference.Classification;
 
 /// <summary>Classifies a batch of encoded images with one model: decode, pre-process, one ONNX Runtime run, softmax, top-k.</summary>
-public sealed class ClassificationService(ModelResolver resolver, IOptions<InferenceOptions> options)
+/// <remarks>Every image classified is kept for a while in the <see cref="ImageCache"/> under its id, for GET /cam.</remarks>
+public sealed class ClassificationService(ModelResolver resolver, IOptions<InferenceOptions> options, ImageCache? cache = null)
 {
     public const string Task = "classification";
 
@@ -43,6 +45,7 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
                 throw new InferenceException(ex.Kind, ex.Title, $"Image {i + 1} of {images.Count}: {ex.Message}");
             }
             ids[i] = ImageId.Of(images[i].Span);
+            cache?.Add(ids[i], images[i]);
             decodeMs[i] = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
         }
 

@@ -17,4 +17,8 @@ public sealed class LoadedModel
     public ModelSession? Session { get; internal set; }
     public IReadOnlyList<RffLayerInfo> RffLayers { get; internal set; } = [];
     public string? ExecutionProvider => Session?.ExecutionProvider;
+
+    /// <summary>The model read as a managed network for explanations, or null (see <see cref="ExplanationError"/>).</summary>
+    public Explanations.ExplainableModel? Explainer { get; internal set; }
+    public string? ExplanationError { get; internal set; }
 }

@@ -27,10 +27,13 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
             var proto = ParseOnnx(bytes);
             var layers = new ModelInspector(proto).FindRffLayers();
 
+            // The session also returns every RFF layer's activations on request (for explanations).
+            var served = proto.Clone();
+            ModelEditor.ExposeOutputs(served, layers.Select(l => l.Output));
             var (options, provider) = providers.Create();
             ModelSession session;
             using (options)
-                session = new ModelSession(bytes, options, provider, config.Input.Name, config.Output.Name);
+                session = new ModelSession(OnnxModelFile.ToBytes(served), options, provider, config.Input.Name, config.Output.Name);
             try
             {
                 CheckAgainstConfig(session, config);
@@ -42,6 +45,7 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
             }
             model.RffLayers = layers;
             model.Session = session;
+            (model.Explainer, model.ExplanationError) = Explanations.ExplainableModel.TryCreate(proto, layers, session, providers);
             model.State = ModelState.Ready;
         }
         catch (Exception ex)

@@ -119,6 +119,10 @@ public sealed class ModelRepository : IDisposable
 
     public void Dispose()
     {
-        foreach (var model in _models.Values) model.Session?.Dispose();
+        foreach (var model in _models.Values)
+        {
+            model.Explainer?.Dispose();
+            model.Session?.Dispose();
+        }
     }
 }

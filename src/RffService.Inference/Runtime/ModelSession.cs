@@ -39,5 +39,17 @@ public sealed class ModelSession : IDisposable
         return (output.GetTensorDataAsSpan<float>().ToArray(), output.GetTensorTypeAndShape().Shape);
     }
 
+    /// <summary>Runs the model and returns several outputs (e.g. the RFF layer activations exposed at load time).</summary>
+    public Dictionary<string, (float[] Values, long[] Shape)> Run(float[] input, long[] shape, IReadOnlyList<string> outputNames)
+    {
+        using var inputValue = OrtValue.CreateTensorValueFromMemory(input, shape);
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
+        var result = new Dictionary<string, (float[], long[])>();
+        for (int i = 0; i < outputNames.Count; i++)
+            result[outputNames[i]] = (outputs[i].GetTensorDataAsSpan<float>().ToArray(), outputs[i].GetTensorTypeAndShape().Shape);
+        return result;
+    }
+
     public void Dispose() => _session.Dispose();
 }

@@ -87,7 +87,10 @@ public sealed class CrossValidateCommand : ICommand
         {
             var report = new
             {
-                folds = k, images = train.Count, mirror, architecture = architecture.Describe(),
+                folds = k,
+                images = train.Count,
+                mirror,
+                architecture = architecture.Describe(),
                 candidates = results.Select(r => new { sigmas = r.Sigmas, readout = r.Readout, mean = Math.Round(r.Mean, 4), std = Math.Round(r.Std, 4) }),
                 best = new { sigmas = best.Sigmas, readout = best.Readout, mean = Math.Round(best.Mean, 4), std = Math.Round(best.Std, 4) },
             };

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using RffService.Inference.Classification;
+using RffService.Inference.Imaging;
+using RffService.Inference.Models;
+using RffService.Inference.Postprocessing;
+using RffService.Onnx;
+
+namespace RffService.Inference.Explanations;
+
+/// <summary>What to explain and how.</summary>
+/// <param name="Model">Model name; the default classifier when empty.</param>
+/// <param name="Target">Class label or index; the top-1 class when empty.</param>
+/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam.</param>
+/// <param name="Layer">RFF layer name or index (0-based, in graph order); the last when empty.</param>
+/// <param name="Alpha">Overlay opacity, 0..1.</param>
+/// <param name="Colormap">jet, viridis, inferno or gray.</param>
+public sealed record CamRequest(string? Model, string? Target, string Method = "gradcam", string? Layer = null, float Alpha = 0.5f, string Colormap = "jet");
+
+/// <summary>Where the time of an explanation went, in milliseconds.</summary>
+public sealed record CamTimings(double DecodeMs, double CamMs, double FaithfulnessMs, double RenderMs, double TotalMs);
+
+/// <summary>An explanation: the map as PNGs, the class explained, and how faithful the map is.</summary>
+public sealed record CamResult(
+    string ImageId,
+    string Model,
+    int Version,
+    string Method,
+    string Layer,
+    Prediction Target,
+    byte[] OverlayPng,
+    byte[] HeatmapPng,
+    FaithfulnessScores Faithfulness,
+    CamTimings Timings);
+
+/// <summary>Explains a classifier's decision on one image with a class activation map method.</summary>
+public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions> options)
+{
+    private readonly InferenceOptions _options = options.Value;
+
+    public CamResult Explain(ReadOnlyMemory<byte> imageBytes, CamRequest request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var method = CamMethod.All.GetValueOrDefault(request.Method ?? "")
+            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Shorten(request.Method)}'.");
+        var colormap = Colormap.ByName.GetValueOrDefault(request.Colormap ?? "")
+            ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Colormap.ByName.Keys)}; got '{Shorten(request.Colormap)}'.");
+        if (!(request.Alpha >= 0 && request.Alpha <= 1))
+            throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {request.Alpha}.");
+
+        var model = resolver.Resolve(request.Model, ClassificationService.Task);
+        var explainer = model.Explainer ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {model.ExplanationError}.");
+        var layer = ResolveLayer(explainer, request.Layer);
+        var config = model.Config!;
+        var spec = InputSpec.From(config.Input);
+
+        var decodeStarted = Stopwatch.GetTimestamp();
+        using var image = ImageDecoder.Decode(imageBytes.Span, _options.MaxImagePixels);
+        var input = new float[spec.TensorLength];
+        var transform = ImagePreprocessor.WriteTensor(image, spec, input);
+        double decodeMs = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
+
+        var camStarted = Stopwatch.GetTimestamp();
+        int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
+        var outputs = explainer.Session.Run(input, inputShape.Select(d => (long)d).ToArray(), [explainer.Session.OutputName, layer.Output]);
+        var logits = outputs[explainer.Session.OutputName].Values;
+        var probabilities = new float[logits.Length];
+        if (config.Output.Probabilities) logits.CopyTo(probabilities); else Softmax.Apply(logits, probabilities);
+        int target = ResolveTarget(request.Target, config.Labels, probabilities);
+        var (activations, activationShape) = outputs[layer.Output];
+        var context = new CamContext(explainer, layer, input, inputShape, activations, activationShape.Select(d => (int)d).ToArray(), target);
+        var map = method.Compute(context);
+        double camMs = Stopwatch.GetElapsedTime(camStarted).TotalMilliseconds;
+
+        var faithfulnessStarted = Stopwatch.GetTimestamp();
+        var faithfulness = Faithfulness.Measure(context, map, probabilities[target]);
+        double faithfulnessMs = Stopwatch.GetElapsedTime(faithfulnessStarted).TotalMilliseconds;
+
+        var renderStarted = Stopwatch.GetTimestamp();
+        var (overlay, heatmap) = OverlayRenderer.Render(image, map.Resize(spec.Height, spec.Width), transform, colormap, request.Alpha);
+        double renderMs = Stopwatch.GetElapsedTime(renderStarted).TotalMilliseconds;
+
+        return new CamResult(ImageId.Of(imageBytes.Span), model.Name, model.Version!.Value, method.Name, layer.Name,
+            new Prediction(config.Labels[target], target, probabilities[target]), overlay, heatmap, faithfulness,
+            new CamTimings(Round(decodeMs), Round(camMs), Round(faithfulnessMs), Round(renderMs), Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)));
+    }
+
+    private static RffLayerInfo ResolveLayer(ExplainableModel explainer, string? layer)
+    {
+        if (string.IsNullOrWhiteSpace(layer)) return explainer.Layers[^1];
+        var byName = explainer.Layers.FirstOrDefault(l => l.Name == layer || l.Output == layer);
+        if (byName is not null) return byName;
+        if (int.TryParse(layer, out int index) && index >= 0 && index < explainer.Layers.Count) return explainer.Layers[index];
+        throw Invalid("Unknown layer",
+            $"layer must be an RFF layer name ({string.Join(", ", explainer.Layers.Select(l => l.Name))}) or index 0..{explainer.Layers.Count - 1}; got '{Shorten(layer)}'.");
+    }
+
+    private static int ResolveTarget(string? target, IReadOnlyList<string> labels, float[] probabilities)
+    {
+        if (string.IsNullOrWhiteSpace(target)) return TopK.Select(probabilities, 1)[0];
+        for (int i = 0; i < labels.Count; i++)
+            if (string.Equals(labels[i], target, StringComparison.OrdinalIgnoreCase)) return i;
+        if (int.TryParse(target, out int index) && index >= 0 && index < labels.Count) return index;
+        throw Invalid("Unknown target", $"target must be a class label or an index 0..{labels.Count - 1}; got '{Shorten(target)}'.");
+    }
+
+    private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);
+
+    private static string Shorten(string? text) => text is null ? "" : text.Length <= 64 ? text : text[..64] + "...";
+
+    private static double Round(double ms) => Math.Round(ms, 3);
+}
