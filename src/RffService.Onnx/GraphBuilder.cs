@@ -28,16 +28,16 @@ public sealed class GraphBuilder
         _model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
     }
 
-    /// <summary>Adds a float graph input. A null dimension is symbolic (named <paramref name="symbolicName"/>).</summary>
-    public GraphBuilder Input(string name, long?[] dims, string symbolicName = "batch")
+    /// <summary>Adds a float graph input. A null dimension is symbolic: "batch" first, then "height" and "width" for NCHW.</summary>
+    public GraphBuilder Input(string name, long?[] dims)
     {
-        _graph.Input.Add(ValueInfo(name, dims, symbolicName));
+        _graph.Input.Add(ValueInfo(name, dims));
         return this;
     }
 
-    public GraphBuilder Output(string name, long?[] dims, string symbolicName = "batch")
+    public GraphBuilder Output(string name, long?[] dims)
     {
-        _graph.Output.Add(ValueInfo(name, dims, symbolicName));
+        _graph.Output.Add(ValueInfo(name, dims));
         return this;
     }
 
@@ -78,6 +78,14 @@ public sealed class GraphBuilder
             attributes.ToAttributes().ToArray());
     }
 
+    private static string SymbolicName(int index, int rank) => (index, rank) switch
+    {
+        (0, _) => "batch",
+        (2, 4) => "height",
+        (3, 4) => "width",
+        _ => $"dim{index}",
+    };
+
     public GraphBuilder Metadata(string key, string value)
     {
         _model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
@@ -92,12 +100,12 @@ public sealed class GraphBuilder
 
     public ModelProto Build() => _model.Clone();
 
-    private static ValueInfoProto ValueInfo(string name, long?[] dims, string symbolicName)
+    private static ValueInfoProto ValueInfo(string name, long?[] dims)
     {
         var shape = new TensorShapeProto();
-        foreach (var dim in dims)
-            shape.Dim.Add(dim is { } value ? new TensorShapeProto.Types.Dimension { DimValue = value }
-                                            : new TensorShapeProto.Types.Dimension { DimParam = symbolicName });
+        for (int i = 0; i < dims.Length; i++)
+            shape.Dim.Add(dims[i] is { } value ? new TensorShapeProto.Types.Dimension { DimValue = value }
+                                               : new TensorShapeProto.Types.Dimension { DimParam = SymbolicName(i, dims.Length) });
         return new ValueInfoProto
         {
             Name = name,

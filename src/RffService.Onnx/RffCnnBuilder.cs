@@ -12,11 +12,14 @@ public static class RffCnnBuilder
     public const string OutputName = "logits";
     public const string FeaturesName = "features";
 
-    public static ModelProto Build(RffCnnSpec spec, string graphName = "rff_cnn", IDictionary<string, string>? metadata = null)
+    /// <param name="dynamicSize">Symbolic input height and width: the model runs at any image size (needs global average pooling).</param>
+    public static ModelProto Build(RffCnnSpec spec, string graphName = "rff_cnn", IDictionary<string, string>? metadata = null, bool dynamicSize = false)
     {
         spec.Validate();
+        if (dynamicSize && spec.ReadoutGrid != 1)
+            throw new ArgumentException("Only a global-average-pooling readout (grid 1) runs at any input size.");
         var builder = new GraphBuilder(graphName)
-            .Input(InputName, [null, spec.InputChannels, spec.InputHeight, spec.InputWidth])
+            .Input(InputName, dynamicSize ? [null, spec.InputChannels, null, null] : [null, spec.InputChannels, spec.InputHeight, spec.InputWidth])
             .Output(OutputName, [null, spec.Classes]);
         AddBackbone(builder, spec);
         builder.Initializer("readout.W", [spec.Classes, spec.Features], spec.ReadoutWeights)

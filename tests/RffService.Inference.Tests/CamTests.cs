@@ -63,6 +63,33 @@ public class CamTests : IDisposable
     }
 
     [Fact]
+    public void With_a_blank_baseline_cam_decomposes_the_score_difference_and_flat_regions_are_zero()
+    {
+        using var repository = TestServices.LoadRepository(_models.Root);
+        var model = repository.Find("gap")!;
+        var explainer = model.Explainer!;
+        var layer = explainer.Layers[1];
+        // A flat image (-1 everywhere) with a bright 6x6 square in one corner.
+        var input = Enumerable.Repeat(-1f, 256).ToArray();
+        for (int y = 1; y < 7; y++) for (int x = 1; x < 7; x++) input[y * 16 + x] = 1.5f;
+        var spec = new InputSpec(16, 16, 1, [0.5f], [0.25f], Letterbox: false);
+        var blank = CamService.BlankLike(input, spec);
+        Assert.All(blank, v => Assert.Equal(-1f, v));
+
+        var (activations, shape) = explainer.Session.Run(input, [1, 1, 16, 16], [layer.Output])[layer.Output];
+        var reference = explainer.Session.Run(blank, [1, 1, 16, 16], [layer.Output])[layer.Output].Values;
+        var context = new CamContext(explainer, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), 0, reference);
+        var map = new Cam().Compute(context);
+
+        var logits = RffCnnManagedForward.Logits(GapSpec(), input, 1);
+        var blankLogits = RffCnnManagedForward.Logits(GapSpec(), blank, 1);
+        Assert.Equal(logits[0] - blankLogits[0], map.Values.Sum(), 1e-4);
+        // Far from the square (beyond the receptive field), the image is flat like the blank: the map is 0 there.
+        Assert.Equal(0f, map.Values[7 * 8 + 7], 1e-5f);
+        Assert.NotEqual(0f, map.Values[1 * 8 + 1]);
+    }
+
+    [Fact]
     public void GradCam_on_the_last_layer_of_a_gap_linear_model_is_cam_up_to_a_positive_factor()
     {
         using var repository = TestServices.LoadRepository(_models.Root);
@@ -133,7 +160,7 @@ public class CamTests : IDisposable
         var heat = new float[16 * 16];
         for (int y = 0; y < 16; y++) for (int x = 8; x < 16; x++) heat[y * 16 + x] = 1; // the right half is hot
 
-        var (overlay, heatmap) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f);
+        var (overlay, heatmap, _) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f);
 
         using var overlayBitmap = SKBitmap.Decode(overlay);
         using var heatmapBitmap = SKBitmap.Decode(heatmap);

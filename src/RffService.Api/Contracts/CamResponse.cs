@@ -12,7 +12,7 @@ namespace RffService.Api.Contracts;
 /// <param name="Target">The class explained, with its probability.</param>
 /// <param name="Overlay">Base64 PNG at the original image's size: the coloured map blended onto the image.</param>
 /// <param name="Heatmap">Base64 grayscale PNG at the original size: the map, 0 (black) to 1 (white).</param>
-/// <param name="Faithfulness">Average drop, increase in confidence and deletion AUC of this map.</param>
+/// <param name="Faithfulness">Average drop, increase in confidence and deletion AUC of this map (absent with faithfulness=false).</param>
 /// <param name="Timings">Milliseconds per stage.</param>
 public sealed record CamResponse(
     string ImageId,
@@ -23,7 +23,7 @@ public sealed record CamResponse(
     Prediction Target,
     string Overlay,
     string Heatmap,
-    FaithfulnessScores Faithfulness,
+    FaithfulnessScores? Faithfulness,
     CamTimings Timings)
 {
     public static CamResponse From(CamResult result) => new(result.ImageId, result.Model, result.Version, result.Method, result.Layer,

@@ -56,15 +56,18 @@ public static class CamEndpoints
     /// <param name="layer">RFF layer name or index (GET /models lists camLayers); the last when empty.</param>
     /// <param name="alpha">Overlay opacity, 0..1 (default 0.5).</param>
     /// <param name="colormap">jet (default), viridis, inferno or gray.</param>
+    /// <param name="baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
+    /// <param name="faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
     private static IResult ExplainCachedAsync(HttpContext context, ImageCache cache, CamService cam,
         [FromQuery] string? imageId, [FromQuery] string? model, [FromQuery] string? target, [FromQuery] string? method,
-        [FromQuery] string? layer, [FromQuery] float? alpha, [FromQuery] string? colormap)
+        [FromQuery] string? layer, [FromQuery] float? alpha, [FromQuery] string? colormap, [FromQuery] string? baseline,
+        [FromQuery] bool? faithfulness)
     {
         if (string.IsNullOrWhiteSpace(imageId))
             throw new InferenceException(ErrorKind.BadInput, "Missing imageId", "GET /cam needs ?imageId= from a /classify response; or POST the image to /cam.");
         var bytes = cache.Get(imageId) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown image",
             $"No image with id '{(imageId.Length > 64 ? imageId[..64] + "..." : imageId)}' is cached (unknown or expired). Send the image again to /classify, or POST it to /cam.");
-        return Respond(context, cam.Explain(bytes, Request(model, target, method, layer, alpha, colormap)));
+        return Respond(context, cam.Explain(bytes, Request(model, target, method, layer, alpha, colormap, baseline, faithfulness)));
     }
 
     /// <summary>Explains an uploaded image.</summary>
@@ -77,19 +80,23 @@ public static class CamEndpoints
     /// <param name="layer">RFF layer name or index (GET /models lists camLayers); the last when empty.</param>
     /// <param name="alpha">Overlay opacity, 0..1 (default 0.5).</param>
     /// <param name="colormap">jet (default), viridis, inferno or gray.</param>
+    /// <param name="baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
+    /// <param name="faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
     /// <param name="cancellationToken">Request aborted.</param>
     private static async Task<IResult> ExplainUploadAsync(HttpContext context, ImageRequestReader reader, CamService cam,
         [FromQuery] string? model, [FromQuery] string? target, [FromQuery] string? method,
-        [FromQuery] string? layer, [FromQuery] float? alpha, [FromQuery] string? colormap, CancellationToken cancellationToken)
+        [FromQuery] string? layer, [FromQuery] float? alpha, [FromQuery] string? colormap, [FromQuery] string? baseline,
+        [FromQuery] bool? faithfulness, CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
         if (images.Count != 1)
             throw new InferenceException(ErrorKind.InvalidParameter, "One image", $"POST /cam explains one image; the request holds {images.Count}.");
-        return Respond(context, cam.Explain(images[0], Request(model, target, method, layer, alpha, colormap)));
+        return Respond(context, cam.Explain(images[0], Request(model, target, method, layer, alpha, colormap, baseline, faithfulness)));
     }
 
-    private static CamRequest Request(string? model, string? target, string? method, string? layer, float? alpha, string? colormap) =>
-        new(model, target, method ?? "gradcam", layer, alpha ?? 0.5f, colormap ?? "jet");
+    private static CamRequest Request(string? model, string? target, string? method, string? layer, float? alpha, string? colormap,
+        string? baseline, bool? faithfulness) =>
+        new(model, target, method ?? "gradcam", layer, alpha ?? 0.5f, colormap ?? "jet", baseline ?? "blank", faithfulness ?? true);
 
     private static IResult Respond(HttpContext context, CamResult result)
     {

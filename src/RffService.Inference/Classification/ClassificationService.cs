@@ -28,8 +28,8 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
 
         var model = resolver.Resolve(modelName, Task);
         var config = model.Config!;
-        var spec = InputSpec.From(config.Input);
-        var batch = new float[images.Count * spec.TensorLength];
+        var tensors = new float[images.Count][];
+        var specs = new InputSpec[images.Count];
         var decodeMs = new double[images.Count];
         var ids = new string[images.Count];
         for (int i = 0; i < images.Count; i++)
@@ -38,7 +38,9 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
             try
             {
                 using var image = ImageDecoder.Decode(images[i].Span, _options.MaxImagePixels);
-                ImagePreprocessor.WriteTensor(image, spec, batch.AsSpan(i * spec.TensorLength, spec.TensorLength));
+                specs[i] = InputSpec.For(config.Input, image.Width, image.Height);
+                tensors[i] = new float[specs[i].TensorLength];
+                ImagePreprocessor.WriteTensor(image, specs[i], tensors[i]);
             }
             catch (InferenceException ex) when (images.Count > 1)
             {
@@ -49,8 +51,20 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
             decodeMs[i] = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
         }
 
+        // One run per input size: every image of a fixed-size model shares one batch; a dynamic-size model's images
+        // are batched with the others of the same size.
         var inferenceStarted = Stopwatch.GetTimestamp();
-        var (logits, _) = model.Session!.Run(batch, [images.Count, spec.Channels, spec.Height, spec.Width]);
+        var logits = new float[images.Count][];
+        foreach (var group in Enumerable.Range(0, images.Count).GroupBy(i => (specs[i].Width, specs[i].Height)))
+        {
+            var members = group.ToArray();
+            var spec = specs[members[0]];
+            var batch = new float[members.Length * spec.TensorLength];
+            for (int j = 0; j < members.Length; j++) tensors[members[j]].CopyTo(batch, j * spec.TensorLength);
+            var (output, shape) = model.Session!.Run(batch, [members.Length, spec.Channels, spec.Height, spec.Width]);
+            int width = (int)shape[1];
+            for (int j = 0; j < members.Length; j++) logits[members[j]] = output.AsSpan(j * width, width).ToArray();
+        }
         double inferenceMs = Stopwatch.GetElapsedTime(inferenceStarted).TotalMilliseconds;
 
         int classes = config.Labels.Count;
@@ -58,7 +72,7 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
         var probabilities = new float[classes];
         for (int i = 0; i < images.Count; i++)
         {
-            var row = logits.AsSpan(i * classes, classes);
+            var row = logits[i].AsSpan(0, classes);
             if (config.Output.Probabilities) row.CopyTo(probabilities);
             else Softmax.Apply(row, probabilities);
             var predictions = TopK.Select(probabilities, topK)

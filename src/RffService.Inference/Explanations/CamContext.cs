@@ -12,7 +12,9 @@ public sealed class CamContext
 {
     private readonly Lazy<float[]> _gradients;
 
-    public CamContext(ExplainableModel model, RffLayerInfo layer, float[] input, int[] inputShape, float[] activations, int[] activationShape, int target)
+    /// <param name="reference">The layer's activations for a blank reference image (same shape), or null to explain raw activations.</param>
+    public CamContext(ExplainableModel model, RffLayerInfo layer, float[] input, int[] inputShape, float[] activations, int[] activationShape, int target,
+        float[]? reference = null)
     {
         Model = model;
         Layer = layer;
@@ -22,6 +24,7 @@ public sealed class CamContext
         ActivationShape = activationShape;
         Target = target;
         OpIndex = model.Network.IndexOf(layer.Output);
+        Relative = reference is null ? activations : activations.Select((a, i) => a - reference[i]).ToArray();
         _gradients = new Lazy<float[]>(() => model.Network.GradientAt(OpIndex, new Tensor(activations, activationShape), target).Data);
     }
 
@@ -41,7 +44,14 @@ public sealed class CamContext
     public float[] Gradients => _gradients.Value;
     public bool LinearAfterLayer => Model.Network.IsLinearAfter(OpIndex);
 
-    public ReadOnlySpan<float> Channel(int k) => Activations.AsSpan(k * Plane, Plane);
+    /// <summary>
+    /// The activations the maps weight: A, or A - A(blank) when a reference is given. RFF features answer a flat region
+    /// with a constant, non-zero cos(W c / sigma + b); subtracting the blank image's answer makes flat background 0 and the
+    /// map a decomposition of score(x) - score(blank).
+    /// </summary>
+    public float[] Relative { get; }
+
+    public ReadOnlySpan<float> Channel(int k) => Relative.AsSpan(k * Plane, Plane);
     public ReadOnlySpan<float> GradientChannel(int k) => Gradients.AsSpan(k * Plane, Plane);
 
     /// <summary>Target-class probabilities of a batch of inputs [n, C, H, W], run through the full model in chunks.</summary>

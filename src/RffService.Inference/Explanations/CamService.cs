@@ -15,12 +15,15 @@ namespace RffService.Inference.Explanations;
 /// <param name="Layer">RFF layer name or index (0-based, in graph order); the last when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1.</param>
 /// <param name="Colormap">jet, viridis, inferno or gray.</param>
-public sealed record CamRequest(string? Model, string? Target, string Method = "gradcam", string? Layer = null, float Alpha = 0.5f, string Colormap = "jet");
+/// <param name="Baseline">blank: explain relative to a blank image of the input's border colour (A - A(blank)); none: raw activations.</param>
+/// <param name="MeasureFaithfulness">Compute the faithfulness metrics (one extra batched run of 18 inputs).</param>
+public sealed record CamRequest(string? Model, string? Target, string Method = "gradcam", string? Layer = null, float Alpha = 0.5f, string Colormap = "jet",
+    string Baseline = "blank", bool MeasureFaithfulness = true);
 
 /// <summary>Where the time of an explanation went, in milliseconds.</summary>
 public sealed record CamTimings(double DecodeMs, double CamMs, double FaithfulnessMs, double RenderMs, double TotalMs);
 
-/// <summary>An explanation: the map as PNGs, the class explained, and how faithful the map is.</summary>
+/// <summary>An explanation: the map as PNGs (and as values at the original size), the class explained, and how faithful the map is.</summary>
 public sealed record CamResult(
     string ImageId,
     string Model,
@@ -30,8 +33,9 @@ public sealed record CamResult(
     Prediction Target,
     byte[] OverlayPng,
     byte[] HeatmapPng,
-    FaithfulnessScores Faithfulness,
-    CamTimings Timings);
+    FaithfulnessScores? Faithfulness,
+    CamTimings Timings,
+    Heatmap Map);
 
 /// <summary>Explains a classifier's decision on one image with a class activation map method.</summary>
 public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions> options)
@@ -47,15 +51,17 @@ public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions
             ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Colormap.ByName.Keys)}; got '{Shorten(request.Colormap)}'.");
         if (!(request.Alpha >= 0 && request.Alpha <= 1))
             throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {request.Alpha}.");
+        if (request.Baseline is not ("blank" or "none"))
+            throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Shorten(request.Baseline)}'.");
 
         var model = resolver.Resolve(request.Model, ClassificationService.Task);
         var explainer = model.Explainer ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {model.ExplanationError}.");
         var layer = ResolveLayer(explainer, request.Layer);
         var config = model.Config!;
-        var spec = InputSpec.From(config.Input);
 
         var decodeStarted = Stopwatch.GetTimestamp();
         using var image = ImageDecoder.Decode(imageBytes.Span, _options.MaxImagePixels);
+        var spec = InputSpec.For(config.Input, image.Width, image.Height);
         var input = new float[spec.TensorLength];
         var transform = ImagePreprocessor.WriteTensor(image, spec, input);
         double decodeMs = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
@@ -68,21 +74,52 @@ public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions
         if (config.Output.Probabilities) logits.CopyTo(probabilities); else Softmax.Apply(logits, probabilities);
         int target = ResolveTarget(request.Target, config.Labels, probabilities);
         var (activations, activationShape) = outputs[layer.Output];
-        var context = new CamContext(explainer, layer, input, inputShape, activations, activationShape.Select(d => (int)d).ToArray(), target);
+        float[]? reference = null;
+        if (request.Baseline == "blank")
+        {
+            var blank = BlankLike(input, spec);
+            reference = explainer.Session.Run(blank, inputShape.Select(d => (long)d).ToArray(), [layer.Output])[layer.Output].Values;
+        }
+        var context = new CamContext(explainer, layer, input, inputShape, activations, activationShape.Select(d => (int)d).ToArray(), target, reference);
         var map = method.Compute(context);
         double camMs = Stopwatch.GetElapsedTime(camStarted).TotalMilliseconds;
 
         var faithfulnessStarted = Stopwatch.GetTimestamp();
-        var faithfulness = Faithfulness.Measure(context, map, probabilities[target]);
+        var faithfulness = request.MeasureFaithfulness ? Faithfulness.Measure(context, map, probabilities[target]) : null;
         double faithfulnessMs = Stopwatch.GetElapsedTime(faithfulnessStarted).TotalMilliseconds;
 
         var renderStarted = Stopwatch.GetTimestamp();
-        var (overlay, heatmap) = OverlayRenderer.Render(image, map.Resize(spec.Height, spec.Width), transform, colormap, request.Alpha);
+        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image, map.Resize(spec.Height, spec.Width), transform, colormap, request.Alpha);
         double renderMs = Stopwatch.GetElapsedTime(renderStarted).TotalMilliseconds;
 
         return new CamResult(ImageId.Of(imageBytes.Span), model.Name, model.Version!.Value, method.Name, layer.Name,
             new Prediction(config.Labels[target], target, probabilities[target]), overlay, heatmap, faithfulness,
-            new CamTimings(Round(decodeMs), Round(camMs), Round(faithfulnessMs), Round(renderMs), Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)));
+            new CamTimings(Round(decodeMs), Round(camMs), Round(faithfulnessMs), Round(renderMs), Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
+            originalMap);
+    }
+
+    /// <summary>A constant image per channel, at the median of the input's border (its background colour).</summary>
+    public static float[] BlankLike(float[] input, InputSpec spec)
+    {
+        int plane = spec.Width * spec.Height;
+        var blank = new float[input.Length];
+        for (int c = 0; c < spec.Channels; c++)
+        {
+            var border = new List<float>();
+            for (int x = 0; x < spec.Width; x++)
+            {
+                border.Add(input[c * plane + x]);
+                border.Add(input[c * plane + (spec.Height - 1) * spec.Width + x]);
+            }
+            for (int y = 1; y < spec.Height - 1; y++)
+            {
+                border.Add(input[c * plane + y * spec.Width]);
+                border.Add(input[c * plane + y * spec.Width + spec.Width - 1]);
+            }
+            border.Sort();
+            blank.AsSpan(c * plane, plane).Fill(border[border.Count / 2]);
+        }
+        return blank;
     }
 
     private static RffLayerInfo ResolveLayer(ExplainableModel explainer, string? layer)

@@ -10,7 +10,7 @@ public static class OverlayRenderer
     /// The heatmap (on the model input grid) is mapped back to the original image through the resize transform,
     /// upsampled bilinearly to the original size, coloured, and blended: <c>alpha * colour + (1 - alpha) * image</c>.
     /// </summary>
-    public static (byte[] OverlayPng, byte[] HeatmapPng) Render(DecodedImage original, Heatmap inputHeatmap, ResizeTransform transform,
+    public static (byte[] OverlayPng, byte[] HeatmapPng, Heatmap Original) Render(DecodedImage original, Heatmap inputHeatmap, ResizeTransform transform,
         Colormap colormap, float alpha)
     {
         var heat = ToOriginal(inputHeatmap, transform, original.Width, original.Height);
@@ -32,7 +32,7 @@ public static class OverlayRenderer
                 destination[d + 3] = 255;
                 grayPixels[y * grayRow + x] = (byte)MathF.Round(Math.Clamp(v, 0f, 1f) * 255f);
             }
-        return (Encode(overlay), Encode(gray));
+        return (Encode(overlay), Encode(gray), heat);
     }
 
     /// <summary>Takes the part of the input-grid heatmap that covers the image (no letterbox padding) to the original size.</summary>
@@ -41,12 +41,11 @@ public static class OverlayRenderer
         var normalised = inputHeatmap.Normalised();
         var result = new float[width * height];
         // Sample the input grid at the position of each original pixel's centre.
-        var atInput = normalised;
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
             {
                 var (ix, iy) = transform.ToInput(x + 0.5f, y + 0.5f);
-                result[y * width + x] = Sample(atInput, iy - 0.5f, ix - 0.5f);
+                result[y * width + x] = Sample(normalised, iy - 0.5f, ix - 0.5f);
             }
         return new Heatmap(result, height, width);
     }

@@ -43,6 +43,15 @@ public sealed record InputConfig
     public IReadOnlyList<float> Std { get; init; } = [1f];
     /// <summary>stretch or letterbox.</summary>
     public string Resize { get; init; } = "stretch";
+    /// <summary>
+    /// True for a fully convolutional model that runs at the image's own size (width and height are then the nominal,
+    /// training size). Images larger than <see cref="MaxWidth"/> x <see cref="MaxHeight"/> are scaled down to fit.
+    /// </summary>
+    public bool DynamicSize { get; init; }
+    /// <summary>Largest width a dynamic-size model runs at (default 4 x width).</summary>
+    public int? MaxWidth { get; init; }
+    /// <summary>Largest height a dynamic-size model runs at (default 4 x height).</summary>
+    public int? MaxHeight { get; init; }
 }
 
 /// <summary>Which output to read and what it holds.</summary>

@@ -26,6 +26,8 @@ public static class ModelConfigValidator
             errors.Add($"input.mean and input.std must have one value per channel ({input.Channels}).");
         if (input.Std.Any(s => !(s > 0) || !float.IsFinite(s)))
             errors.Add("input.std values must be finite and > 0.");
+        if (input.MaxWidth is < 1 or > 8192 || input.MaxHeight is < 1 or > 8192)
+            errors.Add("input.maxWidth and input.maxHeight must be between 1 and 8192.");
         if (input.Mean.Any(m => !float.IsFinite(m)))
             errors.Add("input.mean values must be finite.");
         return errors;

@@ -77,6 +77,8 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
         if (shape.Length != 4)
             throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an NCHW image input has rank 4");
         Check(shape[1], input.Channels, "channels");
+        if (input.DynamicSize && (shape[2] > 0 || shape[3] > 0))
+            throw new InvalidDataException($"config.json says input.dynamicSize but the model's input '{session.InputName}' has a fixed size {shape[2]}x{shape[3]}");
         Check(shape[2], input.Height, "height");
         Check(shape[3], input.Width, "width");
 

@@ -31,6 +31,7 @@ public sealed class TrainClassifierCommand : ICommand
           --logistic <n>      refine the ridge readout with n L-BFGS steps of multinomial logistic regression
                               (keeps the N x D features in memory; default 0 = ridge only)
           --logistic-penalty <x>  L2 penalty of the refinement on standardised features (default: 1e-4)
+          --dynamic-size      export a fully convolutional model that runs at each image's own size (needs --grid 1)
           --models <dir>      model repository to export to (default: models)
           --name <name>       model name (default: rff-cnn-fashion)
           --version <n>       version folder (default: 1)
@@ -42,6 +43,7 @@ public sealed class TrainClassifierCommand : ICommand
     {
         var clock = Stopwatch.StartNew();
         var architecture = RffCnnOptions.Parse(options);
+        bool dynamicSize = options.String("dynamic-size", "false") == "true";
         double lambda = double.Parse(options.String("lambda", "1e-4"), CultureInfo.InvariantCulture);
         bool mirror = options.String("mirror", "false") == "true";
         string folder = options.String("folder", "");
@@ -63,7 +65,7 @@ public sealed class TrainClassifierCommand : ICommand
         string root = options.String("models", "models"), name = options.String("name", "rff-cnn-fashion");
         int version = options.Int("version", 1);
         var exporter = new ModelExporter(root, name, version);
-        exporter.Export(spec, train.Classes, normalisation, architecture, lambda, mirror);
+        exporter.Export(spec, train.Classes, normalisation, architecture, lambda, mirror, dynamicSize);
 
         EvaluationReport? test = null;
         if (folder.Length == 0)
@@ -89,6 +91,7 @@ public sealed class TrainClassifierCommand : ICommand
                 ["pool"] = architecture.Pool.ToString(),
                 ["grid"] = architecture.Grid,
                 ["lambda"] = lambda,
+                ["dynamicSize"] = dynamicSize,
                 ["mirror"] = mirror,
                 ["normalisationMean"] = normalisation.Mean,
                 ["normalisationStd"] = normalisation.Std,

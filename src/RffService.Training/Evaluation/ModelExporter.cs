@@ -12,7 +12,9 @@ public sealed class ModelExporter(string root, string name, int version)
     public string ModelDirectory => Path.Combine(root, name);
     public string VersionDirectory => Path.Combine(root, name, version.ToString());
 
-    public void Export(RffCnnSpec spec, IReadOnlyList<string> labels, Normalisation normalisation, RffCnnOptions architecture, double lambda, bool mirror)
+    /// <param name="dynamicSize">Export a fully convolutional model that runs at each image's own size (needs --grid 1).</param>
+    public void Export(RffCnnSpec spec, IReadOnlyList<string> labels, Normalisation normalisation, RffCnnOptions architecture, double lambda, bool mirror,
+        bool dynamicSize = false)
     {
         var model = RffCnnBuilder.Build(spec, "rff_cnn", new Dictionary<string, string>
         {
@@ -21,7 +23,7 @@ public sealed class ModelExporter(string root, string name, int version)
             ["rff.seed"] = architecture.Seed.ToString(),
             ["rff.lambda"] = lambda.ToString("G6"),
             ["rff.mirror"] = mirror.ToString(),
-        });
+        }, dynamicSize);
         OnnxModelFile.Save(model, Path.Combine(VersionDirectory, "model.onnx"));
         var config = new ModelConfig
         {
@@ -38,6 +40,7 @@ public sealed class ModelExporter(string root, string name, int version)
                 Mean = [normalisation.Mean],
                 Std = [normalisation.Std],
                 Resize = "stretch",
+                DynamicSize = dynamicSize,
             },
             Output = new OutputConfig { Name = RffCnnBuilder.OutputName },
         };

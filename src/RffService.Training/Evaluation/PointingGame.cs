@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using RffService.Inference;
+using RffService.Inference.Explanations;
+using RffService.Inference.Models;
+using RffService.Inference.Runtime;
+using RffService.Training.Data;
+using SkiaSharp;
+
+namespace RffService.Training.Evaluation;
+
+/// <summary>One generated canvas: a PNG and the tight box (inclusive pixel bounds) of the item on it.</summary>
+public sealed record Canvas(byte[] Png, int Label, int Left, int Top, int Right, int Bottom);
+
+/// <summary>
+/// The pointing game for localisation: on 56x56 canvases each holding one held-out Fashion-MNIST item at its native
+/// 28x28 size, placed off-centre on a black background, does the explanation's peak fall inside the item's box?
+/// The canvases go through the service's own path (decode, stretch to the model input, CAM, map back to 56x56).
+/// </summary>
+public static class PointingGame
+{
+    public const int Side = 56;
+
+    /// <summary>Deterministic canvases from the test set: item i of a seeded shuffle, at a random position whose centre is off the canvas centre.</summary>
+    public static List<Canvas> Canvases(ImageDataset test, int count, int seed)
+    {
+        var random = new Random(seed);
+        var order = Enumerable.Range(0, test.Count).ToArray();
+        random.Shuffle(order);
+        var canvases = new List<Canvas>();
+        foreach (int index in order.Take(count))
+        {
+            int x, y;
+            do { (x, y) = (random.Next(0, Side - 28 + 1), random.Next(0, Side - 28 + 1)); }
+            while (Math.Abs(x - 14) < 6 && Math.Abs(y - 14) < 6); // keep the item off-centre
+            using var bitmap = new SKBitmap(new SKImageInfo(Side, Side, SKColorType.Gray8, SKAlphaType.Opaque));
+            var pixels = bitmap.GetPixelSpan();
+            pixels.Clear();
+            var item = test.Image(index);
+            int left = int.MaxValue, top = int.MaxValue, right = -1, bottom = -1;
+            for (int r = 0; r < 28; r++)
+                for (int c = 0; c < 28; c++)
+                {
+                    byte v = item[r * 28 + c];
+                    pixels[(y + r) * Side + x + c] = v;
+                    if (v == 0) continue;
+                    (left, top, right, bottom) = (Math.Min(left, x + c), Math.Min(top, y + r), Math.Max(right, x + c), Math.Max(bottom, y + r));
+                }
+            if (right < 0) continue; // an empty item has no box
+            using var encoded = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            canvases.Add(new Canvas(encoded.ToArray(), test.Labels[index], left, top, right, bottom));
+        }
+        return canvases;
+    }
+
+    /// <summary>Hit rate per method: the share of canvases whose heatmap peak (at 56x56) lies in the item's box.</summary>
+    public static Dictionary<string, double> Play(string modelsRoot, string modelName, IReadOnlyList<Canvas> canvases, IEnumerable<string> methods, string? layer = null)
+    {
+        var options = Options.Create(new InferenceOptions { ModelsPath = Path.GetFullPath(modelsRoot), ExecutionProvider = "cpu" });
+        var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
+        using var repository = new ModelRepository(options, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
+        repository.LoadAll();
+        var cam = new CamService(new ModelResolver(repository, options), options);
+        var rates = new Dictionary<string, double>();
+        foreach (string method in methods)
+        {
+            int hits = 0;
+            foreach (var canvas in canvases)
+            {
+                var result = cam.Explain(canvas.Png, new CamRequest(modelName, canvas.Label.ToString(), method, layer, MeasureFaithfulness: false));
+                var (peakY, peakX) = result.Map.Peak();
+                if (peakX >= canvas.Left && peakX <= canvas.Right && peakY >= canvas.Top && peakY <= canvas.Bottom) hits++;
+            }
+            rates[method] = (double)hits / canvases.Count;
+        }
+        return rates;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using RffService.TestSupport;
+using SkiaSharp;
+
+namespace RffService.Api.Tests;
+
+public class CamEndpointTests(ServiceFactory factory) : IClassFixture<ServiceFactory>
+{
+    private static ByteArrayContent Png(byte[] bytes)
+    {
+        var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+        return content;
+    }
+
+    private static (int Width, int Height) PngSize(string base64)
+    {
+        using var bitmap = SKBitmap.Decode(Convert.FromBase64String(base64));
+        return (bitmap.Width, bitmap.Height);
+    }
+
+    [Fact]
+    public async Task Get_cam_explains_an_image_classified_earlier_with_every_method()
+    {
+        var client = await factory.ReadyClientAsync();
+        var image = TestImages.Png(40, 30, gray: true);
+        var classified = await (await client.PostAsync("/classify?model=tiny", Png(image))).Content.ReadFromJsonAsync<JsonElement>();
+        string imageId = classified.GetProperty("imageId").GetString()!;
+        int top = classified.GetProperty("predictions")[0].GetProperty("index").GetInt32();
+
+        foreach (var method in new[] { "gradcam", "gradcampp", "layercam", "scorecam", "ablationcam" })
+        {
+            var response = await client.GetAsync($"/cam?imageId={imageId}&model=tiny&method={method}&colormap=viridis&alpha=0.3");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal((imageId, method, "rff2"), (json.GetProperty("imageId").GetString(), json.GetProperty("method").GetString(), json.GetProperty("layer").GetString()));
+            Assert.Equal(top, json.GetProperty("target").GetProperty("index").GetInt32());
+            Assert.Equal((40, 30), PngSize(json.GetProperty("overlay").GetString()!));
+            Assert.Equal((40, 30), PngSize(json.GetProperty("heatmap").GetString()!));
+            var faithfulness = json.GetProperty("faithfulness");
+            Assert.InRange(faithfulness.GetProperty("averageDrop").GetDouble(), 0, 1);
+            Assert.InRange(faithfulness.GetProperty("deletionAuc").GetDouble(), 0, 1);
+            Assert.Contains(faithfulness.GetProperty("increaseInConfidence").GetDouble(), new[] { 0.0, 1.0 });
+        }
+    }
+
+    [Fact]
+    public async Task Post_cam_takes_the_image_and_honours_target_and_layer()
+    {
+        var client = await factory.ReadyClientAsync();
+        var image = TestImages.Jpeg(24, 24);
+        var byLabel = await client.PostAsync("/cam?model=tiny-rgb&target=square&layer=0&method=layercam", Png(image));
+        Assert.Equal(HttpStatusCode.OK, byLabel.StatusCode);
+        var json = await byLabel.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("square", 1, "rff1"), (json.GetProperty("target").GetProperty("label").GetString(),
+            json.GetProperty("target").GetProperty("index").GetInt32(), json.GetProperty("layer").GetString()));
+
+        var byIndex = await client.PostAsJsonAsync("/cam?model=tiny-rgb&target=2&layer=rff2&baseline=none", new { image = Convert.ToBase64String(image) });
+        var second = await byIndex.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("triangle", "rff2", "gradcam"), (second.GetProperty("target").GetProperty("label").GetString(),
+            second.GetProperty("layer").GetString(), second.GetProperty("method").GetString()));
+    }
+
+    [Fact]
+    public async Task Accept_image_png_returns_the_overlay_itself()
+    {
+        var client = await factory.ReadyClientAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/cam?model=tiny") { Content = Png(TestImages.Png(33, 21)) };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("image/png"));
+        var response = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
+        using var bitmap = SKBitmap.Decode(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal((33, 21), (bitmap.Width, bitmap.Height));
+    }
+
+    public static TheoryData<string, HttpStatusCode, string> Errors() => new()
+    {
+        { "/cam?imageId=0123456789abcdef0123456789abcdef", HttpStatusCode.NotFound, "send the image again" },
+        { "/cam", HttpStatusCode.BadRequest, "imageId" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Errors))]
+    public async Task Get_cam_errors(string url, HttpStatusCode status, string detailPart)
+    {
+        var client = await factory.ReadyClientAsync();
+        string detail = await Problems.AssertProblemAsync(await client.GetAsync(url), status);
+        Assert.Contains(detailPart, detail, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Theory]
+    [InlineData("method=magic", HttpStatusCode.UnprocessableEntity, "method must be one of")]
+    [InlineData("colormap=rainbow", HttpStatusCode.UnprocessableEntity, "colormap")]
+    [InlineData("baseline=zero", HttpStatusCode.UnprocessableEntity, "baseline")]
+    [InlineData("alpha=1.5", HttpStatusCode.UnprocessableEntity, "alpha")]
+    [InlineData("alpha=-0.1", HttpStatusCode.UnprocessableEntity, "alpha")]
+    [InlineData("alpha=NaN", HttpStatusCode.UnprocessableEntity, "alpha")]
+    [InlineData("alpha=abc", HttpStatusCode.BadRequest, "alpha")]
+    [InlineData("target=giraffe", HttpStatusCode.UnprocessableEntity, "target")]
+    [InlineData("target=7", HttpStatusCode.UnprocessableEntity, "target")]
+    [InlineData("layer=rff9", HttpStatusCode.UnprocessableEntity, "layer")]
+    [InlineData("layer=-1", HttpStatusCode.UnprocessableEntity, "layer")]
+    [InlineData("method=cam&layer=rff1", HttpStatusCode.UnprocessableEntity, "cam")]
+    [InlineData("model=detector", HttpStatusCode.UnprocessableEntity, "detection")]
+    [InlineData("model=..%2Fsecret", HttpStatusCode.NotFound, "no model")]
+    public async Task Post_cam_parameter_errors(string query, HttpStatusCode status, string detailPart)
+    {
+        var client = await factory.ReadyClientAsync();
+        var response = await client.PostAsync($"/cam?model=tiny&{query}", Png(TestImages.Png()));
+        string detail = await Problems.AssertProblemAsync(response, status);
+        Assert.Contains(detailPart, detail, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Post_cam_refuses_a_batch_and_bad_images()
+    {
+        var client = await factory.ReadyClientAsync();
+        var batch = new MultipartFormDataContent
+        {
+            { Png(TestImages.Png()), "image", "a.png" },
+            { Png(TestImages.Png()), "image", "b.png" },
+        };
+        await Problems.AssertProblemAsync(await client.PostAsync("/cam?model=tiny", batch), HttpStatusCode.UnprocessableEntity);
+        await Problems.AssertProblemAsync(await client.PostAsync("/cam?model=tiny", Png("nope"u8.ToArray())), HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task Models_list_the_cam_layers_and_swagger_documents_cam()
+    {
+        var client = await factory.ReadyClientAsync();
+        var doc = await client.GetFromJsonAsync<JsonElement>("/swagger/v1/swagger.json");
+        var get = doc.GetProperty("paths").GetProperty("/cam").GetProperty("get");
+        var names = get.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToHashSet();
+        Assert.Superset(new HashSet<string?> { "imageId", "model", "target", "method", "layer", "alpha", "colormap", "baseline" }, names);
+        Assert.True(doc.GetProperty("paths").GetProperty("/cam").TryGetProperty("post", out _));
+    }
+}
