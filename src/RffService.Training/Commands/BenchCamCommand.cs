@@ -1,12 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using RffService.Inference;
-using RffService.Inference.Classification;
 using RffService.Inference.Explanations;
-using RffService.Inference.Models;
-using RffService.Inference.Runtime;
 using RffService.Training.Data;
 using RffService.Training.Evaluation;
 
@@ -34,14 +29,9 @@ public sealed class BenchCamCommand : ICommand
         string name = options.String("name", "rff-cnn-fashion");
         var test = ImageDataset.Load(DataPaths.FashionTest(options.String("data", DataPaths.DefaultRoot)));
         var images = Enumerable.Range(0, options.Int("count", 30)).Select(i => TestImageEncoder.Png(test, i * 7)).ToList();
-        var inference = Options.Create(new InferenceOptions { ModelsPath = Path.GetFullPath(options.String("models", "models")), ExecutionProvider = "cpu" });
-        var selector = new ExecutionProviderSelector(inference, NullLogger<ExecutionProviderSelector>.Instance);
-        using var repository = new ModelRepository(inference, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
-        repository.LoadAll();
-        var resolver = new ModelResolver(repository, inference);
-        var classifier = new ClassificationService(resolver, inference);
-        var cam = new CamService(resolver, inference);
-        var layers = repository.Find(name)?.Explainer?.Layers.Select(l => l.Name).ToList() ?? throw new ArgumentException($"Model '{name}' cannot be explained.");
+        using var service = new LocalService(options.String("models", "models"));
+        var (classifier, cam) = (service.Classifier, service.Cam);
+        var layers = service.Ready(name).Explainer?.Layers.Select(l => l.Name).ToList() ?? throw new ArgumentException($"Model '{name}' cannot be explained.");
 
         var rows = new List<(string What, double Median, double P90)> { Time("classify (top-5)", images, png => classifier.Classify([png], name, 5)) };
         foreach (var layer in layers)

@@ -1,19 +1,13 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
-using RffService.Inference;
-using RffService.Inference.Classification;
-using RffService.Inference.Models;
-using RffService.Inference.Runtime;
 using RffService.Training.Data;
 
 namespace RffService.Training.Evaluation;
 
 /// <summary>
 /// Scores a model on a data set through the service's own code path: each image is encoded as PNG and classified by
-/// <see cref="ClassificationService"/> (decode, pre-process, ONNX Runtime, softmax), or sent to a running service.
+/// the service's classification code (decode, pre-process, ONNX Runtime, softmax), or sent to a running service.
 /// </summary>
 public static class ModelEvaluator
 {
@@ -21,14 +15,9 @@ public static class ModelEvaluator
 
     public static EvaluationReport InProcess(string modelsRoot, string modelName, ImageDataset data)
     {
-        var options = Options.Create(new InferenceOptions { ModelsPath = Path.GetFullPath(modelsRoot), ExecutionProvider = "cpu", MaxBatchImages = BatchSize });
-        var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
-        using var repository = new ModelRepository(options, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
-        repository.LoadAll();
-        var model = repository.Find(modelName) ?? throw new ArgumentException($"No model '{modelName}' under {modelsRoot}.");
-        if (model.State != ModelState.Ready) throw new InvalidOperationException($"Model '{modelName}' failed to load: {model.Error}");
-        var classifier = new ClassificationService(new ModelResolver(repository, options), options);
-        return Score(data, "evaluate", batch => classifier.Classify(batch, modelName, 1).Select(r => r.Predictions[0].Index).ToList());
+        using var service = new LocalService(modelsRoot, BatchSize);
+        service.Ready(modelName);
+        return Score(data, "evaluate", batch => service.Classifier.Classify(batch, modelName, 1).Select(r => r.Predictions[0].Index).ToList());
     }
 
     /// <summary>The same, over HTTP: POST /classify with the PNGs as a multipart batch.</summary>

@@ -1,9 +1,4 @@
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
-using RffService.Inference;
 using RffService.Inference.Explanations;
-using RffService.Inference.Models;
-using RffService.Inference.Runtime;
 using RffService.Training.Data;
 using SkiaSharp;
 
@@ -56,11 +51,9 @@ public static class PointingGame
     /// <summary>Hit rate per method: the share of canvases whose heatmap peak (at 56x56) lies in the item's box.</summary>
     public static Dictionary<string, double> Play(string modelsRoot, string modelName, IReadOnlyList<Canvas> canvases, IEnumerable<string> methods, string? layer = null)
     {
-        var options = Options.Create(new InferenceOptions { ModelsPath = Path.GetFullPath(modelsRoot), ExecutionProvider = "cpu" });
-        var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
-        using var repository = new ModelRepository(options, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
-        repository.LoadAll();
-        var cam = new CamService(new ModelResolver(repository, options), options);
+        using var service = new LocalService(modelsRoot);
+        service.Ready(modelName);
+        var cam = service.Cam;
         var rates = new Dictionary<string, double>();
         foreach (string method in methods)
         {
