@@ -10,7 +10,7 @@ using RffService.Inference;
 using RffService.Inference.Models;
 using Serilog;
 
-if (args.Contains(HealthProbe.Flag)) return HealthProbe.Run();
+if (args.Contains(HealthProbe.Flag)) return HealthProbe.Run(args);
 
 var builder = WebApplication.CreateBuilder(args);
 
