@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using RffService.Api.Contracts;
 using RffService.Api.Input;
-using RffService.Api.Swagger;
 using RffService.Inference;
 using RffService.Inference.Explanations;
 
@@ -32,16 +31,9 @@ public static class CamEndpoints
             .WithName("CamForImage")
             .WithSummary("Explain an image sent in the request")
             .WithDescription(Description + " The image is sent as for /classify (multipart, raw body or base64 JSON; one image).")
-            .WithMetadata(new ImageRequestBodyMetadata())
             .Produces<CamResponse>(StatusCodes.Status200OK)
             .Produces(StatusCodes.Status200OK, contentType: "image/png")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
-            .DisableAntiforgery();
+            .AcceptsImageBody();
         return app;
     }
 

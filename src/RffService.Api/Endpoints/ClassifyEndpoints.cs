@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Mvc;
 using RffService.Api.Input;
-using RffService.Api.Swagger;
 using RffService.Inference.Classification;
 
 namespace RffService.Api.Endpoints;
@@ -16,15 +15,8 @@ public static class ClassifyEndpoints
             .WithDescription("Send the image as multipart/form-data (field `image`; several files make a batch), as a raw body " +
                              "(image/png, image/jpeg, image/webp, image/bmp, image/gif) or as JSON `{\"image\": \"<base64>\"}` / " +
                              "`{\"images\": [...]}`. One image gives one result object; a batch gives an array of them, in order.")
-            .WithMetadata(new ImageRequestBodyMetadata())
             .Produces<ClassificationResult>(StatusCodes.Status200OK)
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
-            .DisableAntiforgery();
+            .AcceptsImageBody();
         return app;
     }
 
