@@ -84,6 +84,7 @@ app.UseSwaggerUI(ui =>
 app.MapHealthEndpoints();
 app.MapModelEndpoints();
 app.MapClassifyEndpoints();
+app.MapDetectEndpoints();
 app.MapCamEndpoints();
 app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 

@@ -35,9 +35,9 @@ public sealed class GraphBuilder
         return this;
     }
 
-    public GraphBuilder Output(string name, long?[] dims)
+    public GraphBuilder Output(string name, long?[] dims, TensorProto.Types.DataType type = TensorProto.Types.DataType.Float)
     {
-        _graph.Output.Add(ValueInfo(name, dims));
+        _graph.Output.Add(ValueInfo(name, dims, type));
         return this;
     }
 
@@ -100,7 +100,7 @@ public sealed class GraphBuilder
 
     public ModelProto Build() => _model.Clone();
 
-    private static ValueInfoProto ValueInfo(string name, long?[] dims)
+    private static ValueInfoProto ValueInfo(string name, long?[] dims, TensorProto.Types.DataType type = TensorProto.Types.DataType.Float)
     {
         var shape = new TensorShapeProto();
         for (int i = 0; i < dims.Length; i++)
@@ -111,7 +111,7 @@ public sealed class GraphBuilder
             Name = name,
             Type = new TypeProto
             {
-                TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape },
+                TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape },
             },
         };
     }

@@ -43,24 +43,7 @@ public static class RffCnnBuilder
 
     private static void AddBackbone(GraphBuilder builder, RffCnnSpec spec)
     {
-        string current = InputName;
-        for (int i = 0; i < spec.Layers.Count; i++)
-        {
-            var layer = spec.Layers[i];
-            string name = $"rff{i + 1}";
-            builder.RffConv(name, current, name, layer.Weights, [layer.OutChannels, layer.InChannels, layer.Kernel, layer.Kernel],
-                layer.Bias, layer.Attributes);
-            current = name;
-            if (layer.PoolSize > 1)
-            {
-                string pooled = $"pool{i + 1}";
-                builder.Node(layer.Pool == PoolMode.Max ? "MaxPool" : "AveragePool", [current], [pooled], pooled, "",
-                    Attributes.Ints("kernel_shape", layer.PoolSize, layer.PoolSize),
-                    Attributes.Ints("strides", layer.PoolSize, layer.PoolSize));
-                current = pooled;
-            }
-        }
-
+        string current = AddLayers(builder, spec.Layers, InputName);
         if (spec.ReadoutGrid == 1)
         {
             builder.Node("GlobalAveragePool", [current], ["readout_pool"], "readout_pool");
@@ -74,5 +57,28 @@ public static class RffCnnBuilder
                 Attributes.Ints("kernel_shape", windowH, windowW), Attributes.Ints("strides", strideH, strideW));
         }
         builder.Node("Flatten", ["readout_pool"], [FeaturesName], "flatten", "", Attributes.Int("axis", 1));
+    }
+
+    /// <summary>Adds the RffConv layers "rff1".. (each followed by its pooling) after <paramref name="input"/>; returns the last output.</summary>
+    public static string AddLayers(GraphBuilder builder, IReadOnlyList<RffLayerSpec> layers, string input)
+    {
+        string current = input;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            string name = $"rff{i + 1}";
+            builder.RffConv(name, current, name, layer.Weights, [layer.OutChannels, layer.InChannels, layer.Kernel, layer.Kernel],
+                layer.Bias, layer.Attributes);
+            current = name;
+            if (layer.PoolSize > 1)
+            {
+                string pooled = $"pool{i + 1}";
+                builder.Node(layer.Pool == PoolMode.Max ? "MaxPool" : "AveragePool", [current], [pooled], pooled, "",
+                    Attributes.Ints("kernel_shape", layer.PoolSize, layer.PoolSize),
+                    Attributes.Ints("strides", layer.PoolSize, layer.PoolSize));
+                current = pooled;
+            }
+        }
+        return current;
     }
 }

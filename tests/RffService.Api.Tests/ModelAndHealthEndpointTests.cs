@@ -13,7 +13,7 @@ public class ModelAndHealthEndpointTests(ServiceFactory factory) : IClassFixture
         var json = await client.GetFromJsonAsync<JsonElement>("/models");
         var models = json.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);
 
-        Assert.Equal(["broken", "detector", "tiny", "tiny-rgb"], models.Keys.Order());
+        Assert.Equal(["broken", "detector", "detector-decoded", "detector-letterbox", "tiny", "tiny-rgb"], models.Keys.Order());
         var tiny = models["tiny"];
         Assert.Equal("ready", tiny.GetProperty("state").GetString());
         Assert.Equal("classification", tiny.GetProperty("task").GetString());

@@ -18,7 +18,9 @@ public class ServiceFactory : WebApplicationFactory<Program>
         Models = new TestModelRepository()
             .AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig())
             .AddModel("tiny-rgb", TestModelRepository.TinySpec(channels: 3), TestModelRepository.TinyConfig(channels: 3, resize: "letterbox"))
-            .AddModel("detector", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(task: "detection"))
+            .AddGraph("detector", TestModelRepository.TinyDetector(), TestModelRepository.TinyDetectorConfig())
+            .AddGraph("detector-letterbox", TestModelRepository.TinyDetector(), TestModelRepository.TinyDetectorConfig("letterbox"))
+            .AddGraph("detector-decoded", TestModelRepository.DecodedDetector(), TestModelRepository.DecodedDetectorConfig())
             .AddModelBytes("broken", TestModelRepository.TinyConfig(), "not an onnx file"u8.ToArray());
     }
 

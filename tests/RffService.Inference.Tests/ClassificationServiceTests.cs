@@ -9,7 +9,7 @@ public class ClassificationServiceTests : IDisposable
     private readonly TestModelRepository _models = new TestModelRepository()
         .AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig())
         .AddModel("rgb", TestModelRepository.TinySpec(channels: 3), TestModelRepository.TinyConfig(channels: 3, resize: "letterbox"))
-        .AddModel("detector", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(task: "detection"));
+        .AddGraph("detector", TestModelRepository.TinyDetector(), TestModelRepository.TinyDetectorConfig());
 
     [Fact]
     public void Probabilities_are_the_softmax_of_the_reference_forward_pass()

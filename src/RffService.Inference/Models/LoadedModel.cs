@@ -16,6 +16,10 @@ public sealed class LoadedModel
     public string? Error { get; internal set; }
     public ModelSession? Session { get; internal set; }
     public IReadOnlyList<RffLayerInfo> RffLayers { get; internal set; } = [];
+    /// <summary>For detection models: reads the outputs into detections.</summary>
+    public Detection.IDetectionDecoder? Detector { get; internal set; }
+    /// <summary>False when the detector's outputs have no batch axis (one image per run).</summary>
+    public bool DetectorBatches { get; internal set; } = true;
     public string? ExecutionProvider => Session?.ExecutionProvider;
 
     /// <summary>The model read as a managed network for explanations, or null (see <see cref="ExplanationError"/>).</summary>

@@ -14,6 +14,8 @@ public sealed record ModelConfig
     public IReadOnlyList<string> Labels { get; init; } = [];
     public InputConfig Input { get; init; } = new();
     public OutputConfig Output { get; init; } = new();
+    /// <summary>For detection models: output layout, priors, variances.</summary>
+    public Detection.DetectionConfig? Detection { get; init; }
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {

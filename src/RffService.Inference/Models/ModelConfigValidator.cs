@@ -30,6 +30,13 @@ public static class ModelConfigValidator
             errors.Add("input.maxWidth and input.maxHeight must be between 1 and 8192.");
         if (input.Mean.Any(m => !float.IsFinite(m)))
             errors.Add("input.mean values must be finite.");
+        if (config.Task == "detection")
+        {
+            if (config.Detection is null)
+                errors.Add("a detection model needs a 'detection' section (layout, output names, priors or box format).");
+            if (input.DynamicSize)
+                errors.Add("input.dynamicSize is not supported for detection models (the priors assume one input size).");
+        }
         return errors;
     }
 }

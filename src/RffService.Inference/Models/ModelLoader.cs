@@ -33,10 +33,17 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
             var (options, provider) = providers.Create();
             ModelSession session;
             using (options)
-                session = new ModelSession(OnnxModelFile.ToBytes(served), options, provider, config.Input.Name, config.Output.Name);
+                session = new ModelSession(OnnxModelFile.ToBytes(served), options, provider, config.Input.Name,
+                    config.Output.Name ?? config.Detection?.ScoresOutput);
             try
             {
                 CheckAgainstConfig(session, config);
+                if (config.Detection is { } detection)
+                {
+                    var decoder = Detection.IDetectionDecoder.Create(detection, config.Labels.Count, config.Input.Width, config.Input.Height);
+                    model.DetectorBatches = CheckDetector(session, config, decoder);
+                    model.Detector = decoder;
+                }
             }
             catch
             {
@@ -67,6 +74,16 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
         {
             throw new InvalidDataException($"{ModelFileName} is not a valid ONNX model: {ex.Message}", ex);
         }
+    }
+
+    private static bool CheckDetector(ModelSession session, ModelConfig config, Detection.IDetectionDecoder decoder)
+    {
+        var input = config.Input;
+        foreach (var name in decoder.OutputNames)
+            if (!session.OutputNames.Contains(name))
+                throw new InvalidDataException($"config.json names output '{name}' but the model's outputs are {string.Join(", ", session.OutputNames)}");
+        var outputs = session.Run(new float[input.Channels * input.Height * input.Width], [1, input.Channels, input.Height, input.Width], decoder.OutputNames);
+        return decoder.CheckOutputs(outputs);
     }
 
     /// <summary>Checks the declared input shape, then runs one dummy batch and checks the output shape.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace RffService.Inference.Runtime;
 
@@ -26,6 +27,8 @@ public sealed class ModelSession : IDisposable
     public string InputName { get; }
     public string OutputName { get; }
 
+    public IReadOnlyList<string> OutputNames => _session.OutputNames;
+
     /// <summary>The declared input shape; -1 marks a symbolic (dynamic) dimension.</summary>
     public int[] InputShape => _session.InputMetadata[InputName].Dimensions;
 
@@ -47,9 +50,19 @@ public sealed class ModelSession : IDisposable
         using var outputs = _session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
         var result = new Dictionary<string, (float[], long[])>();
         for (int i = 0; i < outputNames.Count; i++)
-            result[outputNames[i]] = (outputs[i].GetTensorDataAsSpan<float>().ToArray(), outputs[i].GetTensorTypeAndShape().Shape);
+            result[outputNames[i]] = (ToFloats(outputs[i]), outputs[i].GetTensorTypeAndShape().Shape);
         return result;
     }
+
+    /// <summary>A numeric output as floats (detectors often return int64 labels).</summary>
+    private static float[] ToFloats(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType switch
+    {
+        TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+        TensorElementType.Int64 => Array.ConvertAll(value.GetTensorDataAsSpan<long>().ToArray(), v => (float)v),
+        TensorElementType.Int32 => Array.ConvertAll(value.GetTensorDataAsSpan<int>().ToArray(), v => (float)v),
+        TensorElementType.Double => Array.ConvertAll(value.GetTensorDataAsSpan<double>().ToArray(), v => (float)v),
+        var other => throw new InvalidDataException($"An output of element type {other} cannot be read as numbers."),
+    };
 
     public void Dispose() => _session.Dispose();
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RffService.Inference;
 using RffService.Inference.Classification;
+using RffService.Inference.Detection;
 using RffService.Inference.Explanations;
 using RffService.Inference.Models;
 using RffService.Inference.Runtime;
@@ -25,11 +26,13 @@ public sealed class LocalService : IDisposable
         var resolver = new ModelResolver(Repository, options);
         Classifier = new ClassificationService(resolver, options);
         Cam = new CamService(resolver, options);
+        Detector = new DetectionService(resolver, options);
     }
 
     public ModelRepository Repository { get; }
     public ClassificationService Classifier { get; }
     public CamService Cam { get; }
+    public DetectionService Detector { get; }
 
     /// <summary>The named model, loaded and ready, or an exception that says why not.</summary>
     public LoadedModel Ready(string name)

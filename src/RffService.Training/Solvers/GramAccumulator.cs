@@ -42,6 +42,37 @@ public sealed class GramAccumulator(int dimension, int classes, float[] shift)
         Count += rows;
     }
 
+    /// <summary>Adds a batch with real-valued targets [rows, Classes] (e.g. box offsets, or several one-hot blocks).</summary>
+    public void Add(float[] features, int rows, ReadOnlySpan<float> targets, float[] gram)
+    {
+        int d = Dimension;
+        Parallel.For(0, d, i =>
+        {
+            var row = XtX.AsSpan(i * d, d);
+            var source = gram.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) row[j] += source[j];
+        });
+        for (int r = 0; r < rows; r++)
+        {
+            var x = features.AsSpan(r * d, d);
+            var y = targets.Slice(r * Classes, Classes);
+            var nonZero = new List<int>();
+            for (int c = 0; c < Classes; c++)
+                if (y[c] != 0)
+                {
+                    SumY[c] += y[c];
+                    nonZero.Add(c); // one-hot blocks are mostly zeros
+                }
+            for (int j = 0; j < d; j++)
+            {
+                double v = x[j] - Shift[j];
+                SumX[j] += v;
+                foreach (int c in nonZero) XtY[j * Classes + c] += v * y[c];
+            }
+        }
+        Count += rows;
+    }
+
     /// <summary>Adds (or with <paramref name="sign"/> = -1 removes) another accumulator with the same shift.</summary>
     public void Add(GramAccumulator other, int sign = 1)
     {

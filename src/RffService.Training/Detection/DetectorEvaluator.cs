@@ -1,0 +1,49 @@
+using RffService.Inference.Detection;
+using RffService.Training.Evaluation;
+using SkiaSharp;
+
+namespace RffService.Training.Detection;
+
+/// <summary>
+/// Evaluates an exported detector on canvases through the service's own code path: each canvas is encoded as PNG and
+/// sent through <see cref="DetectionService"/> (decode, pre-processing, ONNX Runtime, softmax, box decoding, NMS,
+/// mapping back to pixels); mAP is computed on the boxes it returns.
+/// </summary>
+public static class DetectorEvaluator
+{
+    public static DetectionReport Evaluate(string modelsRoot, string modelName, CanvasGenerator canvases, int count, IReadOnlyList<string> labels)
+    {
+        using var service = new LocalService(modelsRoot);
+        service.Ready(modelName);
+        var detections = new List<ScoredBox>();
+        var truth = new IReadOnlyList<GroundTruth>[count];
+        var progress = new Progress("evaluate", count);
+        const int batch = 16;
+        for (int start = 0; start < count; start += batch)
+        {
+            int n = Math.Min(batch, count - start);
+            var images = new ReadOnlyMemory<byte>[n];
+            for (int i = 0; i < n; i++)
+            {
+                var canvas = canvases.Make(start + i);
+                truth[start + i] = canvas.Objects;
+                images[i] = Png(canvas);
+            }
+            var results = service.Detector.Detect(images, modelName, SsdTrainer.EvaluationScoreThreshold, SsdTrainer.EvaluationIouThreshold,
+                SsdTrainer.EvaluationMaxDetections);
+            for (int i = 0; i < n; i++)
+                foreach (var d in results[i].Detections)
+                    detections.Add(new ScoredBox(start + i, d.ClassIndex, d.Score, new Box(d.Box.X, d.Box.Y, d.Box.X + d.Box.Width, d.Box.Y + d.Box.Height)));
+            progress.Advance(n);
+        }
+        return DetectionMetrics.Evaluate(detections, truth, labels);
+    }
+
+    public static byte[] Png(Canvas canvas)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(canvas.Size, canvas.Size, SKColorType.Gray8, SKAlphaType.Opaque));
+        canvas.Pixels.CopyTo(bitmap.GetPixelSpan());
+        using var encoded = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return encoded.ToArray();
+    }
+}
