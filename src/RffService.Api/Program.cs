@@ -5,6 +5,8 @@ using RffService.Api.Endpoints;
 using RffService.Api.Errors;
 using RffService.Api.Health;
 using RffService.Api.Input;
+using RffService.Api.Metrics;
+using Prometheus;
 using RffService.Api.Swagger;
 using RffService.Inference;
 using RffService.Inference.Models;
@@ -25,6 +27,8 @@ builder.Services.AddOptions<ApiOptions>()
     .ValidateOnStart();
 builder.Services.AddRffInference(builder.Configuration);
 builder.Services.AddSingleton<ImageRequestReader>();
+builder.Services.AddSingleton<PrometheusMetrics>();
+builder.Services.AddSingleton<IInferenceMetrics>(services => services.GetRequiredService<PrometheusMetrics>());
 
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
@@ -60,6 +64,7 @@ builder.Services.AddSwaggerGen(swagger =>
 var app = builder.Build();
 
 app.UseRffRequestLogging(); // outermost, so it logs the status the client finally gets
+app.UseRffRequestMetrics();
 app.UseExceptionHandler();
 app.UseStatusCodePages(async status =>
 {
@@ -86,6 +91,7 @@ app.MapModelEndpoints();
 app.MapClassifyEndpoints();
 app.MapDetectEndpoints();
 app.MapCamEndpoints();
+app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusMetrics>().Registry).WithTags("Operations").WithSummary("Prometheus metrics (text exposition format)");
 app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 
 app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);

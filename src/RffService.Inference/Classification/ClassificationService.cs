@@ -9,11 +9,13 @@ namespace RffService.Inference.Classification;
 
 /// <summary>Classifies a batch of encoded images with one model: decode, pre-process, one ONNX Runtime run, softmax, top-k.</summary>
 /// <remarks>Every image classified is kept for a while in the <see cref="ImageCache"/> under its id, for GET /cam.</remarks>
-public sealed class ClassificationService(ModelResolver resolver, IOptions<InferenceOptions> options, ImageCache? cache = null)
+public sealed class ClassificationService(ModelResolver resolver, IOptions<InferenceOptions> options, ImageCache? cache = null,
+    IInferenceMetrics? metrics = null)
 {
     public const string Task = "classification";
 
     private readonly InferenceOptions _options = options.Value;
+    private readonly IInferenceMetrics _metrics = metrics ?? IInferenceMetrics.None;
 
     public IReadOnlyList<ClassificationResult> Classify(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, int topK)
     {
@@ -38,6 +40,7 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
             try
             {
                 using var image = ImageDecoder.Decode(images[i].Span, _options.MaxImagePixels);
+                _metrics.ImageDecoded(image.Format);
                 specs[i] = InputSpec.For(config.Input, image.Width, image.Height);
                 tensors[i] = new float[specs[i].TensorLength];
                 ImagePreprocessor.WriteTensor(image, specs[i], tensors[i]);
@@ -59,9 +62,11 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
         {
             var members = group.ToArray();
             var spec = specs[members[0]];
+            var runStarted = Stopwatch.GetTimestamp();
             var batch = new float[members.Length * spec.TensorLength];
             for (int j = 0; j < members.Length; j++) tensors[members[j]].CopyTo(batch, j * spec.TensorLength);
             var (output, shape) = model.Session!.Run(batch, [members.Length, spec.Channels, spec.Height, spec.Width]);
+            _metrics.InferenceRun(model.Name, Task, members.Length, Stopwatch.GetElapsedTime(runStarted));
             int width = (int)shape[1];
             for (int j = 0; j < members.Length; j++) logits[members[j]] = output.AsSpan(j * width, width).ToArray();
         }

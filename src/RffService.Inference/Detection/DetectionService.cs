@@ -11,12 +11,14 @@ namespace RffService.Inference.Detection;
 /// Detects objects in a batch of encoded images with one detection model: decode, pre-process, one ONNX Runtime run,
 /// the model's decoder (softmax, box decoding, NMS), and mapping back through the resize transform to original pixels.
 /// </summary>
-public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceOptions> options, ImageCache? cache = null)
+public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceOptions> options, ImageCache? cache = null,
+    IInferenceMetrics? metrics = null)
 {
     public const string Task = "detection";
     public const int MaxDetectionsLimit = 1000;
 
     private readonly InferenceOptions _options = options.Value;
+    private readonly IInferenceMetrics _metrics = metrics ?? IInferenceMetrics.None;
 
     /// <param name="classes">Labels or class indices to keep; null or empty keeps all.</param>
     public IReadOnlyList<DetectionResult> Detect(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, float scoreThreshold,
@@ -51,6 +53,7 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
                 try
                 {
                     decoded[i] = ImageDecoder.Decode(images[i].Span, _options.MaxImagePixels);
+                    _metrics.ImageDecoded(decoded[i]!.Format);
                 }
                 catch (InferenceException ex) when (images.Count > 1)
                 {
@@ -64,6 +67,7 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
 
             var inferenceStarted = Stopwatch.GetTimestamp();
             var candidates = Run(model, tensor, images.Count, spec, parameters);
+            _metrics.InferenceRun(model.Name, Task, images.Count, Stopwatch.GetElapsedTime(inferenceStarted));
             double inferenceMs = Stopwatch.GetElapsedTime(inferenceStarted).TotalMilliseconds;
 
             var results = new DetectionResult[images.Count];

@@ -38,7 +38,7 @@ public sealed record CamResult(
     Heatmap Map);
 
 /// <summary>Explains a classifier's decision on one image with a class activation map method.</summary>
-public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions> options)
+public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null)
 {
     private readonly InferenceOptions _options = options.Value;
 
@@ -61,6 +61,7 @@ public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions
 
         var decodeStarted = Stopwatch.GetTimestamp();
         using var image = ImageDecoder.Decode(imageBytes.Span, _options.MaxImagePixels);
+        (metrics ?? IInferenceMetrics.None).ImageDecoded(image.Format);
         var spec = InputSpec.For(config.Input, image.Width, image.Height);
         var input = new float[spec.TensorLength];
         var transform = ImagePreprocessor.WriteTensor(image, spec, input);

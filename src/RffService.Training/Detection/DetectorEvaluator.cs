@@ -11,7 +11,8 @@ namespace RffService.Training.Detection;
 /// </summary>
 public static class DetectorEvaluator
 {
-    public static DetectionReport Evaluate(string modelsRoot, string modelName, CanvasGenerator canvases, int count, IReadOnlyList<string> labels)
+    /// <param name="first">Index of the first canvas of the generator's sequence.</param>
+    public static DetectionReport Evaluate(string modelsRoot, string modelName, CanvasGenerator canvases, int count, IReadOnlyList<string> labels, int first = 0)
     {
         using var service = new LocalService(modelsRoot);
         service.Ready(modelName);
@@ -25,7 +26,7 @@ public static class DetectorEvaluator
             var images = new ReadOnlyMemory<byte>[n];
             for (int i = 0; i < n; i++)
             {
-                var canvas = canvases.Make(start + i);
+                var canvas = canvases.Make(first + start + i);
                 truth[start + i] = canvas.Objects;
                 images[i] = Png(canvas);
             }

@@ -1,0 +1,23 @@
+namespace RffService.Inference;
+
+/// <summary>
+/// What the inference core reports for monitoring. The core stays free of any metrics library; the API exports these
+/// to Prometheus.
+/// </summary>
+public interface IInferenceMetrics
+{
+    /// <summary>An image was decoded (png, jpeg, webp, bmp or gif).</summary>
+    void ImageDecoded(string format);
+
+    /// <summary>One ONNX Runtime run of <paramref name="batchSize"/> images finished.</summary>
+    void InferenceRun(string model, string task, int batchSize, TimeSpan elapsed);
+
+    /// <summary>Reports nothing (the trainer and unit tests).</summary>
+    public static IInferenceMetrics None { get; } = new NoMetrics();
+
+    private sealed class NoMetrics : IInferenceMetrics
+    {
+        public void ImageDecoded(string format) { }
+        public void InferenceRun(string model, string task, int batchSize, TimeSpan elapsed) { }
+    }
+}
