@@ -6,6 +6,7 @@ using RffService.Api.Errors;
 using RffService.Api.Health;
 using RffService.Api.Input;
 using RffService.Api.Metrics;
+using RffService.Api.OpenInference;
 using Prometheus;
 using RffService.Api.Swagger;
 using RffService.Inference;
@@ -91,6 +92,7 @@ app.MapModelEndpoints();
 app.MapClassifyEndpoints();
 app.MapDetectEndpoints();
 app.MapCamEndpoints();
+app.MapOpenInferenceEndpoints();
 app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusMetrics>().Registry).WithTags("Operations").WithSummary("Prometheus metrics (text exposition format)");
 app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 

@@ -22,6 +22,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ModelResolver>();
         services.AddSingleton<ClassificationService>();
         services.AddSingleton<Detection.DetectionService>();
+        services.AddSingleton<TensorInferenceService>();
         services.AddOptions<ImageCacheOptions>().Bind(configuration.GetSection($"{InferenceOptions.Section}:ImageCache"))
             .Validate(o => o.MaxEntries >= 0 && o.MaxBytes >= 0 && o.TimeToLive > TimeSpan.Zero, "Inference:ImageCache bounds must be >= 0 and TimeToLive > 0.")
             .ValidateOnStart();

@@ -29,6 +29,10 @@ public sealed class ModelSession : IDisposable
 
     public IReadOnlyList<string> OutputNames => _session.OutputNames;
 
+    /// <summary>An output's declared shape (-1 for symbolic dimensions) and element type.</summary>
+    public (int[] Shape, TensorElementType Type) OutputInfo(string name) =>
+        (_session.OutputMetadata[name].Dimensions, _session.OutputMetadata[name].ElementDataType);
+
     /// <summary>The declared input shape; -1 marks a symbolic (dynamic) dimension.</summary>
     public int[] InputShape => _session.InputMetadata[InputName].Dimensions;
 
