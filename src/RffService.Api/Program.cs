@@ -80,6 +80,8 @@ app.UseStatusCodePages(async status =>
     }, context.RequestAborted);
 });
 
+app.UseDefaultFiles(); // / -> the demo page (wwwroot/index.html)
+app.UseStaticFiles();
 app.UseSwagger();
 app.UseSwaggerUI(ui =>
 {
@@ -94,7 +96,6 @@ app.MapDetectEndpoints();
 app.MapCamEndpoints();
 app.MapOpenInferenceEndpoints();
 app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusMetrics>().Registry).WithTags("Operations").WithSummary("Prometheus metrics (text exposition format)");
-app.MapGet("/", () => Results.Redirect("/swagger")).ExcludeFromDescription();
 
 app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);
 app.Run();
