@@ -1,5 +1,7 @@
-# RffService container. CPU by default; `--build-arg FLAVOR=gpu` builds the CUDA flavour
-# (ONNX Runtime's Gpu package on a CUDA 12 / cuDNN 9 runtime base).
+# RffService container. CPU by default; `--build-arg FLAVOR=gpu` builds the CUDA flavour: ONNX Runtime's Gpu package
+# (Microsoft.ML.OnnxRuntime.Gpu 1.31.1, built for CUDA 12.x and cuDNN 9) on the CUDA 12.8 / cuDNN 9 runtime base.
+# Models are baked into /app/models; mount a model repository there (or set Inference__ModelsPath) to override them.
+# Settings are environment variables (Section__Key), e.g. -e Inference__ExecutionProvider=cpu.
 ARG FLAVOR=cpu
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
@@ -36,5 +38,5 @@ ENV ASPNETCORE_URLS=http://0.0.0.0:8080 \
 EXPOSE 8080
 USER 1654
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["dotnet", "/app/RffService.Api.dll", "--health-probe"]
+    CMD ["dotnet", "/app/RffService.Api.dll", "--health-probe", "/health/live"]
 ENTRYPOINT ["dotnet", "/app/RffService.Api.dll"]

@@ -1,0 +1,195 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using RffService.Api;
+using RffService.Inference;
+using YamlDotNet.RepresentationModel;
+
+namespace RffService.Api.Tests;
+
+/// <summary>
+/// Parses every deployment file (Kubernetes manifests, kustomize overlays, KServe, docker-compose, Prometheus) and
+/// checks what must agree with the app and the Dockerfile: probe paths answer, ports and names line up, images exist.
+/// </summary>
+public class DeploymentManifestTests(ServiceFactory factory) : IClassFixture<ServiceFactory>
+{
+    private static readonly string Root = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "RffService.sln"))) return dir.FullName;
+        throw new InvalidOperationException("RffService.sln not found above the test folder.");
+    }
+
+    private static List<YamlMappingNode> Documents(string relativePath)
+    {
+        var stream = new YamlStream();
+        using var reader = new StreamReader(Path.Combine(Root, relativePath));
+        stream.Load(reader);
+        return stream.Documents.Select(d => (YamlMappingNode)d.RootNode).ToList();
+    }
+
+    private static YamlNode? At(YamlNode node, params object[] path)
+    {
+        foreach (var step in path)
+        {
+            node = step switch
+            {
+                string key when node is YamlMappingNode map => map.Children.TryGetValue(new YamlScalarNode(key), out var child) ? child : null!,
+                int index when node is YamlSequenceNode list => index < list.Children.Count ? list.Children[index] : null!,
+                _ => null!,
+            };
+            if (node is null) return null;
+        }
+        return node;
+    }
+
+    private static string Text(YamlNode node, params object[] path) =>
+        (At(node, path) as YamlScalarNode)?.Value ?? throw new Xunit.Sdk.XunitException($"missing {string.Join(".", path)}");
+
+    private static YamlMappingNode Manifest(string file, string kind) => Documents(file).Single(d => Text(d, "kind") == kind);
+
+    private static YamlMappingNode Container(YamlMappingNode deployment) => (YamlMappingNode)At(deployment, "spec", "template", "spec", "containers", 0)!;
+
+    private static string DockerfileText => File.ReadAllText(Path.Combine(Root, "Dockerfile"));
+
+    private static int DockerfilePort => int.Parse(Regex.Match(DockerfileText, @"^EXPOSE (\d+)", RegexOptions.Multiline).Groups[1].Value);
+
+    [Fact]
+    public void Every_yaml_file_parses_and_names_its_kind()
+    {
+        var files = Directory.GetFiles(Path.Combine(Root, "deploy"), "*.yaml", SearchOption.AllDirectories)
+            .Concat(Directory.GetFiles(Path.Combine(Root, "deploy"), "*.yml", SearchOption.AllDirectories))
+            .Append(Path.Combine(Root, "docker-compose.yml"))
+            .Select(f => Path.GetRelativePath(Root, f)).ToList();
+        Assert.True(files.Count >= 12, string.Join(", ", files));
+        foreach (var file in files)
+            foreach (var document in Documents(file))
+            {
+                if (file.EndsWith("docker-compose.yml") || file.Contains("prometheus")) continue;
+                Assert.False(string.IsNullOrEmpty(Text(document, "apiVersion")), file);
+                Assert.False(string.IsNullOrEmpty(Text(document, "kind")), file);
+                if (Text(document, "kind") != "Kustomization") Assert.Equal("rffservice" + (Text(document, "kind") == "ConfigMap" ? "-config" : ""), Text(document, "metadata", "name"));
+            }
+    }
+
+    [Fact]
+    public void Kustomizations_refer_to_files_that_exist()
+    {
+        foreach (var dir in new[] { "deploy/k8s/base", "deploy/k8s/overlays/cpu", "deploy/k8s/overlays/gpu" })
+        {
+            var kustomization = Manifest(Path.Combine(dir, "kustomization.yaml"), "Kustomization");
+            var references = ((YamlSequenceNode)At(kustomization, "resources")!).Select(r => ((YamlScalarNode)r).Value!)
+                .Concat((At(kustomization, "patches") as YamlSequenceNode)?.Select(p => At(p, "path")).OfType<YamlScalarNode>().Select(p => p.Value!) ?? []);
+            foreach (var reference in references)
+            {
+                string path = Path.GetFullPath(Path.Combine(Root, dir, reference));
+                Assert.True(File.Exists(path) || File.Exists(Path.Combine(path, "kustomization.yaml")), $"{dir}: {reference} does not exist");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Probe_paths_exist_in_the_app_and_ports_agree_with_the_dockerfile()
+    {
+        var client = await factory.ReadyClientAsync();
+        var deployment = Manifest("deploy/k8s/base/deployment.yaml", "Deployment");
+        var container = Container(deployment);
+        Assert.Equal(DockerfilePort, int.Parse(Text(container, "ports", 0, "containerPort")));
+        string portName = Text(container, "ports", 0, "name");
+        foreach (var probe in new[] { "readinessProbe", "livenessProbe", "startupProbe" })
+        {
+            Assert.Equal(portName, Text(container, probe, "httpGet", "port"));
+            string path = Text(container, probe, "httpGet", "path");
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(path)).StatusCode);
+        }
+        Assert.Equal("/health/ready", Text(container, "readinessProbe", "httpGet", "path"));
+        Assert.Equal("/health/live", Text(container, "livenessProbe", "httpGet", "path"));
+        Assert.True(int.Parse(Text(deployment, "spec", "template", "spec", "terminationGracePeriodSeconds")) >= 10);
+        foreach (var resource in new[] { "requests", "limits" })
+        {
+            Assert.NotNull(At(container, "resources", resource, "cpu"));
+            Assert.NotNull(At(container, "resources", resource, "memory"));
+        }
+
+        var service = Manifest("deploy/k8s/base/service.yaml", "Service");
+        Assert.Equal(portName, Text(service, "spec", "ports", 0, "targetPort"));
+        Assert.Equal(Text(deployment, "spec", "template", "metadata", "labels", "app.kubernetes.io/name"), Text(service, "spec", "selector", "app.kubernetes.io/name"));
+
+        var kserve = Manifest("deploy/kserve/inferenceservice.yaml", "InferenceService");
+        var predictor = (YamlMappingNode)At(kserve, "spec", "predictor", "containers", 0)!;
+        Assert.Equal(DockerfilePort, int.Parse(Text(predictor, "ports", 0, "containerPort")));
+        foreach (var probe in new[] { "readinessProbe", "livenessProbe" })
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(Text(predictor, probe, "httpGet", "path"))).StatusCode);
+    }
+
+    [Fact]
+    public void Images_agree_with_the_dockerfile_flavours_and_compose()
+    {
+        var flavours = Regex.Matches(DockerfileText, @"AS runtime-(\w+)").Select(m => m.Groups[1].Value).ToHashSet();
+        Assert.Equal(["cpu", "gpu"], flavours.Order());
+        Assert.DoesNotMatch(@"(?m)^FROM\s+\S+:latest", DockerfileText);
+        Assert.Matches(@"(?m)^USER \d+", DockerfileText);
+        Assert.Matches(@"(?m)^HEALTHCHECK [^\n]*\\\n\s+CMD \[""dotnet"", ""/app/RffService.Api.dll"", ""--health-probe"", ""/health/live""\]", DockerfileText);
+
+        var compose = Documents("docker-compose.yml")[0];
+        var composeImages = ((YamlMappingNode)At(compose, "services")!).Children.Values
+            .Select(s => (At(s, "image") as YamlScalarNode)?.Value).OfType<string>().Where(i => i.StartsWith("rffservice:")).ToList();
+        Assert.Equal(["rffservice:cpu", "rffservice:gpu"], composeImages.Order());
+
+        var deployment = Manifest("deploy/k8s/base/deployment.yaml", "Deployment");
+        Assert.Contains(Text(Container(deployment), "image"), composeImages);
+        foreach (var flavour in new[] { "cpu", "gpu" })
+        {
+            var overlay = Manifest($"deploy/k8s/overlays/{flavour}/kustomization.yaml", "Kustomization");
+            Assert.Equal("rffservice", Text(overlay, "images", 0, "name"));
+            Assert.Equal(flavour, Text(overlay, "images", 0, "newTag"));
+        }
+        Assert.Contains(Text(Manifest("deploy/kserve/inferenceservice.yaml", "InferenceService"), "spec", "predictor", "containers", 0, "image"), composeImages);
+    }
+
+    [Fact]
+    public void The_gpu_overlay_asks_for_a_gpu_and_cuda()
+    {
+        var patch = Manifest("deploy/k8s/overlays/gpu/gpu-patch.yaml", "Deployment");
+        Assert.Equal("1", Text(Container(patch), "resources", "limits", "nvidia.com/gpu"));
+        string kustomization = File.ReadAllText(Path.Combine(Root, "deploy/k8s/overlays/gpu/kustomization.yaml"));
+        Assert.Contains("path: /data/Inference__ExecutionProvider", kustomization);
+        Assert.Contains("value: cuda", kustomization);
+
+        var gpuService = (YamlMappingNode)At(Documents("docker-compose.yml")[0], "services", "rffservice-gpu")!;
+        Assert.Equal("cuda", Text(gpuService, "environment", "Inference__ExecutionProvider"));
+        Assert.Equal("nvidia", Text(gpuService, "deploy", "resources", "reservations", "devices", 0, "driver"));
+        Assert.Equal("gpu", Text(gpuService, "profiles", 0));
+    }
+
+    [Fact]
+    public void Autoscaler_and_disruption_budget_target_the_deployment()
+    {
+        var deployment = Manifest("deploy/k8s/base/deployment.yaml", "Deployment");
+        var hpa = Manifest("deploy/k8s/base/hpa.yaml", "HorizontalPodAutoscaler");
+        Assert.Equal("Deployment", Text(hpa, "spec", "scaleTargetRef", "kind"));
+        Assert.Equal(Text(deployment, "metadata", "name"), Text(hpa, "spec", "scaleTargetRef", "name"));
+        Assert.True(int.Parse(Text(hpa, "spec", "minReplicas")) <= int.Parse(Text(hpa, "spec", "maxReplicas")));
+        var pdb = Manifest("deploy/k8s/base/pdb.yaml", "PodDisruptionBudget");
+        Assert.Equal(Text(deployment, "spec", "selector", "matchLabels", "app.kubernetes.io/name"), Text(pdb, "spec", "selector", "matchLabels", "app.kubernetes.io/name"));
+        Assert.Equal("rffservice-config", Text(Container(deployment), "envFrom", 0, "configMapRef", "name"));
+    }
+
+    [Fact]
+    public void Config_map_keys_are_settings_the_app_knows()
+    {
+        var configMap = Manifest("deploy/k8s/base/configmap.yaml", "ConfigMap");
+        var known = new Dictionary<string, Type> { ["Inference"] = typeof(InferenceOptions), ["Api"] = typeof(ApiOptions) };
+        foreach (var key in ((YamlMappingNode)At(configMap, "data")!).Children.Keys.Select(k => ((YamlScalarNode)k).Value!))
+        {
+            var parts = key.Split("__");
+            if (parts[0] is "ASPNETCORE_URLS" or "Serilog") continue;
+            Assert.True(known.TryGetValue(parts[0], out var options), $"unknown section in {key}");
+            Assert.True(options.GetProperty(parts[1]) is not null, $"{options.Name} has no {parts[1]} ({key})");
+        }
+        Assert.Equal("/models", Text(configMap, "data", "Inference__ModelsPath"));
+        var mounts = (YamlSequenceNode)At(Container(Manifest("deploy/k8s/base/deployment.yaml", "Deployment")), "volumeMounts")!;
+        Assert.Contains(mounts, m => Text(m, "mountPath") == "/models");
+    }
+}
