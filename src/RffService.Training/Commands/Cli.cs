@@ -4,7 +4,7 @@ namespace RffService.Training.Commands;
 public static class Cli
 {
     private static readonly ICommand[] Commands =
-        [new FetchDataCommand(), new CrossValidateCommand(), new TrainClassifierCommand(), new EvaluateCommand(), new PointingGameCommand(), new BenchCamCommand(), new CalibrateCommand(), new ExportUntrainedCommand(), new TrainDetectorCommand(), new EvaluateDetectorCommand()];
+        [new FetchDataCommand(), new CrossValidateCommand(), new TrainClassifierCommand(), new EvaluateCommand(), new PointingGameCommand(), new BenchCamCommand(), new CalibrateCommand(), new ExportUntrainedCommand(), new TrainDetectorCommand(), new EvaluateDetectorCommand(), new SampleCanvasesCommand()];
 
     public static int Run(string[] args)
     {

@@ -24,14 +24,14 @@ public sealed class TrainDetectorCommand : ICommand
         mAP@0.5 and COCO mAP on test canvases built from the test split only, through the service's code path.
 
           --data <dir>          data cache (default: data)
-          --canvases <n>        training canvases (default: 8000)
+          --canvases <n>        training canvases (default: 6000)
           --validation <n>      held-out training canvases for the penalties and temperature (default: 500)
           --test <n>            test canvases (default: 1000)
-          --width1 <n> --width2 <n>   RffConv widths (default: 32, 128)
+          --width1 <n> --width2 <n>   RffConv widths (default: 64, 512)
           --sigma1 <x> --sigma2 <x>   RffConv bandwidths (default: 5, 8)
           --min-scale <x> --max-scale <x>   prior scales (default: 0.15, 0.55)
-          --class-lambdas <list>  ridge penalties tried for the class heads (default: 1e-5,1e-4,1e-3)
-          --box-lambdas <list>    ridge penalties tried for the box heads (default: 1e-2,1e-1,1)
+          --class-lambdas <list>  ridge penalties tried for the class heads (default: 3e-6,1e-5,3e-5)
+          --box-lambdas <list>    ridge penalties tried for the box heads (default: 3e-3,1e-2,3e-2)
           --seed <n>            seed of the random features (default: 1)
           --models <dir>        model repository (default: models)
           --name <name>         model name (default: rff-ssd-fashion)
@@ -46,17 +46,17 @@ public sealed class TrainDetectorCommand : ICommand
         var test = ImageDataset.Load(DataPaths.FashionTest(data));
         var settings = new SsdTrainingOptions
         {
-            TrainCanvases = options.Int("canvases", 8000),
+            TrainCanvases = options.Int("canvases", 6000),
             ValidationCanvases = options.Int("validation", 500),
-            Width1 = options.Int("width1", 32),
-            Width2 = options.Int("width2", 128),
+            Width1 = options.Int("width1", 64),
+            Width2 = options.Int("width2", 512),
             Sigma1 = Float(options, "sigma1", 5f),
             Sigma2 = Float(options, "sigma2", 8f),
             MinScale = Float(options, "min-scale", 0.15f),
             MaxScale = Float(options, "max-scale", 0.55f),
             Seed = options.Int("seed", 1),
-            ClassLambdas = Doubles(options, "class-lambdas", "1e-5,1e-4,1e-3"),
-            BoxLambdas = Doubles(options, "box-lambdas", "1e-2,1e-1,1"),
+            ClassLambdas = Doubles(options, "class-lambdas", "3e-6,1e-5,3e-5"),
+            BoxLambdas = Doubles(options, "box-lambdas", "3e-3,1e-2,3e-2"),
         };
         string models = options.String("models", "models"), name = options.String("name", "rff-ssd-fashion");
         int version = options.Int("version", 1), testCount = options.Int("test", 1000);
