@@ -30,6 +30,9 @@ public sealed class InferenceOptions
     [Range(1, 1024)]
     public int MaxBatchImages { get; set; } = 32;
 
+    /// <summary>Dynamic batching defaults (a model's config.json may override them).</summary>
+    public Batching.BatchingOptions Batching { get; set; } = new();
+
     /// <summary>Model used by /classify when the request names none.</summary>
     public string DefaultClassificationModel { get; set; } = "rff-cnn-fashion";
 }

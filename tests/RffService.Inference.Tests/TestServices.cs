@@ -13,7 +13,7 @@ internal static class TestServices
     {
         var options = Options(root, provider, configure);
         var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
-        var repository = new ModelRepository(options, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
+        var repository = new ModelRepository(options, new ModelLoader(selector, options), NullLogger<ModelRepository>.Instance);
         repository.LoadAll();
         return repository;
     }

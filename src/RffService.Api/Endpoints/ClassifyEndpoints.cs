@@ -36,7 +36,7 @@ public static class ClassifyEndpoints
         CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
-        var results = classifier.Classify(images, model, topK ?? 5);
+        var results = await classifier.ClassifyAsync(images, model, topK ?? 5, cancellationToken);
         context.Items[RequestLogging.ModelItem] = results[0].Model;
         return images.Count == 1 ? TypedResults.Ok(results[0]) : TypedResults.Ok(results);
     }

@@ -44,8 +44,8 @@ public static class DetectEndpoints
         CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
-        var results = detector.Detect(images, model, scoreThreshold ?? 0.3f, iouThreshold ?? 0.45f, maxDetections ?? 100,
-            classes?.Split(','), overlay ?? false);
+        var results = await detector.DetectAsync(images, model, scoreThreshold ?? 0.3f, iouThreshold ?? 0.45f, maxDetections ?? 100,
+            classes?.Split(','), overlay ?? false, cancellationToken);
         context.Items[RequestLogging.ModelItem] = results[0].Model;
         return images.Count == 1 ? TypedResults.Ok(results[0]) : TypedResults.Ok(results);
     }

@@ -20,7 +20,9 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     private readonly Counter _imagesDecoded;
     private readonly Gauge _modelState;
 
-    public PrometheusMetrics(ModelRepository repository)
+    /// <param name="services">Resolves the model repository at scrape time (the repository's loader reports to these metrics,
+    /// so taking the repository in the constructor would be a dependency cycle).</param>
+    public PrometheusMetrics(IServiceProvider services)
     {
         _requests = Factory.CreateCounter("rff_http_requests_total",
         "HTTP requests by endpoint (route pattern), model and status code.", "endpoint", "model", "status");
@@ -41,7 +43,7 @@ public sealed class PrometheusMetrics : IInferenceMetrics
         // Model states are read when Prometheus scrapes, so they are never stale.
         Registry.AddBeforeCollectCallback(() =>
         {
-            foreach (var model in repository.Models)
+            foreach (var model in services.GetRequiredService<ModelRepository>().Models)
                 foreach (var state in Enum.GetValues<ModelState>())
                     _modelState.WithLabels(model.Name, state.ToString().ToLowerInvariant()).Set(model.State == state ? 1 : 0);
         });

@@ -122,7 +122,7 @@ public static class OpenInferenceEndpoints
                                                                                 $"this request can return {string.Join(", ", available)}.");
         IReadOnlyList<ResponseTensor> outputs = tensor
             ? RunTensor(model, input, request.Outputs, tensors)
-            : RunImages(model, input, request, classifier, detector);
+            : await RunImagesAsync(model, input, request, classifier, detector, cancellationToken);
         if (request.Outputs is { } wanted) outputs = outputs.Where(o => wanted.Contains(o.Name)).ToList();
         return TypedResults.Ok(new InferResponse(model.Name, Version(model), request.Id, outputs));
     }
@@ -149,7 +149,8 @@ public static class OpenInferenceEndpoints
         }).ToList();
     }
 
-    private static List<ResponseTensor> RunImages(LoadedModel model, RequestTensor input, InferRequest request, ClassificationService classifier, DetectionService detector)
+    private static async Task<List<ResponseTensor>> RunImagesAsync(LoadedModel model, RequestTensor input, InferRequest request, ClassificationService classifier,
+        DetectionService detector, CancellationToken cancellationToken)
     {
         if (input.Shape.Length is not (1 or 2) || (input.Shape.Length == 2 && input.Shape[1] != 1))
             throw new InferenceException(ErrorKind.BadInput, "Invalid input tensor", "BYTES input holds encoded images with shape [N] (or [N, 1]).");
@@ -158,7 +159,7 @@ public static class OpenInferenceEndpoints
         if (model.Config!.Task == ClassificationService.Task)
         {
             int classes = model.Config.Labels.Count;
-            var results = classifier.Classify(images, model.Name, classes);
+            var results = await classifier.ClassifyAsync(images, model.Name, classes, cancellationToken);
             var probabilities = new float[n * classes];
             for (int i = 0; i < n; i++)
                 foreach (var p in results[i].Predictions) probabilities[i * classes + p.Index] = p.Probability;
@@ -170,8 +171,8 @@ public static class OpenInferenceEndpoints
             ];
         }
 
-        var detections = detector.Detect(images, model.Name, Parameter(request, "score_threshold", 0.3f), Parameter(request, "iou_threshold", 0.45f),
-            (int)Parameter(request, "max_detections", 100));
+        var detections = await detector.DetectAsync(images, model.Name, Parameter(request, "score_threshold", 0.3f), Parameter(request, "iou_threshold", 0.45f),
+            (int)Parameter(request, "max_detections", 100), cancellationToken: cancellationToken);
         int most = detections.Max(d => d.Detections.Count);
         var boxes = new float[n * most * 4];
         var scores = new float[n * most];

@@ -17,7 +17,16 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
     private readonly InferenceOptions _options = options.Value;
     private readonly IInferenceMetrics _metrics = metrics ?? IInferenceMetrics.None;
 
-    public IReadOnlyList<ClassificationResult> Classify(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, int topK)
+    /// <summary>Synchronous convenience for tools and tests.</summary>
+    public IReadOnlyList<ClassificationResult> Classify(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, int topK) =>
+        ClassifyAsync(images, modelName, topK).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Decodes on the caller's thread, then runs through the model's dynamic batcher (each image joins whatever other
+    /// requests are queued) or, with batching off, one run per input size for this request alone.
+    /// </summary>
+    public async Task<IReadOnlyList<ClassificationResult>> ClassifyAsync(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, int topK,
+        CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
         if (images.Count == 0)
@@ -54,24 +63,11 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
             decodeMs[i] = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
         }
 
-        // One run per input size: every image of a fixed-size model shares one batch; a dynamic-size model's images
-        // are batched with the others of the same size.
         var inferenceStarted = Stopwatch.GetTimestamp();
-        var logits = new float[images.Count][];
-        foreach (var group in Enumerable.Range(0, images.Count).GroupBy(i => (specs[i].Width, specs[i].Height)))
-        {
-            var members = group.ToArray();
-            var spec = specs[members[0]];
-            var runStarted = Stopwatch.GetTimestamp();
-            var batch = new float[members.Length * spec.TensorLength];
-            for (int j = 0; j < members.Length; j++) tensors[members[j]].CopyTo(batch, j * spec.TensorLength);
-            var (output, shape) = model.Session!.Run(batch, [members.Length, spec.Channels, spec.Height, spec.Width]);
-            _metrics.InferenceRun(model.Name, Task, members.Length, Stopwatch.GetElapsedTime(runStarted));
-            int width = (int)shape[1];
-            for (int j = 0; j < members.Length; j++) logits[members[j]] = output.AsSpan(j * width, width).ToArray();
-        }
+        var logits = model.Batcher is { } batcher
+            ? await RunBatchedAsync(batcher, model.Session!.OutputName, tensors, specs, cancellationToken)
+            : RunAlone(model, tensors, specs);
         double inferenceMs = Stopwatch.GetElapsedTime(inferenceStarted).TotalMilliseconds;
-
         int classes = config.Labels.Count;
         var results = new ClassificationResult[images.Count];
         var probabilities = new float[classes];
@@ -88,5 +84,32 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
                 new Timings(Math.Round(decodeMs[i], 3), Math.Round(inferenceMs, 3), Math.Round(totalMs, 3)));
         }
         return results;
+    }
+
+    /// <summary>Batching off: one run per input size for this request's images alone.</summary>
+    private float[][] RunAlone(LoadedModel model, float[][] tensors, InputSpec[] specs)
+    {
+        var logits = new float[tensors.Length][];
+        foreach (var group in Enumerable.Range(0, tensors.Length).GroupBy(i => (specs[i].Width, specs[i].Height)))
+        {
+            var members = group.ToArray();
+            var spec = specs[members[0]];
+            var runStarted = Stopwatch.GetTimestamp();
+            var batch = new float[members.Length * spec.TensorLength];
+            for (int j = 0; j < members.Length; j++) tensors[members[j]].CopyTo(batch, j * spec.TensorLength);
+            var (output, shape) = model.Session!.Run(batch, [members.Length, spec.Channels, spec.Height, spec.Width]);
+            _metrics.InferenceRun(model.Name, Task, members.Length, Stopwatch.GetElapsedTime(runStarted));
+            int width = (int)shape[1];
+            for (int j = 0; j < members.Length; j++) logits[members[j]] = output.AsSpan(j * width, width).ToArray();
+        }
+        return logits;
+    }
+
+    private static async Task<float[][]> RunBatchedAsync(Batching.DynamicBatcher batcher, string output, float[][] tensors, InputSpec[] specs,
+        CancellationToken cancellationToken)
+    {
+        var runs = tensors.Select((tensor, i) => batcher.InferAsync(tensor, specs[i].Channels, specs[i].Height, specs[i].Width, cancellationToken));
+        var outputs = await System.Threading.Tasks.Task.WhenAll(runs);
+        return outputs.Select(o => o[output].Values).ToArray();
     }
 }

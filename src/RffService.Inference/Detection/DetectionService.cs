@@ -20,9 +20,14 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
     private readonly InferenceOptions _options = options.Value;
     private readonly IInferenceMetrics _metrics = metrics ?? IInferenceMetrics.None;
 
-    /// <param name="classes">Labels or class indices to keep; null or empty keeps all.</param>
+    /// <summary>Synchronous convenience for tools and tests.</summary>
     public IReadOnlyList<DetectionResult> Detect(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, float scoreThreshold,
-        float iouThreshold, int maxDetections, IReadOnlyList<string>? classes = null, bool overlay = false)
+        float iouThreshold, int maxDetections, IReadOnlyList<string>? classes = null, bool overlay = false) =>
+        DetectAsync(images, modelName, scoreThreshold, iouThreshold, maxDetections, classes, overlay).GetAwaiter().GetResult();
+
+    /// <param name="classes">Labels or class indices to keep; null or empty keeps all.</param>
+    public async Task<IReadOnlyList<DetectionResult>> DetectAsync(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, float scoreThreshold,
+        float iouThreshold, int maxDetections, IReadOnlyList<string>? classes = null, bool overlay = false, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
         if (images.Count == 0)
@@ -66,8 +71,9 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
             }
 
             var inferenceStarted = Stopwatch.GetTimestamp();
-            var candidates = Run(model, tensor, images.Count, spec, parameters);
-            _metrics.InferenceRun(model.Name, Task, images.Count, Stopwatch.GetElapsedTime(inferenceStarted));
+            var candidates = model.Batcher is { } batcher
+                ? await RunBatchedAsync(model, batcher, tensor, images.Count, spec, parameters, cancellationToken)
+                : Run(model, tensor, images.Count, spec, parameters);
             double inferenceMs = Stopwatch.GetElapsedTime(inferenceStarted).TotalMilliseconds;
 
             var results = new DetectionResult[images.Count];
@@ -88,21 +94,35 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
         }
     }
 
-    /// <summary>One run for the whole batch (or one per image for a model without a batch axis), then the decoder.</summary>
-    private static List<Candidate>[] Run(LoadedModel model, float[] tensor, int count, InputSpec spec, DetectionParameters parameters)
+    /// <summary>Each image through the model's dynamic batcher (with other requests' images), then the decoder.</summary>
+    private static async Task<List<Candidate>[]> RunBatchedAsync(LoadedModel model, Batching.DynamicBatcher batcher, float[] tensor, int count,
+        InputSpec spec, DetectionParameters parameters, CancellationToken cancellationToken)
+    {
+        var runs = Enumerable.Range(0, count).Select(i =>
+            batcher.InferAsync(tensor.AsSpan(i * spec.TensorLength, spec.TensorLength).ToArray(), spec.Channels, spec.Height, spec.Width, cancellationToken));
+        var outputs = await System.Threading.Tasks.Task.WhenAll(runs);
+        return outputs.Select(o => model.Detector!.Decode(o, 0, parameters)).ToArray();
+    }
+
+    /// <summary>Batching off: one run for this request (or one per image for a model without a batch axis), then the decoder.</summary>
+    private List<Candidate>[] Run(LoadedModel model, float[] tensor, int count, InputSpec spec, DetectionParameters parameters)
     {
         var decoder = model.Detector!;
         var result = new List<Candidate>[count];
         if (model.DetectorBatches)
         {
+            long started = Stopwatch.GetTimestamp();
             var outputs = model.Session!.Run(tensor, [count, spec.Channels, spec.Height, spec.Width], decoder.OutputNames);
+            _metrics.InferenceRun(model.Name, Task, count, Stopwatch.GetElapsedTime(started));
             for (int i = 0; i < count; i++) result[i] = decoder.Decode(outputs, i, parameters);
             return result;
         }
         for (int i = 0; i < count; i++)
         {
             var single = tensor.AsSpan(i * spec.TensorLength, spec.TensorLength).ToArray();
+            long started = Stopwatch.GetTimestamp();
             var outputs = model.Session!.Run(single, [1, spec.Channels, spec.Height, spec.Width], decoder.OutputNames);
+            _metrics.InferenceRun(model.Name, Task, 1, Stopwatch.GetElapsedTime(started));
             result[i] = decoder.Decode(outputs, 0, parameters);
         }
         return result;

@@ -20,6 +20,8 @@ public sealed class LoadedModel
     public Detection.IDetectionDecoder? Detector { get; internal set; }
     /// <summary>False when the detector's outputs have no batch axis (one image per run).</summary>
     public bool DetectorBatches { get; internal set; } = true;
+    /// <summary>Queues single images into batched runs; null when batching is off for this model.</summary>
+    public Batching.DynamicBatcher? Batcher { get; internal set; }
     public string? ExecutionProvider => Session?.ExecutionProvider;
 
     /// <summary>The model read as a managed network for explanations, or null (see <see cref="ExplanationError"/>).</summary>

@@ -14,6 +14,8 @@ public sealed record ModelConfig
     public IReadOnlyList<string> Labels { get; init; } = [];
     public InputConfig Input { get; init; } = new();
     public OutputConfig Output { get; init; } = new();
+    /// <summary>Dynamic batching overrides for this model (maxBatchSize, maxQueueDelayMicroseconds, maxQueueSize, enabled).</summary>
+    public Batching.BatchingConfig? Batching { get; init; }
     /// <summary>For detection models: output layout, priors, variances.</summary>
     public Detection.DetectionConfig? Detection { get; init; }
 

@@ -7,7 +7,8 @@ namespace RffService.Inference.Models;
 /// Loads one model version: parses the ONNX file, finds its RFF layers, creates the session, checks that the
 /// model agrees with its config and warms it up with one dummy inference.
 /// </summary>
-public sealed class ModelLoader(ExecutionProviderSelector providers)
+public sealed class ModelLoader(ExecutionProviderSelector providers, Microsoft.Extensions.Options.IOptions<InferenceOptions>? options = null,
+    IInferenceMetrics? metrics = null)
 {
     public const string ModelFileName = "model.onnx";
 
@@ -53,6 +54,7 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
             model.RffLayers = layers;
             model.Session = session;
             (model.Explainer, model.ExplanationError) = Explanations.ExplainableModel.TryCreate(proto, layers, session, providers);
+            model.Batcher = CreateBatcher(model, config, session);
             model.State = ModelState.Ready;
         }
         catch (Exception ex)
@@ -74,6 +76,23 @@ public sealed class ModelLoader(ExecutionProviderSelector providers)
         {
             throw new InvalidDataException($"{ModelFileName} is not a valid ONNX model: {ex.Message}", ex);
         }
+    }
+
+    /// <summary>A dynamic batcher over the model's outputs, unless batching is off or the outputs have no batch axis.</summary>
+    private Batching.DynamicBatcher? CreateBatcher(LoadedModel model, ModelConfig config, ModelSession session)
+    {
+        var settings = (options?.Value.Batching ?? new Batching.BatchingOptions()).With(config.Batching);
+        if (!settings.Enabled || !model.DetectorBatches) return null;
+        IReadOnlyList<string> outputs = model.Detector?.OutputNames ?? [session.OutputName];
+        string task = config.Task;
+        var report = metrics ?? IInferenceMetrics.None;
+        return new Batching.DynamicBatcher(model.Name, (input, shape) =>
+        {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var result = session.Run(input, shape, outputs);
+            report.InferenceRun(model.Name, task, (int)shape[0], System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            return result;
+        }, settings);
     }
 
     private static bool CheckDetector(ModelSession session, ModelConfig config, Detection.IDetectionDecoder decoder)

@@ -121,6 +121,7 @@ public sealed class ModelRepository : IDisposable
     {
         foreach (var model in _models.Values)
         {
+            model.Batcher?.DisposeAsync().AsTask().GetAwaiter().GetResult(); // stops taking work; queued callers get 503
             model.Explainer?.Dispose();
             model.Session?.Dispose();
         }

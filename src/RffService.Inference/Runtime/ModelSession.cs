@@ -47,9 +47,13 @@ public sealed class ModelSession : IDisposable
     }
 
     /// <summary>Runs the model and returns several outputs (e.g. the RFF layer activations exposed at load time).</summary>
-    public Dictionary<string, (float[] Values, long[] Shape)> Run(float[] input, long[] shape, IReadOnlyList<string> outputNames)
+    public Dictionary<string, (float[] Values, long[] Shape)> Run(float[] input, long[] shape, IReadOnlyList<string> outputNames) =>
+        Run(input.AsMemory(), shape, outputNames);
+
+    /// <summary>Runs the model on a tensor over (possibly pooled) memory, without copying the input.</summary>
+    public Dictionary<string, (float[] Values, long[] Shape)> Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputNames)
     {
-        using var inputValue = OrtValue.CreateTensorValueFromMemory(input, shape);
+        using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
         var result = new Dictionary<string, (float[], long[])>();

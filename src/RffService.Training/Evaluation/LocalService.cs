@@ -21,7 +21,7 @@ public sealed class LocalService : IDisposable
             MaxBatchImages = maxBatchImages,
         });
         var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
-        Repository = new ModelRepository(options, new ModelLoader(selector), NullLogger<ModelRepository>.Instance);
+        Repository = new ModelRepository(options, new ModelLoader(selector, options), NullLogger<ModelRepository>.Instance);
         Repository.LoadAll();
         var resolver = new ModelResolver(Repository, options);
         Classifier = new ClassificationService(resolver, options);

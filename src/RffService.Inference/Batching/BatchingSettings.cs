@@ -1,0 +1,42 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace RffService.Inference.Batching;
+
+/// <summary>
+/// Dynamic batching defaults (configuration section "Inference:Batching"); a model's config.json may override them
+/// in its "batching" section.
+/// </summary>
+public sealed class BatchingOptions
+{
+    /// <summary>False: every request runs on its own (one ONNX Runtime run per request).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Most images in one run.</summary>
+    [Range(1, 1024)]
+    public int MaxBatchSize { get; set; } = 32;
+
+    /// <summary>How long the first image of a batch may wait for others, in microseconds.</summary>
+    [Range(0, 1_000_000)]
+    public int MaxQueueDelayMicroseconds { get; set; } = 1000;
+
+    /// <summary>Most images waiting; beyond it requests are refused at once with 503 and Retry-After.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueueSize { get; set; } = 512;
+
+    public BatchingOptions With(BatchingConfig? config) => config is null ? this : new BatchingOptions
+    {
+        Enabled = config.Enabled ?? Enabled,
+        MaxBatchSize = config.MaxBatchSize ?? MaxBatchSize,
+        MaxQueueDelayMicroseconds = config.MaxQueueDelayMicroseconds ?? MaxQueueDelayMicroseconds,
+        MaxQueueSize = config.MaxQueueSize ?? MaxQueueSize,
+    };
+}
+
+/// <summary>The "batching" section of a model's config.json: any value left out takes the service default.</summary>
+public sealed record BatchingConfig
+{
+    public bool? Enabled { get; init; }
+    public int? MaxBatchSize { get; init; }
+    public int? MaxQueueDelayMicroseconds { get; init; }
+    public int? MaxQueueSize { get; init; }
+}

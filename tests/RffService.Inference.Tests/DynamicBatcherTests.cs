@@ -1,0 +1,171 @@
+using RffService.Inference.Batching;
+using RffService.TestSupport;
+
+namespace RffService.Inference.Tests;
+
+public class DynamicBatcherTests
+{
+    /// <summary>A runner that records each batch's shape and answers each image with its own sum, optionally held at a gate.</summary>
+    private sealed class RecordingRunner
+    {
+        public ManualResetEventSlim Gate { get; } = new(true);
+        public SemaphoreSlim Entered { get; } = new(0);
+        public List<long[]> Shapes { get; } = [];
+
+        public IReadOnlyDictionary<string, (float[] Values, long[] Shape)> Run(Memory<float> input, long[] shape)
+        {
+            Entered.Release();
+            Gate.Wait(TimeSpan.FromSeconds(30));
+            lock (Shapes) Shapes.Add(shape);
+            int n = (int)shape[0], per = input.Length / n;
+            var sums = new float[n];
+            for (int i = 0; i < n; i++) sums[i] = input.Span.Slice(i * per, per).ToArray().Sum();
+            return new Dictionary<string, (float[], long[])> { ["sum"] = (sums, [n, 1]) };
+        }
+    }
+
+    private static BatchingOptions Settings(int maxBatch = 8, int delayMicroseconds = 20_000, int maxQueue = 100) =>
+        new() { MaxBatchSize = maxBatch, MaxQueueDelayMicroseconds = delayMicroseconds, MaxQueueSize = maxQueue };
+
+    private static float[] Image(float value, int length = 4) => Enumerable.Repeat(value, length).ToArray();
+
+    [Fact]
+    public async Task Concurrent_callers_share_runs_and_each_gets_its_own_result()
+    {
+        var runner = new RecordingRunner();
+        await using var batcher = new DynamicBatcher("m", runner.Run, Settings());
+        runner.Gate.Reset();
+        var first = batcher.InferAsync(Image(0), 1, 2, 2);
+        await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10)); // the worker is busy with the first image
+        var rest = Enumerable.Range(1, 12).Select(i => batcher.InferAsync(Image(i), 1, 2, 2)).ToArray();
+        runner.Gate.Set();
+
+        var results = await Task.WhenAll(rest.Prepend(first));
+
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(4f * i, results[i]["sum"].Values.Single());
+            Assert.Equal([1L, 1], results[i]["sum"].Shape);
+        }
+        // The twelve that queued behind the first ran in batches of at most 8: 8 + 4.
+        Assert.Equal([1L, 8, 4], runner.Shapes.Select(s => s[0]));
+    }
+
+    [Fact]
+    public async Task Different_shapes_never_share_a_run()
+    {
+        var runner = new RecordingRunner();
+        await using var batcher = new DynamicBatcher("m", runner.Run, Settings());
+        runner.Gate.Reset();
+        var blocker = batcher.InferAsync(Image(1), 1, 2, 2);
+        await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var mixed = Enumerable.Range(0, 10).Select(i => i % 2 == 0 ? batcher.InferAsync(Image(1, 4), 1, 2, 2) : batcher.InferAsync(Image(1, 9), 1, 3, 3)).ToArray();
+        runner.Gate.Set();
+
+        var results = await Task.WhenAll(mixed);
+
+        for (int i = 0; i < 10; i++) Assert.Equal(i % 2 == 0 ? 4f : 9f, results[i]["sum"].Values.Single());
+        Assert.All(runner.Shapes.Skip(1), s => Assert.Equal(5, s[0]));
+        Assert.Equal(2, runner.Shapes.Skip(1).Select(s => s[2]).Distinct().Count());
+        await blocker;
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_at_once_with_unavailable()
+    {
+        var runner = new RecordingRunner();
+        await using var batcher = new DynamicBatcher("m", runner.Run, Settings(maxBatch: 1, maxQueue: 2));
+        runner.Gate.Reset();
+        var running = batcher.InferAsync(Image(1), 1, 2, 2);
+        await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var queued = new[] { batcher.InferAsync(Image(2), 1, 2, 2), batcher.InferAsync(Image(3), 1, 2, 2) };
+
+        var refused = Assert.Throws<InferenceException>(() => { _ = batcher.InferAsync(Image(4), 1, 2, 2); });
+
+        Assert.Equal(ErrorKind.Unavailable, refused.Kind);
+        Assert.Equal(2, batcher.QueueLength);
+        runner.Gate.Set();
+        await Task.WhenAll(queued.Append(running));
+        Assert.Equal(0, batcher.QueueLength);
+    }
+
+    [Fact]
+    public async Task A_cancelled_request_leaves_the_queue_and_is_not_run()
+    {
+        var runner = new RecordingRunner();
+        await using var batcher = new DynamicBatcher("m", runner.Run, Settings());
+        runner.Gate.Reset();
+        var running = batcher.InferAsync(Image(1), 1, 2, 2);
+        await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        using var cancel = new CancellationTokenSource();
+        var kept = batcher.InferAsync(Image(2), 1, 2, 2);
+        var abandoned = batcher.InferAsync(Image(3), 1, 2, 2, cancel.Token);
+        Assert.Equal(2, batcher.QueueLength);
+
+        cancel.Cancel();
+
+        Assert.Equal(1, batcher.QueueLength);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        runner.Gate.Set();
+        Assert.Equal(8f, (await kept)["sum"].Values.Single());
+        await running;
+        Assert.Equal([1L, 1], runner.Shapes.Select(s => s[0]));
+    }
+
+    [Fact]
+    public async Task Disposing_fails_what_is_still_queued_and_refuses_new_work()
+    {
+        var runner = new RecordingRunner();
+        var batcher = new DynamicBatcher("m", runner.Run, Settings(maxBatch: 1));
+        runner.Gate.Reset();
+        var running = batcher.InferAsync(Image(1), 1, 2, 2);
+        await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
+        var queued = batcher.InferAsync(Image(2), 1, 2, 2);
+
+        var disposing = batcher.DisposeAsync().AsTask();
+        runner.Gate.Set();
+        await disposing;
+
+        await running;
+        var error = await Assert.ThrowsAsync<InferenceException>(() => queued);
+        Assert.Equal(ErrorKind.Unavailable, error.Kind);
+        Assert.Throws<InferenceException>(() => { _ = batcher.InferAsync(Image(3), 1, 2, 2); });
+    }
+
+    [Fact]
+    public async Task Batched_classification_equals_unbatched_for_mixed_concurrent_requests()
+    {
+        using var models = new TestModelRepository()
+            .AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig())
+            .AddModel("rgb", TestModelRepository.TinySpec(channels: 3), TestModelRepository.TinyConfig(channels: 3, resize: "letterbox"));
+        using var batchedRepository = TestServices.LoadRepository(models.Root, configure: o => o.Batching = Settings(maxBatch: 16, delayMicroseconds: 5000));
+        using var plainRepository = TestServices.LoadRepository(models.Root, configure: o => o.Batching = new BatchingOptions { Enabled = false });
+        Assert.NotNull(batchedRepository.Find("tiny")!.Batcher);
+        Assert.Null(plainRepository.Find("tiny")!.Batcher);
+        var batched = TestServices.Classifier(batchedRepository);
+        var plain = TestServices.Classifier(plainRepository);
+        var sizes = new List<int>();
+        batchedRepository.Find("tiny")!.Batcher!.BatchRan += size => { lock (sizes) sizes.Add(size); };
+
+        // 40 concurrent requests of one or two images, of different sizes and formats, to two models.
+        var requests = Enumerable.Range(0, 40).Select(i => (
+            Model: i % 3 == 0 ? "rgb" : "tiny",
+            Images: (IReadOnlyList<ReadOnlyMemory<byte>>)Enumerable.Range(0, 1 + i % 2)
+                .Select(j => (ReadOnlyMemory<byte>)(j == 0 ? TestImages.Png(10 + i, 12 + i) : TestImages.Jpeg(30, 20 + i))).ToArray())).ToArray();
+        var results = await Task.WhenAll(requests.Select(r => Task.Run(() => batched.ClassifyAsync(r.Images, r.Model, 3))));
+
+        for (int i = 0; i < requests.Length; i++)
+        {
+            var expected = plain.Classify(requests[i].Images, requests[i].Model, 3);
+            Assert.Equal(expected.Count, results[i].Count);
+            for (int j = 0; j < expected.Count; j++)
+            {
+                Assert.Equal(expected[j].ImageId, results[i][j].ImageId);
+                Assert.Equal(expected[j].Predictions.Select(p => p.Index), results[i][j].Predictions.Select(p => p.Index));
+                for (int k = 0; k < 3; k++)
+                    Assert.Equal(expected[j].Predictions[k].Probability, results[i][j].Predictions[k].Probability, 5);
+            }
+        }
+        Assert.Equal(requests.Where(r => r.Model == "tiny").Sum(r => r.Images.Count), sizes.Sum());
+    }
+}
