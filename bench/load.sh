@@ -22,7 +22,7 @@ dotnet run -c Release --no-build --project bench/RffService.Benchmarks -- sample
 dotnet run -c Release --project src/RffService.Training -- sample-canvases --out "$work" --count 3 > /dev/null
 canvas="$work/canvas-2.png"
 
-start_service() { # $1 = batching on|off; prints seconds from start to /health/ready
+start_service() { # $1 = batching on|off; sets $service and $ready (seconds from start to /health/ready)
   local enabled=true; [ "$1" = off ] && enabled=false
   local t0; t0=$(date +%s.%N)
   ASPNETCORE_URLS="http://127.0.0.1:$port" Inference__ModelsPath="$PWD/models" Inference__Batching__Enabled=$enabled \
@@ -30,7 +30,7 @@ start_service() { # $1 = batching on|off; prints seconds from start to /health/r
     dotnet "$work/app/RffService.Api.dll" > "$work/service-$1.log" 2>&1 &
   service=$!
   until curl -sf "http://127.0.0.1:$port/health/ready" > /dev/null; do sleep 0.05; done
-  echo "$(date +%s.%N) - $t0" | bc
+  ready=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.2f", a - b}')
 }
 
 stop_service() { kill -TERM "$service"; wait "$service" 2> /dev/null || true; }
@@ -51,7 +51,7 @@ run() {
 
 declare -A result
 for mode in on off; do
-  ready=$(start_service $mode)
+  start_service $mode
   result[ready_$mode]=$ready
   echo "== batching $mode (ready after ${ready}s)"
   run "/classify?model=rff-cnn-fashion" "$work/item.png" 4 > /dev/null # warm-up
@@ -82,7 +82,7 @@ limit_classify=$(awk '/rff-cnn-fashion limit/ {print $3}' <<< "$limit_out")
 limit_detect=$(awk '/rff-ssd-fashion limit/ {print $3}' <<< "$limit_out")
 
 field() { awk -v i="$2" '{print $i}' <<< "$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b > 0 ? a / b : 0}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 
 {
   echo "# Load benchmark"

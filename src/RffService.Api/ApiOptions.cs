@@ -14,4 +14,16 @@ public sealed class ApiOptions
     /// <summary>Most parts a multipart body may hold (image parts and others).</summary>
     [Range(1, 10_000)]
     public int MaxMultipartParts { get; set; } = 64;
+
+    /// <summary>A request still running after this is cancelled and answered 504 (its inference work is cancelled too).</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>On SIGTERM: how long in-flight requests may take to finish before the process exits anyway.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>Most open connections (null: no limit); more are refused by Kestrel.</summary>
+    public long? MaxConcurrentConnections { get; set; }
+
+    /// <summary>A client that has not sent its request headers after this is disconnected (slowloris).</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(15);
 }

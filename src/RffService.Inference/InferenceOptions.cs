@@ -33,6 +33,16 @@ public sealed class InferenceOptions
     /// <summary>Dynamic batching defaults (a model's config.json may override them).</summary>
     public Batching.BatchingOptions Batching { get; set; } = new();
 
+    /// <summary>How often the repository is checked for new or changed models (0 = never; POST /admin/models/reload still works).</summary>
+    public TimeSpan ReloadInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a replaced model version stays alive for the requests that started on it.</summary>
+    public TimeSpan RetireDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>/health/ready: "any" (at least one model ready, failed ones reported) or "all" (every model must be ready).</summary>
+    [RegularExpression("^(any|all)$", ErrorMessage = "ReadyPolicy must be any or all.")]
+    public string ReadyPolicy { get; set; } = "any";
+
     /// <summary>Model used by /classify when the request names none.</summary>
     public string DefaultClassificationModel { get; set; } = "rff-cnn-fashion";
 }

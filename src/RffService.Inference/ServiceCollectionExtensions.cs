@@ -15,8 +15,8 @@ public static class ServiceCollectionExtensions
         services.AddOptions<InferenceOptions>()
             .Bind(configuration.GetSection(InferenceOptions.Section))
             .ValidateDataAnnotations()
-            .Validate(o => o.Batching.MaxBatchSize is >= 1 and <= 1024 && o.Batching.MaxQueueDelayMicroseconds is >= 0 and <= 1_000_000 && o.Batching.MaxQueueSize >= 1,
-                "Inference:Batching: MaxBatchSize must be 1-1024, MaxQueueDelayMicroseconds 0-1000000, MaxQueueSize >= 1.")
+            .Validate(o => o.Batching.MaxBatchSize is >= 1 and <= 1024 && o.Batching.MaxQueueDelayMicroseconds is >= 0 and <= 10_000_000 && o.Batching.MaxQueueSize >= 1,
+                "Inference:Batching: MaxBatchSize must be 1-1024, MaxQueueDelayMicroseconds 0-10000000, MaxQueueSize >= 1.")
             .ValidateOnStart();
         services.AddSingleton<ExecutionProviderSelector>();
         services.AddSingleton<ModelLoader>();

@@ -25,7 +25,7 @@ public class DynamicBatcherTests
     }
 
     private static BatchingOptions Settings(int maxBatch = 8, int delayMicroseconds = 20_000, int maxQueue = 100) =>
-        new() { MaxBatchSize = maxBatch, MaxQueueDelayMicroseconds = delayMicroseconds, MaxQueueSize = maxQueue };
+        new() { MaxBatchSize = maxBatch, MaxQueueDelayMicroseconds = delayMicroseconds, MaxQueueSize = maxQueue, WaitWhenIdle = true };
 
     private static float[] Image(float value, int length = 4) => Enumerable.Repeat(value, length).ToArray();
 
@@ -49,6 +49,30 @@ public class DynamicBatcherTests
         }
         // The twelve that queued behind the first ran in batches of at most 8: 8 + 4.
         Assert.Equal([1L, 8, 4], runner.Shapes.Select(s => s[0]));
+    }
+
+    [Fact]
+    public async Task A_lone_request_runs_at_once_and_waits_only_while_others_are_on_the_way()
+    {
+        var runner = new RecordingRunner();
+        var settings = Settings(delayMicroseconds: 5_000_000);
+        settings.WaitWhenIdle = false;
+        await using var batcher = new DynamicBatcher("m", runner.Run, settings);
+
+        var lone = batcher.InferAsync(Image(1), 1, 2, 2);
+        Assert.True(await Task.WhenAny(lone, Task.Delay(2000)) == lone, "a lone request waited for company");
+
+        // Two requests on the way: the first waits for the second and they share one run.
+        var first = batcher.Incoming();
+        var second = batcher.Incoming();
+        var a = batcher.InferAsync(Image(2), 1, 2, 2);
+        first.Dispose();
+        await Task.Delay(200);
+        Assert.False(a.IsCompleted);
+        var b = batcher.InferAsync(Image(3), 1, 2, 2);
+        second.Dispose();
+        await Task.WhenAll(a, b);
+        Assert.Equal([1L, 2], runner.Shapes.Select(s => s[0]));
     }
 
     [Fact]

@@ -93,6 +93,27 @@ public static class TestImages
         return [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", idat), .. Chunk("IEND", [])];
     }
 
+    /// <summary>A hand-built PNG: 16-bit gray (color type 0, depth 16) or 8-bit palette (color type 3, two colours).</summary>
+    public static byte[] PngRaw(int width, int height, bool sixteenBitGray)
+    {
+        var ihdr = new byte[13];
+        BigEndian(ihdr, 0, (uint)width);
+        BigEndian(ihdr, 4, (uint)height);
+        ihdr[8] = (byte)(sixteenBitGray ? 16 : 8);
+        ihdr[9] = (byte)(sixteenBitGray ? 0 : 3);
+        int bytesPerPixel = sixteenBitGray ? 2 : 1;
+        var raw = new byte[height * (1 + width * bytesPerPixel)];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width * bytesPerPixel; x++)
+                raw[y * (1 + width * bytesPerPixel) + 1 + x] = sixteenBitGray ? (byte)(x * 37 + y * 11) : (byte)((x + y) % 2);
+        using var compressed = new MemoryStream();
+        using (var zlib = new System.IO.Compression.ZLibStream(compressed, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+            zlib.Write(raw);
+        byte[] palette = [255, 0, 0, 0, 0, 255];
+        byte[] signature = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        return [.. signature, .. Chunk("IHDR", ihdr), .. (sixteenBitGray ? [] : Chunk("PLTE", palette)), .. Chunk("IDAT", compressed.ToArray()), .. Chunk("IEND", [])];
+    }
+
     private static byte[] Chunk(string type, byte[] data)
     {
         byte[] typeBytes = System.Text.Encoding.ASCII.GetBytes(type);

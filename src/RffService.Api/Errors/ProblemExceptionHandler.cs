@@ -39,13 +39,14 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
     };
 
     /// <summary>Writes problem+json whatever the request's Accept header says (an error must always be readable).</summary>
-    public static async Task WriteAsync(HttpContext context, ProblemDetails problem, CancellationToken cancellationToken)
+    public static async Task WriteAsync(HttpContext context, ProblemDetails problem, CancellationToken cancellationToken, string? retryAfter = null)
     {
         if (context.Response.HasStarted) return;
-        context.Response.Clear();
+        // No Response.Clear(): it would drop headers set on purpose (WWW-Authenticate on a 401, Retry-After).
+        context.Response.Headers.ContentLength = null;
         context.Response.StatusCode = problem.Status ?? 500;
-        if (problem.Status == StatusCodes.Status503ServiceUnavailable)
-            context.Response.Headers.RetryAfter = "1";
+        if (retryAfter is not null || problem.Status == StatusCodes.Status503ServiceUnavailable)
+            context.Response.Headers.RetryAfter = retryAfter ?? "1";
         problem.Instance ??= context.Request.Path;
         problem.Extensions["traceId"] = context.TraceIdentifier;
         await context.Response.WriteAsJsonAsync(problem, problem.GetType(), options: null, contentType: "application/problem+json", cancellationToken);

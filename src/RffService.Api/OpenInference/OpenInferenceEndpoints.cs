@@ -19,9 +19,10 @@ public static class OpenInferenceEndpoints
     public static IEndpointRouteBuilder MapOpenInferenceEndpoints(this IEndpointRouteBuilder app)
     {
         var v2 = app.MapGroup("/v2").WithTags("Open Inference Protocol (v2)").AddEndpointFilter(ProtocolErrors);
-        v2.MapGet("/", ServerMetadata).WithSummary("Server metadata");
-        v2.MapGet("/health/live", () => TypedResults.Ok(new { live = true })).WithSummary("Server live");
-        v2.MapGet("/health/ready", ServerReady).WithSummary("Server ready (every model loaded, at least one ready)");
+        // Server health and metadata are open like /health (probes carry no API key).
+        v2.MapGet("/", ServerMetadata).WithSummary("Server metadata").AllowAnonymous().DisableRateLimiting();
+        v2.MapGet("/health/live", () => TypedResults.Ok(new { live = true })).WithSummary("Server live").AllowAnonymous().DisableRateLimiting();
+        v2.MapGet("/health/ready", ServerReady).WithSummary("Server ready (every model loaded, at least one ready)").AllowAnonymous().DisableRateLimiting();
         foreach (var prefix in new[] { "/models/{name}", "/models/{name}/versions/{version}" })
         {
             v2.MapGet(prefix, ModelMetadata).WithSummary("Model metadata: inputs and outputs with data types and shapes");

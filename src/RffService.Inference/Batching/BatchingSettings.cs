@@ -16,8 +16,14 @@ public sealed class BatchingOptions
     public int MaxBatchSize { get; set; } = 32;
 
     /// <summary>How long the first image of a batch may wait for others, in microseconds.</summary>
-    [Range(0, 1_000_000)]
+    [Range(0, 10_000_000)]
     public int MaxQueueDelayMicroseconds { get; set; } = 1000;
+
+    /// <summary>
+    /// False (default): the first image of a batch waits for company only while other requests are being decoded for
+    /// this model, so a lone request never waits. True: it always waits up to the delay (Triton's behaviour).
+    /// </summary>
+    public bool WaitWhenIdle { get; set; }
 
     /// <summary>Most images waiting; beyond it requests are refused at once with 503 and Retry-After.</summary>
     [Range(1, 1_000_000)]
@@ -29,6 +35,7 @@ public sealed class BatchingOptions
         MaxBatchSize = config.MaxBatchSize ?? MaxBatchSize,
         MaxQueueDelayMicroseconds = config.MaxQueueDelayMicroseconds ?? MaxQueueDelayMicroseconds,
         MaxQueueSize = config.MaxQueueSize ?? MaxQueueSize,
+        WaitWhenIdle = config.WaitWhenIdle ?? WaitWhenIdle,
     };
 }
 
@@ -39,4 +46,5 @@ public sealed record BatchingConfig
     public int? MaxBatchSize { get; init; }
     public int? MaxQueueDelayMicroseconds { get; init; }
     public int? MaxQueueSize { get; init; }
+    public bool? WaitWhenIdle { get; init; }
 }

@@ -36,6 +36,37 @@ public sealed class DynamicBatcher : IAsyncDisposable
     /// <summary>Images waiting (not yet taken into a run).</summary>
     public int QueueLength { get { lock (_lock) return _queue.Count; } }
 
+    private int _incoming;
+
+    /// <summary>
+    /// Announces an image on its way (being decoded). The worker waits for company only while some are on the way,
+    /// so a lone request runs at once instead of waiting out <c>MaxQueueDelay</c>. Dispose once it is queued.
+    /// </summary>
+    public IDisposable Incoming()
+    {
+        Interlocked.Increment(ref _incoming);
+        return new Arrival(this);
+    }
+
+    private sealed class Arrival(DynamicBatcher batcher) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            Interlocked.Decrement(ref batcher._incoming);
+            try
+            {
+                batcher._signal.Release(); // wake the worker to look again
+            }
+            catch (ObjectDisposedException)
+            {
+                // the batcher is gone; nothing to wake
+            }
+        }
+    }
+
     /// <summary>Called after each run with its batch size (for metrics and tests).</summary>
     public event Action<int>? BatchRan;
 
@@ -57,13 +88,13 @@ public sealed class DynamicBatcher : IAsyncDisposable
         if (cancellationToken.CanBeCanceled)
             item.Registration = cancellationToken.Register(() =>
             {
-                bool removed;
+                // Out of the queue at once; if the worker has already taken it into a batch that is still filling, the
+                // batch skips it (the run has not started: registrations are disposed when it does).
                 lock (_lock)
                 {
-                    removed = item.Node?.List is not null;
-                    if (removed) _queue.Remove(item.Node!);
+                    if (item.Node?.List is not null) _queue.Remove(item.Node);
                 }
-                if (removed) item.Result.TrySetCanceled(cancellationToken);
+                item.Result.TrySetCanceled(cancellationToken);
             });
         _signal.Release();
         return item.Result.Task;
@@ -92,6 +123,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
             var deadline = DateTime.UtcNow.AddTicks(_settings.MaxQueueDelayMicroseconds * 10L);
             while (batch.Count < _settings.MaxBatchSize)
             {
+                if (!_settings.WaitWhenIdle && Volatile.Read(ref _incoming) == 0 && QueueLength == 0) break; // nobody else on the way: run now
                 var remaining = deadline - DateTime.UtcNow;
                 if (remaining <= TimeSpan.Zero) break;
                 try
@@ -133,9 +165,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
         }
     }
 
-    private void Execute(List<Item> batch)
+    private void Execute(List<Item> taken)
     {
-        foreach (var item in batch) item.Registration.Dispose(); // taken: no longer cancellable
+        foreach (var item in taken) item.Registration.Dispose(); // running: no longer cancellable
+        var batch = taken.Where(i => !i.Result.Task.IsCompleted).ToList(); // cancelled while the batch was filling
+        if (batch.Count == 0) return;
         var (c, h, w) = batch[0].Shape;
         int length = c * h * w;
         float[] buffer = ArrayPool<float>.Shared.Rent(batch.Count * length);

@@ -39,6 +39,7 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
 
         var model = resolver.Resolve(modelName, Task);
         var config = model.Config!;
+        using var incoming = model.Batcher?.Incoming(); // tells the batcher this request's images are coming
         var tensors = new float[images.Count][];
         var specs = new InputSpec[images.Count];
         var decodeMs = new double[images.Count];
@@ -65,7 +66,7 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
 
         var inferenceStarted = Stopwatch.GetTimestamp();
         var logits = model.Batcher is { } batcher
-            ? await RunBatchedAsync(batcher, model.Session!.OutputName, tensors, specs, cancellationToken)
+            ? await RunBatchedAsync(batcher, model.Session!.OutputName, tensors, specs, incoming, cancellationToken)
             : RunAlone(model, tensors, specs);
         double inferenceMs = Stopwatch.GetElapsedTime(inferenceStarted).TotalMilliseconds;
         int classes = config.Labels.Count;
@@ -106,9 +107,10 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
     }
 
     private static async Task<float[][]> RunBatchedAsync(Batching.DynamicBatcher batcher, string output, float[][] tensors, InputSpec[] specs,
-        CancellationToken cancellationToken)
+        IDisposable? incoming, CancellationToken cancellationToken)
     {
-        var runs = tensors.Select((tensor, i) => batcher.InferAsync(tensor, specs[i].Channels, specs[i].Height, specs[i].Width, cancellationToken));
+        var runs = tensors.Select((tensor, i) => batcher.InferAsync(tensor, specs[i].Channels, specs[i].Height, specs[i].Width, cancellationToken)).ToList();
+        incoming?.Dispose(); // all queued
         var outputs = await System.Threading.Tasks.Task.WhenAll(runs);
         return outputs.Select(o => o[output].Values).ToArray();
     }

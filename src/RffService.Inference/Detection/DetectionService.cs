@@ -43,6 +43,7 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
 
         var model = resolver.Resolve(modelName, Task);
         var config = model.Config!;
+        using var incoming = model.Batcher?.Incoming(); // tells the batcher this request's images are coming
         var parameters = new DetectionParameters(scoreThreshold, iouThreshold, maxDetections, ClassFilter(classes, config.Labels));
         var spec = InputSpec.From(config.Input);
         var decoded = new DecodedImage?[images.Count];
@@ -72,7 +73,7 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
 
             var inferenceStarted = Stopwatch.GetTimestamp();
             var candidates = model.Batcher is { } batcher
-                ? await RunBatchedAsync(model, batcher, tensor, images.Count, spec, parameters, cancellationToken)
+                ? await RunBatchedAsync(model, batcher, tensor, images.Count, spec, parameters, incoming, cancellationToken)
                 : Run(model, tensor, images.Count, spec, parameters);
             double inferenceMs = Stopwatch.GetElapsedTime(inferenceStarted).TotalMilliseconds;
 
@@ -96,10 +97,11 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
 
     /// <summary>Each image through the model's dynamic batcher (with other requests' images), then the decoder.</summary>
     private static async Task<List<Candidate>[]> RunBatchedAsync(LoadedModel model, Batching.DynamicBatcher batcher, float[] tensor, int count,
-        InputSpec spec, DetectionParameters parameters, CancellationToken cancellationToken)
+        InputSpec spec, DetectionParameters parameters, IDisposable? incoming, CancellationToken cancellationToken)
     {
         var runs = Enumerable.Range(0, count).Select(i =>
-            batcher.InferAsync(tensor.AsSpan(i * spec.TensorLength, spec.TensorLength).ToArray(), spec.Channels, spec.Height, spec.Width, cancellationToken));
+            batcher.InferAsync(tensor.AsSpan(i * spec.TensorLength, spec.TensorLength).ToArray(), spec.Channels, spec.Height, spec.Width, cancellationToken)).ToList();
+        incoming?.Dispose(); // all queued
         var outputs = await System.Threading.Tasks.Task.WhenAll(runs);
         return outputs.Select(o => model.Detector!.Decode(o, 0, parameters)).ToArray();
     }

@@ -11,6 +11,8 @@ public sealed class LoadedModel
     public ModelConfig? Config { get; init; }
     public int? Version { get; init; }
     public IReadOnlyList<int> Versions { get; init; } = [];
+    /// <summary>config.json and the highest version's model file (size, time): a change means a reload.</summary>
+    public string Fingerprint { get; init; } = "";
 
     public ModelState State { get; internal set; } = ModelState.Loading;
     public string? Error { get; internal set; }

@@ -31,8 +31,8 @@ public static class ModelConfigValidator
         if (input.Mean.Any(m => !float.IsFinite(m)))
             errors.Add("input.mean values must be finite.");
         if (config.Batching is { } batching &&
-            (batching.MaxBatchSize is < 1 or > 1024 || batching.MaxQueueDelayMicroseconds is < 0 or > 1_000_000 || batching.MaxQueueSize is < 1))
-            errors.Add("batching: maxBatchSize must be 1-1024, maxQueueDelayMicroseconds 0-1000000, maxQueueSize >= 1.");
+            (batching.MaxBatchSize is < 1 or > 1024 || batching.MaxQueueDelayMicroseconds is < 0 or > 10_000_000 || batching.MaxQueueSize is < 1))
+            errors.Add("batching: maxBatchSize must be 1-1024, maxQueueDelayMicroseconds 0-10000000, maxQueueSize >= 1.");
         if (config.Task == "detection")
         {
             if (config.Detection is null)

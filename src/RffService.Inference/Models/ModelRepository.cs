@@ -13,13 +13,18 @@ public sealed class ModelRepository : IDisposable
     private readonly ModelLoader _loader;
     private readonly ILogger<ModelRepository> _logger;
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private IReadOnlyDictionary<string, LoadedModel> _models = new Dictionary<string, LoadedModel>();
+    private readonly SemaphoreSlim _reloading = new(1, 1);
+    private readonly TimeSpan _retireDelay;
+    private readonly List<Task> _retiring = [];
+    // Replaced whole on every change (copy on write), so readers never lock and always see a consistent set.
+    private volatile IReadOnlyDictionary<string, LoadedModel> _models = new Dictionary<string, LoadedModel>();
 
     public ModelRepository(IOptions<InferenceOptions> options, ModelLoader loader, ILogger<ModelRepository> logger)
     {
         _loader = loader;
         _logger = logger;
         RootPath = ResolveRoot(options.Value.ModelsPath);
+        _retireDelay = options.Value.RetireDelay;
     }
 
     public string RootPath { get; }
@@ -63,6 +68,100 @@ public sealed class ModelRepository : IDisposable
         }
     }
 
+    /// <summary>
+    /// Looks for changes on disk: a new or changed version folder or config.json reloads that model in the background of
+    /// the requests (the old version keeps serving until the new one is ready, then the swap is atomic and the old one is
+    /// disposed after <see cref="InferenceOptions.RetireDelay"/>, so requests in flight finish on it); a new folder adds a
+    /// model; a removed folder retires it. A new version that fails to load leaves the old one serving.
+    /// </summary>
+    public async Task<IReadOnlyList<ReloadResult>> ReloadAsync(string? only = null, CancellationToken cancellationToken = default)
+    {
+        await _loaded.Task.WaitAsync(cancellationToken);
+        await _reloading.WaitAsync(cancellationToken);
+        try
+        {
+            var results = new List<ReloadResult>();
+            var current = _models;
+            var folders = System.IO.Directory.Exists(RootPath)
+                ? System.IO.Directory.GetDirectories(RootPath).ToDictionary(d => Path.GetFileName(d)!, d => d, StringComparer.Ordinal)
+                : [];
+            if (only is not null && !folders.ContainsKey(only) && !current.ContainsKey(only))
+                throw new InferenceException(ErrorKind.NotFound, "Unknown model", $"There is no model folder '{(only.Length > 64 ? only[..64] + "..." : only)}' under the repository.");
+            foreach (var (name, directory) in folders)
+            {
+                if (only is not null && name != only) continue;
+                current.TryGetValue(name, out var old);
+                string fingerprint = Fingerprint(directory);
+                if (old is not null && old.Fingerprint == fingerprint && old.State != ModelState.Failed)
+                {
+                    if (only is not null) results.Add(new ReloadResult(name, "unchanged", old.Version, null));
+                    continue;
+                }
+                if (old is not null && old.Fingerprint == fingerprint) continue; // still the same broken files
+                var fresh = Discover(directory);
+                if (fresh.State == ModelState.Loading) await Task.Run(() => _loader.Load(fresh), cancellationToken);
+                if (fresh.State != ModelState.Ready && old?.State == ModelState.Ready)
+                {
+                    _logger.LogError("Model {Model}: the new files failed to load ({Reason}); version {Version} keeps serving", name, fresh.Error, old.Version);
+                    results.Add(new ReloadResult(name, "failed", old.Version, fresh.Error));
+                    Retire(fresh, TimeSpan.Zero);
+                    continue;
+                }
+                Swap(name, fresh);
+                if (old is not null) Retire(old, _retireDelay);
+                _logger.LogInformation("Model {Model}: {Action} version {Version} ({State})", name, old is null ? "added" : "reloaded", fresh.Version, fresh.State);
+                results.Add(new ReloadResult(name, old is null ? "added" : "reloaded", fresh.Version, fresh.Error));
+            }
+            foreach (var removed in current.Keys.Where(n => !folders.ContainsKey(n) && (only is null || n == only)).ToList())
+            {
+                var old = current[removed];
+                var without = _models.Where(kv => kv.Key != removed).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+                _models = without;
+                Retire(old, _retireDelay);
+                _logger.LogInformation("Model {Model}: folder removed; retired", removed);
+                results.Add(new ReloadResult(removed, "removed", old.Version, null));
+            }
+            return results;
+        }
+        finally
+        {
+            _reloading.Release();
+        }
+    }
+
+    private void Swap(string name, LoadedModel model)
+    {
+        var next = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = model };
+        _models = next;
+    }
+
+    /// <summary>Disposes a model that no longer serves, once the requests that took it before the swap have finished.</summary>
+    private void Retire(LoadedModel model, TimeSpan delay)
+    {
+        var task = Task.Delay(delay).ContinueWith(_ => DisposeModel(model), TaskScheduler.Default);
+        lock (_retiring)
+        {
+            _retiring.RemoveAll(t => t.IsCompleted);
+            _retiring.Add(task);
+        }
+    }
+
+    private static void DisposeModel(LoadedModel model)
+    {
+        model.Batcher?.DisposeAsync().AsTask().GetAwaiter().GetResult(); // stops taking work; queued callers get 503
+        model.Explainer?.Dispose();
+        model.Session?.Dispose();
+    }
+
+    /// <summary>What identifies a model's files: config.json and the highest version's model.onnx (size and time).</summary>
+    private static string Fingerprint(string directory)
+    {
+        static string Of(string path) => File.Exists(path) ? $"{path}:{new FileInfo(path).Length}:{File.GetLastWriteTimeUtc(path).Ticks}" : $"{path}:none";
+        var highest = System.IO.Directory.GetDirectories(directory).Select(Path.GetFileName)
+            .Select(v => int.TryParse(v, out int n) && n > 0 ? n : 0).DefaultIfEmpty(0).Max();
+        return Of(Path.Combine(directory, "config.json")) + "|" + highest + "|" + Of(Path.Combine(directory, highest.ToString(), ModelLoader.ModelFileName));
+    }
+
     private static LoadedModel Discover(string directory)
     {
         string name = Path.GetFileName(directory);
@@ -77,6 +176,7 @@ public sealed class ModelRepository : IDisposable
         {
             Name = name,
             Directory = directory,
+            Fingerprint = Fingerprint(directory),
             Config = config,
             Versions = versions,
             Version = versions.Count > 0 ? versions[0] : null,
@@ -119,11 +219,12 @@ public sealed class ModelRepository : IDisposable
 
     public void Dispose()
     {
-        foreach (var model in _models.Values)
-        {
-            model.Batcher?.DisposeAsync().AsTask().GetAwaiter().GetResult(); // stops taking work; queued callers get 503
-            model.Explainer?.Dispose();
-            model.Session?.Dispose();
-        }
+        foreach (var model in _models.Values) DisposeModel(model);
+        Task[] retiring;
+        lock (_retiring) retiring = [.. _retiring];
+        Task.WaitAll(retiring, TimeSpan.FromSeconds(5));
     }
 }
+
+/// <summary>What a reload did to one model: unchanged, added, reloaded, removed or failed (the old version keeps serving).</summary>
+public sealed record ReloadResult(string Model, string Action, int? Version, string? Error);
