@@ -4,11 +4,13 @@ using RffService.Benchmarks;
 // micro [BenchmarkDotNet args]   the micro-benchmarks (e.g. micro --filter '*RffConv*')
 // limit [--seconds 5]            in-process throughput limit: decode + ONNX Runtime in a tight loop, no HTTP
 // sample-png <file>              one Fashion-MNIST test image as PNG (a request body for the load test)
+// optimized-graph                the node types of each default model before and after ONNX Runtime's optimisations
 return args.FirstOrDefault() switch
 {
     "micro" => RunMicro(args[1..]),
     "limit" => InProcessLimit.Run(args[1..]),
     "sample-png" => SamplePng(args[1]),
+    "optimized-graph" => OptimizedGraph.Run(),
     _ => Usage(),
 };
 
