@@ -44,9 +44,13 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         return (playwright, browser);
     }
 
+    private static readonly string Uploads = Path.Combine(Path.GetTempPath(), "rff-demo-uploads");
+
+    /// <summary>A file to upload (overwritten by each run, so nothing piles up in the temp folder).</summary>
     private static string WriteImage(byte[] bytes, string name)
     {
-        string path = Path.Combine(Path.GetTempPath(), $"{Guid.NewGuid():N}-{name}");
+        Directory.CreateDirectory(Uploads);
+        string path = Path.Combine(Uploads, name);
         File.WriteAllBytes(path, bytes);
         return path;
     }
