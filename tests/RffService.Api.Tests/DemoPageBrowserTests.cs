@@ -55,25 +55,34 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         return path;
     }
 
-    [Fact]
-    public async Task Classify_with_cam_then_detect_in_the_browser()
+    /// <summary>The demo page, loaded, with the tiny classifier chosen.</summary>
+    private async Task<IPage> OpenAsync(IBrowser browser)
     {
         string baseUrl = await factory.StartAsync();
-        var (playwright, browser) = await LaunchAsync();
-        using var _ = playwright;
-        await using var __ = browser;
         var page = await browser.NewPageAsync();
         page.SetDefaultTimeout(90_000); // generous: CI machines are small and busy; a real failure still fails
-        var consoleErrors = new List<string>();
-        page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
-
         await page.GotoAsync(baseUrl + "/");
         await page.WaitForSelectorAsync("#model option[value='tiny']", new() { State = WaitForSelectorState.Attached });
         await page.SelectOptionAsync("#model", "tiny");
+        return page;
+    }
+
+    [Fact]
+    public async Task Classify_with_cam_then_detect_in_the_browser()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await OpenAsync(browser);
+        var consoleErrors = new List<string>();
+        page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
+
         string image = WriteImage(TestImages.Png(48, 48), "gradient.png");
         await page.SetInputFilesAsync("#file", image);
 
         await page.WaitForSelectorAsync("#predictions li.prediction");
+        // Wait for the first explanation before changing the method, so the assertion below sees the second one.
+        await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.startsWith('gradcam')");
         var labels = await page.Locator("#predictions .label").AllInnerTextsAsync();
         Assert.Equal(3, labels.Count);
         Assert.All(labels, l => Assert.Contains(l, TestModelRepository.Labels));
@@ -106,15 +115,10 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
     [Fact]
     public async Task A_bad_file_shows_the_problem_detail()
     {
-        string baseUrl = await factory.StartAsync();
         var (playwright, browser) = await LaunchAsync();
         using var _ = playwright;
         await using var __ = browser;
-        var page = await browser.NewPageAsync();
-        page.SetDefaultTimeout(90_000); // generous: CI machines are small and busy; a real failure still fails
-        await page.GotoAsync(baseUrl + "/");
-        await page.WaitForSelectorAsync("#model option[value='tiny']", new() { State = WaitForSelectorState.Attached });
-        await page.SelectOptionAsync("#model", "tiny");
+        var page = await OpenAsync(browser);
 
         await page.SetInputFilesAsync("#file", WriteImage("not an image"u8.ToArray(), "fake.png"));
 

@@ -37,36 +37,52 @@ public class HotReloadTests
 {
     private static ByteArrayContent Png(byte[] bytes) => new(bytes) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } };
 
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the load loops");
+            await Task.Delay(20);
+        }
+    }
+
     [Fact]
     public async Task A_new_version_swaps_in_under_load_without_a_failed_request()
     {
         using var factory = new ConfigurableFactory(new() { ["Inference:ReloadInterval"] = "00:00:00", ["Inference:RetireDelay"] = "00:00:01" });
         var client = await factory.ReadyClientAsync();
         var image = TestImages.Png(16, 16, gray: true);
-        var versions = new List<int>();
-        using var stop = new CancellationTokenSource();
+        var answers = new List<(bool StartedAfterSwap, int Version)>();
         var failures = new List<string>();
+        bool swapped = false;
+        using var stop = new CancellationTokenSource();
         var load = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
+                bool afterSwap = Volatile.Read(ref swapped);
                 var response = await client.PostAsync("/classify?model=tiny", Png(image));
                 string body = await response.Content.ReadAsStringAsync();
                 if (response.StatusCode != HttpStatusCode.OK) lock (failures) failures.Add(body);
-                else lock (versions) versions.Add(JsonDocument.Parse(body).RootElement.GetProperty("version").GetInt32());
+                else lock (answers) answers.Add((afterSwap, JsonDocument.Parse(body).RootElement.GetProperty("version").GetInt32()));
             }
         })).ToArray();
-        await Task.Delay(300);
+        await WaitUntilAsync(() => { lock (answers) return answers.Count >= 20; });
 
         // Drop version 2 (other random features) into the model folder, then ask for a reload.
         OnnxModelFile.Save(RffCnnBuilder.Build(TestModelRepository.TinySpec(seed: 99)), factory.Models.ModelPath("tiny", 2));
         var reload = await (await client.PostAsync("/admin/models/tiny/reload", null)).Content.ReadFromJsonAsync<JsonElement>();
-        await Task.Delay(300);
+        Volatile.Write(ref swapped, true);
+        int atSwap;
+        lock (answers) atSwap = answers.Count;
+        await WaitUntilAsync(() => { lock (answers) return answers.Count >= atSwap + 20; });
         // A broken version 3 is refused; version 2 keeps serving.
         Directory.CreateDirectory(Path.GetDirectoryName(factory.Models.ModelPath("tiny", 3))!);
         File.WriteAllBytes(factory.Models.ModelPath("tiny", 3), "truncated"u8.ToArray());
         var refused = await (await client.PostAsync("/admin/models/reload", null)).Content.ReadFromJsonAsync<JsonElement>();
-        await Task.Delay(300);
+        lock (answers) atSwap = answers.Count;
+        await WaitUntilAsync(() => { lock (answers) return answers.Count >= atSwap + 20; });
         stop.Cancel();
         await Task.WhenAll(load);
 
@@ -76,9 +92,9 @@ public class HotReloadTests
         Assert.Equal("failed", failed.GetProperty("action").GetString());
         Assert.Contains("not a valid ONNX model", failed.GetProperty("error").GetString());
         Assert.Empty(failures);
-        Assert.Contains(1, versions);
-        Assert.Equal(2, versions[^1]);
-        Assert.Equal(versions.Order(), versions); // never back to 1 after the swap
+        Assert.Contains(answers, a => !a.StartedAfterSwap && a.Version == 1);
+        // Every request that started after the swap was answered by version 2 (never 1 again, nor the broken 3).
+        Assert.All(answers.Where(a => a.StartedAfterSwap), a => Assert.Equal(2, a.Version));
         var model = await client.GetFromJsonAsync<JsonElement>("/models/tiny");
         Assert.Equal(2, model.GetProperty("version").GetInt32());
         Assert.Equal("ready", model.GetProperty("state").GetString());

@@ -4,6 +4,9 @@
 const $ = (id) => document.getElementById(id);
 let models = [];
 let current = null; // { file, imageId }
+// Answers can arrive out of order (a new choice while the last request runs): only the latest of each kind is shown.
+let runSequence = 0;
+let explainSequence = 0;
 
 async function problem(response) {
   try {
@@ -49,19 +52,22 @@ async function run() {
   $("status").textContent = "Running…";
   const form = new FormData();
   form.append("image", current.file);
+  const sequence = ++runSequence;
   try {
-    if (model.task === "classification") await classify(model, form);
-    else await detect(model, form);
+    if (model.task === "classification") await classify(model, form, sequence);
+    else await detect(model, form, sequence);
   } catch (e) {
+    if (sequence !== runSequence) return;
     setError(String(e.message || e));
     $("status").textContent = "";
   }
 }
 
-async function classify(model, form) {
+async function classify(model, form, sequence) {
   const response = await fetch(`/classify?model=${encodeURIComponent(model.name)}&topK=5`, { method: "POST", body: form });
   if (!response.ok) throw new Error(await problem(response));
   const result = await response.json();
+  if (sequence !== runSequence) return;
   current.imageId = result.imageId;
   $("predictions").replaceChildren(...result.predictions.map((p) => {
     const item = document.createElement("li");
@@ -88,17 +94,21 @@ async function explain(model) {
   const query = new URLSearchParams({
     imageId: current.imageId, model: model.name, method: $("cam-method").value, layer: $("cam-layer").value, faithfulness: "false",
   });
+  const sequence = ++explainSequence;
   const response = await fetch(`/cam?${query}`);
+  if (sequence !== explainSequence) return;
   if (!response.ok) throw new Error(await problem(response));
   const cam = await response.json();
+  if (sequence !== explainSequence) return;
   $("cam-overlay").src = `data:image/png;base64,${cam.overlay}`;
   $("cam-caption").textContent = `${cam.method} on ${cam.layer} for "${cam.target.label}" (${cam.timings.totalMs.toFixed(1)} ms)`;
 }
 
-async function detect(model, form) {
+async function detect(model, form, sequence) {
   const response = await fetch(`/detect?model=${encodeURIComponent(model.name)}&overlay=true`, { method: "POST", body: form });
   if (!response.ok) throw new Error(await problem(response));
   const result = await response.json();
+  if (sequence !== runSequence) return;
   current.imageId = result.imageId;
   $("detection-overlay").src = `data:image/png;base64,${result.overlay}`;
   $("detections").replaceChildren(...result.detections.map((d) => {

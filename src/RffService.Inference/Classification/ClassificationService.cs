@@ -29,11 +29,7 @@ public sealed class ClassificationService(ModelResolver resolver, IOptions<Infer
         CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
-        if (images.Count == 0)
-            throw new InferenceException(ErrorKind.BadInput, "No image", "The request holds no image.");
-        if (images.Count > _options.MaxBatchImages)
-            throw new InferenceException(ErrorKind.TooLarge, "Too many images",
-                $"The request holds {images.Count} images; the limit is {_options.MaxBatchImages}.");
+        RequestLimits.CheckImageCount(images.Count, _options.MaxBatchImages);
         if (topK < 1)
             throw new InferenceException(ErrorKind.InvalidParameter, "Invalid topK", $"topK must be at least 1, got {topK}.");
 

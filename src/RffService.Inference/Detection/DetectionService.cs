@@ -30,11 +30,7 @@ public sealed class DetectionService(ModelResolver resolver, IOptions<InferenceO
         float iouThreshold, int maxDetections, IReadOnlyList<string>? classes = null, bool overlay = false, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
-        if (images.Count == 0)
-            throw new InferenceException(ErrorKind.BadInput, "No image", "The request holds no image.");
-        if (images.Count > _options.MaxBatchImages)
-            throw new InferenceException(ErrorKind.TooLarge, "Too many images",
-                $"The request holds {images.Count} images; the limit is {_options.MaxBatchImages}.");
+        RequestLimits.CheckImageCount(images.Count, _options.MaxBatchImages);
         CheckFraction(scoreThreshold, "scoreThreshold");
         CheckFraction(iouThreshold, "iouThreshold");
         if (maxDetections is < 1 or > MaxDetectionsLimit)

@@ -21,12 +21,7 @@ public sealed class GramAccumulator(int dimension, int classes, float[] shift)
     public void Add(float[] features, int rows, ReadOnlySpan<byte> labels, float[] gram)
     {
         int d = Dimension;
-        Parallel.For(0, d, i =>
-        {
-            var row = XtX.AsSpan(i * d, d);
-            var source = gram.AsSpan(i * d, d);
-            for (int j = 0; j < d; j++) row[j] += source[j];
-        });
+        AddGram(gram);
         for (int r = 0; r < rows; r++)
         {
             var x = features.AsSpan(r * d, d);
@@ -46,12 +41,7 @@ public sealed class GramAccumulator(int dimension, int classes, float[] shift)
     public void Add(float[] features, int rows, ReadOnlySpan<float> targets, float[] gram)
     {
         int d = Dimension;
-        Parallel.For(0, d, i =>
-        {
-            var row = XtX.AsSpan(i * d, d);
-            var source = gram.AsSpan(i * d, d);
-            for (int j = 0; j < d; j++) row[j] += source[j];
-        });
+        AddGram(gram);
         for (int r = 0; r < rows; r++)
         {
             var x = features.AsSpan(r * d, d);
@@ -71,6 +61,17 @@ public sealed class GramAccumulator(int dimension, int classes, float[] shift)
             }
         }
         Count += rows;
+    }
+
+    private void AddGram(float[] gram)
+    {
+        int d = Dimension;
+        Parallel.For(0, d, i =>
+        {
+            var row = XtX.AsSpan(i * d, d);
+            var source = gram.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) row[j] += source[j];
+        });
     }
 
     /// <summary>Adds (or with <paramref name="sign"/> = -1 removes) another accumulator with the same shift.</summary>
