@@ -247,8 +247,8 @@ public class GracefulShutdownTests
                 ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
                 ["Inference__ModelsPath"] = models.Root,
                 ["Inference__DefaultClassificationModel"] = "tiny",
-                // The request waits 1.5 s in the batcher: it is in flight when SIGTERM arrives.
-                ["Inference__Batching__MaxQueueDelayMicroseconds"] = "1500000",
+                // The request waits 3 s in the batcher: it is in flight when SIGTERM arrives.
+                ["Inference__Batching__MaxQueueDelayMicroseconds"] = "3000000",
                 ["Inference__Batching__WaitWhenIdle"] = "true",
                 ["Api__ShutdownTimeout"] = "00:00:10",
             },
@@ -274,7 +274,7 @@ public class GracefulShutdownTests
         }
 
         var inFlight = http.PostAsync("/classify", new ByteArrayContent(TestImages.Png(16, 16)) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } });
-        await Task.Delay(400);
+        await Task.Delay(800); // well inside the 3 s wait, long enough for the request to be accepted on a busy machine
         Process.Start("kill", ["-TERM", process.Id.ToString()])!.WaitForExit();
 
         var response = await inFlight;
