@@ -157,6 +157,21 @@ public class DynamicBatcherTests
     }
 
     [Fact]
+    public void A_models_config_overrides_the_service_batching_defaults()
+    {
+        using var models = new TestModelRepository()
+            .AddModel("one", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig() with { Batching = new BatchingConfig { MaxBatchSize = 1, MaxQueueSize = 7 } })
+            .AddModel("off", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig() with { Batching = new BatchingConfig { Enabled = false } })
+            .AddModel("default", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
+        using var repository = TestServices.LoadRepository(models.Root, configure: o => o.Batching = Settings(maxBatch: 16, maxQueue: 100));
+
+        Assert.Equal(1, repository.Find("one")!.Batcher!.Settings.MaxBatchSize);
+        Assert.Equal(7, repository.Find("one")!.Batcher!.Settings.MaxQueueSize);
+        Assert.Null(repository.Find("off")!.Batcher);
+        Assert.Equal(16, repository.Find("default")!.Batcher!.Settings.MaxBatchSize);
+    }
+
+    [Fact]
     public async Task Batched_classification_equals_unbatched_for_mixed_concurrent_requests()
     {
         using var models = new TestModelRepository()
