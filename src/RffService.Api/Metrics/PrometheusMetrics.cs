@@ -13,7 +13,6 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.0005, 2, 16); // 0.5 ms .. 16 s
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
-    private MetricFactory Factory => Prometheus.Metrics.WithCustomRegistry(Registry);
 
     private readonly Counter _requests;
     private readonly Histogram _requestSeconds, _inferenceSeconds, _batchSize;
@@ -24,21 +23,22 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     /// so taking the repository in the constructor would be a dependency cycle).</param>
     public PrometheusMetrics(IServiceProvider services)
     {
-        _requests = Factory.CreateCounter("rff_http_requests_total",
-        "HTTP requests by endpoint (route pattern), model and status code.", "endpoint", "model", "status");
-        _requestSeconds = Factory.CreateHistogram("rff_http_request_duration_seconds",
-        "HTTP request latency by endpoint, from the first byte in to the last byte out.",
-        new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = LatencyBuckets });
-        _inferenceSeconds = Factory.CreateHistogram("rff_inference_duration_seconds",
-        "ONNX Runtime run latency (one run per batch) by model and task.",
-        new HistogramConfiguration { LabelNames = ["model", "task"], Buckets = LatencyBuckets });
-        _batchSize = Factory.CreateHistogram("rff_inference_batch_size",
-        "Images per ONNX Runtime run, by model.",
-        new HistogramConfiguration { LabelNames = ["model"], Buckets = [1, 2, 4, 8, 16, 32, 64, 128] });
-        _imagesDecoded = Factory.CreateCounter("rff_images_decoded_total",
-        "Images decoded, by format.", "format");
-        _modelState = Factory.CreateGauge("rff_model_state",
-        "1 for the state each model is in (loading, ready or failed), 0 for the others.", "model", "state");
+        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        _requests = factory.CreateCounter("rff_http_requests_total",
+            "HTTP requests by endpoint (route pattern), model and status code.", "endpoint", "model", "status");
+        _requestSeconds = factory.CreateHistogram("rff_http_request_duration_seconds",
+            "HTTP request latency by endpoint, from the first byte in to the last byte out.",
+            new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = LatencyBuckets });
+        _inferenceSeconds = factory.CreateHistogram("rff_inference_duration_seconds",
+            "ONNX Runtime run latency (one run per batch) by model and task.",
+            new HistogramConfiguration { LabelNames = ["model", "task"], Buckets = LatencyBuckets });
+        _batchSize = factory.CreateHistogram("rff_inference_batch_size",
+            "Images per ONNX Runtime run, by model.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = [1, 2, 4, 8, 16, 32, 64, 128] });
+        _imagesDecoded = factory.CreateCounter("rff_images_decoded_total",
+            "Images decoded, by format.", "format");
+        _modelState = factory.CreateGauge("rff_model_state",
+            "1 for the state each model is in (loading, ready or failed), 0 for the others.", "model", "state");
         DotNetStats.Register(Registry);
         // Model states are read when Prometheus scrapes, so they are never stale.
         Registry.AddBeforeCollectCallback(() =>

@@ -105,7 +105,7 @@ public sealed class ModelLoader(ExecutionProviderSelector providers, Microsoft.E
         return decoder.CheckOutputs(outputs);
     }
 
-    /// <summary>Checks the declared input shape, then runs one dummy batch and checks the output shape.</summary>
+    /// <summary>Checks the declared input shape; for a classifier, runs one dummy batch and checks the output shape.</summary>
     private static void CheckAgainstConfig(ModelSession session, ModelConfig config)
     {
         var input = config.Input;
@@ -118,8 +118,9 @@ public sealed class ModelLoader(ExecutionProviderSelector providers, Microsoft.E
         Check(shape[2], input.Height, "height");
         Check(shape[3], input.Width, "width");
 
+        if (config.Task != "classification") return; // a detector's dummy run checks its outputs in CheckDetector
         var (_, outputShape) = session.Run(new float[input.Channels * input.Height * input.Width], [1, input.Channels, input.Height, input.Width]);
-        if (config.Task == "classification" && (outputShape.Length != 2 || outputShape[1] != config.Labels.Count))
+        if (outputShape.Length != 2 || outputShape[1] != config.Labels.Count)
             throw new InvalidDataException(
                 $"output '{session.OutputName}' has shape [{string.Join(", ", outputShape)}] but config.json lists {config.Labels.Count} labels (expected [1, {config.Labels.Count}])");
 
