@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using RffService.Inference.Imaging;
-using RffService.Training.Evaluation;
+using RffService.Vision.Imaging;
 
 namespace RffService.Benchmarks;
 
@@ -11,9 +10,8 @@ namespace RffService.Benchmarks;
 /// </summary>
 public static class InProcessLimit
 {
-    public static int Run(string[] args)
+    public static int Run(double seconds)
     {
-        double seconds = args.Length >= 2 && args[0] == "--seconds" ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5;
         using var service = new LocalService(BenchData.Models);
         Measure(service, "rff-cnn-fashion", BenchData.FashionPngs(256), seconds);
         Measure(service, "rff-ssd-fashion", BenchData.CanvasPngs(256), seconds);
@@ -23,8 +21,8 @@ public static class InProcessLimit
     private static void Measure(LocalService service, string name, List<byte[]> images, double seconds)
     {
         var model = service.Ready(name);
-        var spec = InputSpec.From(model.Config!.Input);
-        var outputs = model.Detector?.OutputNames ?? [model.Session!.OutputName];
+        var spec = InputSpec.From(model.Config.Input);
+        var outputs = model.ResultOutputs;
         double best = 0;
         foreach (int batch in new[] { 1, 8, 32, 64 })
         {
@@ -40,7 +38,7 @@ public static class InProcessLimit
                     using var image = ImageDecoder.Decode(images[(start + i) % images.Count], 40_000_000);
                     ImagePreprocessor.WriteTensor(image, spec, tensor.AsSpan(i * spec.TensorLength, spec.TensorLength));
                 });
-                model.Session!.Run(tensor, [batch, spec.Channels, spec.Height, spec.Width], outputs);
+                model.Session.Run(tensor, [batch, spec.Channels, spec.Height, spec.Width], outputs);
             }
             for (int i = 0; i < 3; i++) RunOnce(); // warm-up
             var clock = Stopwatch.StartNew();

@@ -1,11 +1,12 @@
 using BenchmarkDotNet.Attributes;
 using Microsoft.ML.OnnxRuntime;
-using RffService.Inference.Detection;
 using RffService.Inference.Explanations;
-using RffService.Inference.Imaging;
-using RffService.Inference.Postprocessing;
+using RffService.Onnx.Runtime;
 using RffService.Onnx;
 using RffService.Training.Evaluation;
+using RffService.Vision.Detection;
+using RffService.Vision.Imaging;
+using RffService.Vision.Postprocessing;
 
 namespace RffService.Benchmarks;
 
@@ -38,8 +39,7 @@ public class RffConvBenchmarks
         _y = new float[_geometry.OutputLength];
         var model = new GraphBuilder("rffconv").Input("x", [null, c, side, side]).Output("y", [null, m, side, side])
             .RffConv("layer", "x", "y", _w, [m, c, k, k], _b, layer.Attributes).Build();
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        _session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
+        _session = new SessionFactory(SessionSettings.Cpu).Create(model).Session;
         _input = OrtValue.CreateTensorValueFromMemory(_x, [Batch, c, side, side]);
     }
 
@@ -113,12 +113,12 @@ public class PostprocessingBenchmarks
     {
         _service = new LocalService(BenchData.Models);
         var model = _service.Ready("rff-ssd-fashion");
-        _decoder = model.Detector;
+        _decoder = model.Decoder;
         using var image = ImageDecoder.Decode(BenchData.CanvasPngs(3)[2], 40_000_000);
-        var spec = InputSpec.From(model.Config!.Input);
+        var spec = InputSpec.From(model.Config.Input);
         var tensor = new float[spec.TensorLength];
         ImagePreprocessor.WriteTensor(image, spec, tensor);
-        _outputs = model.Session!.Run(tensor, [1, 1, 128, 128], _decoder!.OutputNames);
+        _outputs = model.Session.Run(tensor, [1, 1, 128, 128], _decoder!.OutputNames);
     }
 
     [Benchmark]
@@ -158,7 +158,7 @@ public class CamBenchmarks
 
     [Benchmark]
     public CamResult Explain() =>
-        _service!.Cam.Explain(_png, new CamRequest("rff-cnn-fashion", null, Method, "rff2", MeasureFaithfulness: false));
+        _service!.Cam.ExplainAsync(_png, new CamRequest("rff-cnn-fashion", null, Method, null, MeasureFaithfulness: false)).GetAwaiter().GetResult();
 
     [GlobalCleanup]
     public void Cleanup() => _service?.Dispose();

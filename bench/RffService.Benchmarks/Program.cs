@@ -1,33 +1,72 @@
+using System.CommandLine;
 using BenchmarkDotNet.Running;
+using RffService.Benchmarks.Explanations;
 using RffService.Benchmarks;
+using RffService.Training.Commands;
+using RffService.Training.Data;
+using RffService.Training.Evaluation;
 
-// micro [BenchmarkDotNet args]   the micro-benchmarks (e.g. micro --filter '*RffConv*')
-// limit [--seconds 5]            in-process throughput limit: decode + ONNX Runtime in a tight loop, no HTTP
-// sample-png <file>              one Fashion-MNIST test image as PNG (a request body for the load test)
-// optimized-graph                the node types of each default model before and after ONNX Runtime's optimisations
-return args.FirstOrDefault() switch
+// Benchmarks and measurements that need the service's inference core in process (the trainer does not reference it).
+var root = new RootCommand("RffService benchmarks and in-process measurements");
+
+var micro = new Command("micro", "BenchmarkDotNet micro-benchmarks; extra arguments go to BenchmarkDotNet (e.g. --filter '*RffConv*')")
 {
-    "micro" => RunMicro(args[1..]),
-    "limit" => InProcessLimit.Run(args[1..]),
-    "sample-png" => SamplePng(args[1]),
-    "optimized-graph" => OptimizedGraph.Run(),
-    _ => Usage(),
+    TreatUnmatchedTokensAsErrors = false,
 };
-
-static int RunMicro(string[] rest)
+micro.SetAction(parse =>
 {
+    var rest = parse.UnmatchedTokens.ToArray();
     BenchmarkSwitcher.FromAssembly(typeof(InProcessLimit).Assembly).Run(rest.Length == 0 ? ["--filter", "*"] : rest);
     return 0;
-}
+});
+root.Subcommands.Add(micro);
 
-static int SamplePng(string path)
+var seconds = Opt.Of("--seconds", 5.0, "seconds per batch size");
+var limit = new Command("limit", "in-process throughput limit: decode + ONNX Runtime in a tight loop, no HTTP") { seconds };
+limit.SetAction(parse => InProcessLimit.Run(parse.GetValue(seconds)));
+root.Subcommands.Add(limit);
+
+var file = new Argument<string>("file") { Description = "PNG to write" };
+var samplePng = new Command("sample-png", "one Fashion-MNIST test image as PNG (a request body for the load test)") { file };
+samplePng.SetAction(parse => File.WriteAllBytes(parse.GetValue(file)!, BenchData.FashionPngs(1)[0]));
+root.Subcommands.Add(samplePng);
+
+var optimized = new Command("optimized-graph", "the node types of each default model before and after ONNX Runtime's optimisations");
+optimized.SetAction(_ => OptimizedGraph.Run());
+root.Subcommands.Add(optimized);
+
+var models = Opt.Models();
+var name = Opt.Of("--name", "rff-cnn-fashion", "model");
+var data = Opt.Data();
+var count = Opt.Of("--count", 30, "images");
+var output = Opt.Of("--out", "bench/results/cam-latency.md", "markdown output");
+var camLatency = new Command("cam-latency", "each CAM method's latency on each layer next to one classification of the same images, in process")
 {
-    File.WriteAllBytes(path, BenchData.FashionPngs(1)[0]);
+    models, name, data, count, output,
+};
+camLatency.SetAction(parse => CamLatency.Run(parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(data)!, parse.GetValue(count), parse.GetValue(output)!));
+root.Subcommands.Add(camLatency);
+
+var canvases = Opt.Of("--count", 1000, "canvases");
+var seed = Opt.Of("--seed", 5, "canvas seed");
+var methods = Opt.Of("--methods", "cam,gradcam,gradcampp,layercam,scorecam,ablationcam", "comma-separated CAM methods");
+var layer = Opt.Of("--layer", "", "layer (default: the model's default layer)");
+var pointing = new Command("pointing-game",
+    "localisation of each CAM method: held-out Fashion-MNIST items at native size placed off-centre on black 56x56 canvases; how often " +
+    "the map's peak falls inside the item's box, explaining the true class, through the service's path")
+{
+    models, name, data, canvases, seed, methods, layer,
+};
+pointing.SetAction(parse =>
+{
+    var test = ImageDataset.Load(DataPaths.FashionTest(parse.GetValue(data)!));
+    var items = PointingCanvases.Canvases(test, parse.GetValue(canvases), parse.GetValue(seed));
+    string chosen = parse.GetValue(layer)!;
+    var rates = PointingGame.Play(parse.GetValue(models)!, parse.GetValue(name)!, items, parse.GetValue(methods)!.Split(','), chosen.Length > 0 ? chosen : null);
+    Console.WriteLine($"pointing game on {items.Count} canvases:");
+    foreach (var (method, rate) in rates) Console.WriteLine($"  {method,-12} {rate:P1}");
     return 0;
-}
+});
+root.Subcommands.Add(pointing);
 
-static int Usage()
-{
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/RffService.Benchmarks -- micro|limit|sample-png <file>");
-    return 1;
-}
+return root.Parse(args).Invoke();

@@ -1,3 +1,4 @@
+using RffService.Inference.Common;
 using Serilog;
 
 namespace RffService.Api;
@@ -14,4 +15,27 @@ public static class RequestLogging
             options.EnrichDiagnosticContext = (diagnostics, context) =>
                 diagnostics.Set("Model", context.Items.TryGetValue(ModelItem, out var model) ? model : "-");
         });
+}
+
+/// <summary>
+/// Labels the request's log line and metrics with the model that answered, read from the endpoint's result (a result,
+/// or a batch of them, that names its model), so no endpoint has to remember it.
+/// </summary>
+public sealed class ModelLogContextFilter : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var result = await next(context);
+        if (ModelOf(result) is { } model) context.HttpContext.Items[RequestLogging.ModelItem] = model;
+        return result;
+    }
+
+    private static string? ModelOf(object? result) => result switch
+    {
+        IModelResult single => single.Model,
+        IEnumerable<IModelResult> many => many.FirstOrDefault()?.Model,
+        IValueHttpResult { Value: var value } => ModelOf(value),
+        INestedHttpResult { Result: var inner } => ModelOf(inner),
+        _ => null,
+    };
 }

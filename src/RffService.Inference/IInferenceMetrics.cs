@@ -9,8 +9,11 @@ public interface IInferenceMetrics
     /// <summary>An image was decoded (png, jpeg, webp, bmp or gif).</summary>
     void ImageDecoded(string format);
 
-    /// <summary>One ONNX Runtime run of <paramref name="batchSize"/> images finished.</summary>
+    /// <summary>One ONNX Runtime run of <paramref name="batchSize"/> inputs finished.</summary>
     void InferenceRun(string model, string task, int batchSize, TimeSpan elapsed);
+
+    /// <summary>A model's load state changed (loading, ready, failed), or the model left the repository (null).</summary>
+    void ModelState(string model, string? state);
 
     /// <summary>Reports nothing (the trainer and unit tests).</summary>
     public static IInferenceMetrics None { get; } = new NoMetrics();
@@ -19,5 +22,6 @@ public interface IInferenceMetrics
     {
         public void ImageDecoded(string format) { }
         public void InferenceRun(string model, string task, int batchSize, TimeSpan elapsed) { }
+        public void ModelState(string model, string? state) { }
     }
 }

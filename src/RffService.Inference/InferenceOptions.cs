@@ -43,6 +43,16 @@ public sealed class InferenceOptions
     [RegularExpression("^(any|all)$", ErrorMessage = "ReadyPolicy must be any or all.")]
     public string ReadyPolicy { get; set; } = "any";
 
+    /// <summary>How this service's ONNX Runtime sessions are made.</summary>
+    public RffService.Onnx.Runtime.SessionSettings SessionSettings() => new(
+        ExecutionProvider.ToLowerInvariant() switch
+        {
+            "cuda" => RffService.Onnx.Runtime.ExecutionProviderMode.Cuda,
+            "cpu" => RffService.Onnx.Runtime.ExecutionProviderMode.Cpu,
+            _ => RffService.Onnx.Runtime.ExecutionProviderMode.Auto,
+        },
+        CudaDeviceId, IntraOpThreads);
+
     /// <summary>Model used by /classify when the request names none.</summary>
     public string DefaultClassificationModel { get; set; } = "rff-cnn-fashion";
 }

@@ -1,6 +1,6 @@
+using AttrType = RffService.Onnx.Proto.AttributeProto.Types.AttributeType;
 using Google.Protobuf;
 using RffService.Onnx.Proto;
-using AttrType = RffService.Onnx.Proto.AttributeProto.Types.AttributeType;
 
 namespace RffService.Onnx;
 

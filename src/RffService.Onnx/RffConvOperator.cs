@@ -1,5 +1,5 @@
-using RffService.Onnx.Proto;
 using AttrType = RffService.Onnx.Proto.AttributeProto.Types.AttributeType;
+using RffService.Onnx.Proto;
 
 namespace RffService.Onnx;
 

@@ -1,5 +1,5 @@
-using System.Net;
 using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -7,13 +7,14 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using RffService.Inference.Models;
 using RffService.TestSupport;
+using RffService.Vision.Configuration;
 
 namespace RffService.Api.Tests;
 
 /// <summary>The service with the repository's own models/ folder, as the README's run command starts it.</summary>
 public class DefaultModelsTests
 {
-    private sealed class RepositoryModelsFactory : WebApplicationFactory<Program>
+    public sealed class RepositoryModelsFactory : WebApplicationFactory<Program>
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder) =>
             builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(new Dictionary<string, string?>

@@ -1,9 +1,9 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json;
-using RffService.Inference.Imaging;
 using RffService.TestSupport;
+using RffService.Vision.Imaging;
 using SkiaSharp;
 
 namespace RffService.Api.Tests;

@@ -1,10 +1,10 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
+using System.Net;
 using System.Text.Json;
-using RffService.Inference.Imaging;
+using System.Text;
 using RffService.TestSupport;
+using RffService.Vision.Imaging;
 
 namespace RffService.Api.Tests;
 
@@ -35,7 +35,7 @@ public class OpenInferenceTests(ServiceFactory factory) : IClassFixture<ServiceF
     private static float[] Softmax(float[] logits)
     {
         var result = new float[logits.Length];
-        Inference.Postprocessing.Softmax.Apply(logits, result);
+        Vision.Postprocessing.Softmax.Apply(logits, result);
         return result;
     }
 

@@ -1,13 +1,14 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using RffService.Inference.Models;
 using RffService.Onnx;
 using RffService.TestSupport;
+using RffService.Vision.Configuration;
 
 namespace RffService.Api.Tests;
 
@@ -157,7 +158,7 @@ public class OverloadTests
         }
         // Right after the flood the service answers normally, and it kept nothing of it.
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/classify?model=heavy", Png(images[0]))).StatusCode);
-        Assert.Equal(0, factory.Services.GetRequiredService<ModelRepository>().Find("heavy")!.Batcher!.QueueLength);
+        Assert.Equal(0, factory.Services.GetRequiredService<ModelRepository>().Find("heavy")!.Runtime!.Batcher!.QueueLength);
         GC.Collect();
         long after = GC.GetTotalMemory(forceFullCollection: true);
         Assert.True(after - before < 64L * 1024 * 1024, $"managed memory grew by {(after - before) / 1048576} MiB");
@@ -194,7 +195,7 @@ public class CancellationTests
         // An image waits up to 1.5 s for company, so the request is still waiting when the client gives up.
         using var factory = new ConfigurableFactory(new() { ["Inference:Batching:MaxQueueDelayMicroseconds"] = "1500000", ["Inference:Batching:WaitWhenIdle"] = "true" });
         var client = await factory.ReadyClientAsync();
-        var batcher = factory.Services.GetRequiredService<ModelRepository>().Find("tiny")!.Batcher!;
+        var batcher = factory.Services.GetRequiredService<ModelRepository>().Find("tiny")!.Runtime!.Batcher!;
         int runs = 0;
         batcher.BatchRan += _ => Interlocked.Increment(ref runs);
         using var cancel = new CancellationTokenSource();
@@ -226,7 +227,7 @@ public class CancellationTests
         var response = await client.PostAsync("/classify?model=tiny", Png(TestImages.Png(16, 16)));
         Assert.Contains("RequestTimeout", await Problems.AssertProblemAsync(response, HttpStatusCode.GatewayTimeout));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.5), $"took {clock.Elapsed}");
-        Assert.Equal(0, factory.Services.GetRequiredService<ModelRepository>().Find("tiny")!.Batcher!.QueueLength);
+        Assert.Equal(0, factory.Services.GetRequiredService<ModelRepository>().Find("tiny")!.Runtime!.Batcher!.QueueLength);
     }
 
 }

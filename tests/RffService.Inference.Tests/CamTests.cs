@@ -1,8 +1,12 @@
+using RffService.Inference.Common;
 using RffService.Inference.Explanations;
-using RffService.Inference.Imaging;
 using RffService.Inference.Models;
+using RffService.Onnx.Explanations;
 using RffService.Onnx;
 using RffService.TestSupport;
+using RffService.Vision.Configuration;
+using RffService.Vision.Imaging;
+using RffService.Vision;
 using SkiaSharp;
 
 namespace RffService.Inference.Tests;
@@ -25,23 +29,23 @@ public class CamTests : IDisposable
     private readonly TestModelRepository _models = new TestModelRepository()
         .AddModel("gap", GapSpec(), TestModelRepository.TinyConfig());
 
-    private (CamContext Context, LoadedModel Model) Context(ModelRepository repository, int layerIndex, int target, int seed = 1)
+    private static (CamContext Context, ModelRuntime Model) Context(TestServices services, int layerIndex, int target, int seed = 1)
     {
-        var model = repository.Find("gap")!;
-        var explainer = Assert.IsType<ExplainableModel>(model.Explainer);
+        var runtime = services.Model("gap").Runtime!;
+        var explainer = Assert.IsType<Explainer>(runtime.Explainer);
         var random = new Random(seed);
         var input = Enumerable.Range(0, 256).Select(_ => (float)random.NextDouble() * 2 - 1).ToArray();
         var layer = explainer.Layers[layerIndex];
-        var outputs = explainer.Session.Run(input, [1, 1, 16, 16], [layer.Output]);
+        var outputs = runtime.Session.Run(input, [1, 1, 16, 16], [layer.Output]);
         var (activations, shape) = outputs[layer.Output];
-        return (new CamContext(explainer, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), target), model);
+        return (new CamContext(explainer, runtime.Session, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), target), runtime);
     }
 
     [Fact]
-    public void Cam_equals_the_readout_weighted_sum_of_the_last_feature_maps()
+    public async Task Cam_equals_the_readout_weighted_sum_of_the_last_feature_maps()
     {
-        using var repository = TestServices.LoadRepository(_models.Root);
-        var (context, _) = Context(repository, layerIndex: 1, target: 2);
+        await using var services = TestServices.Load(_models.Root);
+        var (context, _) = Context(services, layerIndex: 1, target: 2);
         var spec = GapSpec();
 
         var map = new Cam().Compute(context);
@@ -63,11 +67,11 @@ public class CamTests : IDisposable
     }
 
     [Fact]
-    public void With_a_blank_baseline_cam_decomposes_the_score_difference_and_flat_regions_are_zero()
+    public async Task With_a_blank_baseline_cam_decomposes_the_score_difference_and_flat_regions_are_zero()
     {
-        using var repository = TestServices.LoadRepository(_models.Root);
-        var model = repository.Find("gap")!;
-        var explainer = model.Explainer!;
+        await using var services = TestServices.Load(_models.Root);
+        var runtime = services.Model("gap").Runtime!;
+        var explainer = runtime.Explainer!;
         var layer = explainer.Layers[1];
         // A flat image (-1 everywhere) with a bright 6x6 square in one corner.
         var input = Enumerable.Repeat(-1f, 256).ToArray();
@@ -76,9 +80,9 @@ public class CamTests : IDisposable
         var blank = CamService.BlankLike(input, spec);
         Assert.All(blank, v => Assert.Equal(-1f, v));
 
-        var (activations, shape) = explainer.Session.Run(input, [1, 1, 16, 16], [layer.Output])[layer.Output];
-        var reference = explainer.Session.Run(blank, [1, 1, 16, 16], [layer.Output])[layer.Output].Values;
-        var context = new CamContext(explainer, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), 0, reference);
+        var (activations, shape) = runtime.Session.Run(input, [1, 1, 16, 16], [layer.Output])[layer.Output];
+        var reference = runtime.Session.Run(blank, [1, 1, 16, 16], [layer.Output])[layer.Output].Values;
+        var context = new CamContext(explainer, runtime.Session, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), 0, reference);
         var map = new Cam().Compute(context);
 
         var logits = RffCnnManagedForward.Logits(GapSpec(), input, 1);
@@ -90,10 +94,10 @@ public class CamTests : IDisposable
     }
 
     [Fact]
-    public void GradCam_on_the_last_layer_of_a_gap_linear_model_is_cam_up_to_a_positive_factor()
+    public async Task GradCam_on_the_last_layer_of_a_gap_linear_model_is_cam_up_to_a_positive_factor()
     {
-        using var repository = TestServices.LoadRepository(_models.Root);
-        var (context, _) = Context(repository, layerIndex: 1, target: 0);
+        await using var services = TestServices.Load(_models.Root);
+        var (context, _) = Context(services, layerIndex: 1, target: 0);
         var cam = new Cam().Compute(context).Values.Select(v => Math.Max(v, 0f)).ToArray();
         var gradCam = new GradCam().Compute(context).Values;
 
@@ -105,10 +109,10 @@ public class CamTests : IDisposable
     }
 
     [Fact]
-    public void Cam_is_refused_on_a_layer_followed_by_a_nonlinear_layer()
+    public async Task Cam_is_refused_on_a_layer_followed_by_a_nonlinear_layer()
     {
-        using var repository = TestServices.LoadRepository(_models.Root);
-        var (context, _) = Context(repository, layerIndex: 0, target: 0);
+        await using var services = TestServices.Load(_models.Root);
+        var (context, _) = Context(services, layerIndex: 0, target: 0);
         var ex = Assert.Throws<InferenceException>(() => new Cam().Compute(context));
         Assert.Equal(ErrorKind.InvalidParameter, ex.Kind);
         Assert.All(CamMethod.All.Values.Where(m => m is not Cam), m => Assert.Equal(context.Plane, m.Compute(context).Values.Length));
@@ -117,10 +121,10 @@ public class CamTests : IDisposable
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
-    public void Batched_score_and_ablation_weights_equal_one_at_a_time(int layerIndex)
+    public async Task Batched_score_and_ablation_weights_equal_one_at_a_time(int layerIndex)
     {
-        using var repository = TestServices.LoadRepository(_models.Root);
-        var (context, _) = Context(repository, layerIndex, target: 1);
+        await using var services = TestServices.Load(_models.Root);
+        var (context, _) = Context(services, layerIndex, target: 1);
 
         Assert.Equal(ScoreCam.ChannelScores(context, 1), ScoreCam.ChannelScores(context, 64), new FloatTolerance(1e-5f));
         Assert.Equal(AblationCam.ChannelScores(context, 1), AblationCam.ChannelScores(context, 64), new FloatTolerance(1e-4f));

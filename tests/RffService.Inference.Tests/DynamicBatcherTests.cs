@@ -1,5 +1,8 @@
 using RffService.Inference.Batching;
+using RffService.Inference.Runtime;
 using RffService.TestSupport;
+using RffService.Vision.Configuration;
+using RffService.Vision;
 
 namespace RffService.Inference.Tests;
 
@@ -12,7 +15,7 @@ public class DynamicBatcherTests
         public SemaphoreSlim Entered { get; } = new(0);
         public List<long[]> Shapes { get; } = [];
 
-        public IReadOnlyDictionary<string, (float[] Values, long[] Shape)> Run(Memory<float> input, long[] shape)
+        public RunOutputs Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputs)
         {
             Entered.Release();
             Gate.Wait(TimeSpan.FromSeconds(30));
@@ -20,12 +23,14 @@ public class DynamicBatcherTests
             int n = (int)shape[0], per = input.Length / n;
             var sums = new float[n];
             for (int i = 0; i < n; i++) sums[i] = input.Span.Slice(i * per, per).ToArray().Sum();
-            return new Dictionary<string, (float[], long[])> { ["sum"] = (sums, [n, 1]) };
+            return new RunOutputs(1) { ["sum"] = (sums, [n, 1]) };
         }
     }
 
     private static BatchingOptions Settings(int maxBatch = 8, int delayMicroseconds = 20_000, int maxQueue = 100) =>
         new() { MaxBatchSize = maxBatch, MaxQueueDelayMicroseconds = delayMicroseconds, MaxQueueSize = maxQueue, WaitWhenIdle = true };
+
+    private static readonly string[] Sum = ["sum"];
 
     private static float[] Image(float value, int length = 4) => Enumerable.Repeat(value, length).ToArray();
 
@@ -35,9 +40,9 @@ public class DynamicBatcherTests
         var runner = new RecordingRunner();
         await using var batcher = new DynamicBatcher("m", runner.Run, Settings());
         runner.Gate.Reset();
-        var first = batcher.InferAsync(Image(0), 1, 2, 2);
+        var first = batcher.InferAsync(Image(0), (1, 2, 2), Sum);
         await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10)); // the worker is busy with the first image
-        var rest = Enumerable.Range(1, 12).Select(i => batcher.InferAsync(Image(i), 1, 2, 2)).ToArray();
+        var rest = Enumerable.Range(1, 12).Select(i => batcher.InferAsync(Image(i), (1, 2, 2), Sum)).ToArray();
         runner.Gate.Set();
 
         var results = await Task.WhenAll(rest.Prepend(first));
@@ -59,17 +64,17 @@ public class DynamicBatcherTests
         settings.WaitWhenIdle = false;
         await using var batcher = new DynamicBatcher("m", runner.Run, settings);
 
-        var lone = batcher.InferAsync(Image(1), 1, 2, 2);
+        var lone = batcher.InferAsync(Image(1), (1, 2, 2), Sum);
         Assert.True(await Task.WhenAny(lone, Task.Delay(2000)) == lone, "a lone request waited for company");
 
         // Two requests on the way: the first waits for the second and they share one run.
         var first = batcher.Incoming();
         var second = batcher.Incoming();
-        var a = batcher.InferAsync(Image(2), 1, 2, 2);
+        var a = batcher.InferAsync(Image(2), (1, 2, 2), Sum);
         first.Dispose();
         await Task.Delay(200);
         Assert.False(a.IsCompleted);
-        var b = batcher.InferAsync(Image(3), 1, 2, 2);
+        var b = batcher.InferAsync(Image(3), (1, 2, 2), Sum);
         second.Dispose();
         await Task.WhenAll(a, b);
         Assert.Equal([1L, 2], runner.Shapes.Select(s => s[0]));
@@ -81,9 +86,9 @@ public class DynamicBatcherTests
         var runner = new RecordingRunner();
         await using var batcher = new DynamicBatcher("m", runner.Run, Settings());
         runner.Gate.Reset();
-        var blocker = batcher.InferAsync(Image(1), 1, 2, 2);
+        var blocker = batcher.InferAsync(Image(1), (1, 2, 2), Sum);
         await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-        var mixed = Enumerable.Range(0, 10).Select(i => i % 2 == 0 ? batcher.InferAsync(Image(1, 4), 1, 2, 2) : batcher.InferAsync(Image(1, 9), 1, 3, 3)).ToArray();
+        var mixed = Enumerable.Range(0, 10).Select(i => i % 2 == 0 ? batcher.InferAsync(Image(1, 4), (1, 2, 2), Sum) : batcher.InferAsync(Image(1, 9), (1, 3, 3), Sum)).ToArray();
         runner.Gate.Set();
 
         var results = await Task.WhenAll(mixed);
@@ -100,11 +105,11 @@ public class DynamicBatcherTests
         var runner = new RecordingRunner();
         await using var batcher = new DynamicBatcher("m", runner.Run, Settings(maxBatch: 1, maxQueue: 2));
         runner.Gate.Reset();
-        var running = batcher.InferAsync(Image(1), 1, 2, 2);
+        var running = batcher.InferAsync(Image(1), (1, 2, 2), Sum);
         await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-        var queued = new[] { batcher.InferAsync(Image(2), 1, 2, 2), batcher.InferAsync(Image(3), 1, 2, 2) };
+        var queued = new[] { batcher.InferAsync(Image(2), (1, 2, 2), Sum), batcher.InferAsync(Image(3), (1, 2, 2), Sum) };
 
-        var refused = Assert.Throws<InferenceException>(() => { _ = batcher.InferAsync(Image(4), 1, 2, 2); });
+        var refused = Assert.Throws<InferenceException>(() => { _ = batcher.InferAsync(Image(4), (1, 2, 2), Sum); });
 
         Assert.Equal(ErrorKind.Unavailable, refused.Kind);
         Assert.Equal(2, batcher.QueueLength);
@@ -119,11 +124,11 @@ public class DynamicBatcherTests
         var runner = new RecordingRunner();
         await using var batcher = new DynamicBatcher("m", runner.Run, Settings());
         runner.Gate.Reset();
-        var running = batcher.InferAsync(Image(1), 1, 2, 2);
+        var running = batcher.InferAsync(Image(1), (1, 2, 2), Sum);
         await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
         using var cancel = new CancellationTokenSource();
-        var kept = batcher.InferAsync(Image(2), 1, 2, 2);
-        var abandoned = batcher.InferAsync(Image(3), 1, 2, 2, cancel.Token);
+        var kept = batcher.InferAsync(Image(2), (1, 2, 2), Sum);
+        var abandoned = batcher.InferAsync(Image(3), (1, 2, 2), Sum, cancel.Token);
         Assert.Equal(2, batcher.QueueLength);
 
         cancel.Cancel();
@@ -142,9 +147,9 @@ public class DynamicBatcherTests
         var runner = new RecordingRunner();
         var batcher = new DynamicBatcher("m", runner.Run, Settings(maxBatch: 1));
         runner.Gate.Reset();
-        var running = batcher.InferAsync(Image(1), 1, 2, 2);
+        var running = batcher.InferAsync(Image(1), (1, 2, 2), Sum);
         await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10));
-        var queued = batcher.InferAsync(Image(2), 1, 2, 2);
+        var queued = batcher.InferAsync(Image(2), (1, 2, 2), Sum);
 
         var disposing = batcher.DisposeAsync().AsTask();
         runner.Gate.Set();
@@ -153,22 +158,22 @@ public class DynamicBatcherTests
         await running;
         var error = await Assert.ThrowsAsync<InferenceException>(() => queued);
         Assert.Equal(ErrorKind.Unavailable, error.Kind);
-        Assert.Throws<InferenceException>(() => { _ = batcher.InferAsync(Image(3), 1, 2, 2); });
+        Assert.Throws<InferenceException>(() => { _ = batcher.InferAsync(Image(3), (1, 2, 2), Sum); });
     }
 
     [Fact]
-    public void A_models_config_overrides_the_service_batching_defaults()
+    public async Task A_models_config_overrides_the_service_batching_defaults()
     {
         using var models = new TestModelRepository()
             .AddModel("one", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig() with { Batching = new BatchingConfig { MaxBatchSize = 1, MaxQueueSize = 7 } })
             .AddModel("off", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig() with { Batching = new BatchingConfig { Enabled = false } })
             .AddModel("default", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
-        using var repository = TestServices.LoadRepository(models.Root, configure: o => o.Batching = Settings(maxBatch: 16, maxQueue: 100));
+        await using var services = TestServices.Load(models.Root, configure: o => o.Batching = Settings(maxBatch: 16, maxQueue: 100));
 
-        Assert.Equal(1, repository.Find("one")!.Batcher!.Settings.MaxBatchSize);
-        Assert.Equal(7, repository.Find("one")!.Batcher!.Settings.MaxQueueSize);
-        Assert.Null(repository.Find("off")!.Batcher);
-        Assert.Equal(16, repository.Find("default")!.Batcher!.Settings.MaxBatchSize);
+        Assert.Equal(1, services.Model("one").Runtime!.Batcher!.Settings.MaxBatchSize);
+        Assert.Equal(7, services.Model("one").Runtime!.Batcher!.Settings.MaxQueueSize);
+        Assert.Null(services.Model("off").Runtime!.Batcher);
+        Assert.Equal(16, services.Model("default").Runtime!.Batcher!.Settings.MaxBatchSize);
     }
 
     [Fact]
@@ -177,14 +182,14 @@ public class DynamicBatcherTests
         using var models = new TestModelRepository()
             .AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig())
             .AddModel("rgb", TestModelRepository.TinySpec(channels: 3), TestModelRepository.TinyConfig(channels: 3, resize: "letterbox"));
-        using var batchedRepository = TestServices.LoadRepository(models.Root, configure: o => o.Batching = Settings(maxBatch: 16, delayMicroseconds: 5000));
-        using var plainRepository = TestServices.LoadRepository(models.Root, configure: o => o.Batching = new BatchingOptions { Enabled = false });
-        Assert.NotNull(batchedRepository.Find("tiny")!.Batcher);
-        Assert.Null(plainRepository.Find("tiny")!.Batcher);
-        var batched = TestServices.Classifier(batchedRepository);
-        var plain = TestServices.Classifier(plainRepository);
+        await using var batchedServices = TestServices.Load(models.Root, configure: o => o.Batching = Settings(maxBatch: 16, delayMicroseconds: 5000));
+        await using var plainServices = TestServices.Load(models.Root, configure: o => o.Batching = new BatchingOptions { Enabled = false });
+        Assert.NotNull(batchedServices.Model("tiny").Runtime!.Batcher);
+        Assert.Null(plainServices.Model("tiny").Runtime!.Batcher);
+        var batched = batchedServices.Classifier;
+        var plain = plainServices.Classifier;
         var sizes = new List<int>();
-        batchedRepository.Find("tiny")!.Batcher!.BatchRan += size => { lock (sizes) sizes.Add(size); };
+        batchedServices.Model("tiny").Runtime!.Batcher!.BatchRan += size => { lock (sizes) sizes.Add(size); };
 
         // 40 concurrent requests of one or two images, of different sizes and formats, to two models.
         var requests = Enumerable.Range(0, 40).Select(i => (
@@ -195,7 +200,7 @@ public class DynamicBatcherTests
 
         for (int i = 0; i < requests.Length; i++)
         {
-            var expected = plain.Classify(requests[i].Images, requests[i].Model, 3);
+            var expected = await plain.ClassifyAsync(requests[i].Images, requests[i].Model, 3);
             Assert.Equal(expected.Count, results[i].Count);
             for (int j = 0; j < expected.Count; j++)
             {

@@ -1,30 +1,32 @@
 using RffService.Inference.Models;
-using RffService.Inference.Runtime;
+using RffService.Onnx.Runtime;
 using RffService.TestSupport;
+using RffService.Vision.Configuration;
 
 namespace RffService.Inference.Tests;
 
 public class ModelRepositoryTests
 {
     [Fact]
-    public void Loads_the_highest_version_and_lists_its_rff_layers()
+    public async Task Loads_the_highest_version_and_lists_its_rff_layers()
     {
         using var models = new TestModelRepository()
             .AddModel("tiny", TestModelRepository.TinySpec(seed: 1), TestModelRepository.TinyConfig(), version: 1)
             .AddModel("tiny", TestModelRepository.TinySpec(seed: 2), TestModelRepository.TinyConfig(), version: 3);
         Directory.CreateDirectory(Path.Combine(models.Root, "tiny", "not-a-version"));
-        using var repository = TestServices.LoadRepository(models.Root);
+        await using var services = TestServices.Load(models.Root);
+        var repository = services.Repository;
 
         var model = Assert.Single(repository.Models);
         Assert.Equal((ModelState.Ready, 3), (model.State, model.Version));
         Assert.Equal([3, 1], model.Versions);
-        Assert.Equal(["rff1", "rff2"], model.RffLayers.Select(l => l.Name));
-        Assert.Equal(ExecutionProviderSelector.Cpu, model.ExecutionProvider);
+        Assert.Equal(["rff1", "rff2"], model.Runtime!.RffLayers.Select(l => l.Name));
+        Assert.Equal(SessionFactory.Cpu, model.Runtime.ExecutionProvider);
         Assert.True(repository.Loaded.IsCompletedSuccessfully);
     }
 
     [Fact]
-    public void A_broken_model_is_reported_while_the_others_serve()
+    public async Task A_broken_model_is_reported_while_the_others_serve()
     {
         using var models = new TestModelRepository()
             .AddModel("good", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig())
@@ -36,7 +38,8 @@ public class ModelRepositoryTests
             .AddModel("lying-channels", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(channels: 3));
         Directory.CreateDirectory(Path.Combine(models.Root, "no-file", "1")); // a version folder without model.onnx
         Directory.CreateDirectory(Path.Combine(models.Root, "no-config", "1"));
-        using var repository = TestServices.LoadRepository(models.Root);
+        await using var services = TestServices.Load(models.Root);
+        var repository = services.Repository;
 
         Assert.Equal(ModelState.Ready, repository.Find("good")!.State);
         AssertFailed("corrupt", "not a valid ONNX model");
@@ -71,23 +74,24 @@ public class ModelRepositoryTests
     }
 
     [Fact]
-    public void Auto_falls_back_to_cpu_and_cuda_without_a_cuda_build_fails_the_model()
+    public async Task Auto_falls_back_to_cpu_and_cuda_without_a_cuda_build_fails_the_model()
     {
         using var models = new TestModelRepository().AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
 
-        using (var auto = TestServices.LoadRepository(models.Root, "auto"))
-            Assert.Equal(ExecutionProviderSelector.Cpu, auto.Find("tiny")!.ExecutionProvider);
+        await using (var auto = TestServices.Load(models.Root, configure: o => o.ExecutionProvider = "auto"))
+            Assert.Equal(SessionFactory.Cpu, auto.Model("tiny").Runtime!.ExecutionProvider);
 
-        using var cuda = TestServices.LoadRepository(models.Root, "cuda");
-        var model = cuda.Find("tiny")!;
+        await using var cuda = TestServices.Load(models.Root, configure: o => o.ExecutionProvider = "cuda");
+        var model = cuda.Model("tiny");
         Assert.Equal(ModelState.Failed, model.State);
         Assert.Contains("CUDA", model.Error);
     }
 
     [Fact]
-    public void A_missing_repository_completes_loading_with_no_models()
+    public async Task A_missing_repository_completes_loading_with_no_models()
     {
-        using var repository = TestServices.LoadRepository(Path.Combine(Path.GetTempPath(), "no-such-" + Guid.NewGuid()));
+        await using var services = TestServices.Load(Path.Combine(Path.GetTempPath(), "no-such-" + Guid.NewGuid()));
+        var repository = services.Repository;
         Assert.True(repository.IsLoaded);
         Assert.Empty(repository.Models);
     }

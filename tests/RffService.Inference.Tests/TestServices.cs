@@ -1,33 +1,50 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using RffService.Inference;
 using RffService.Inference.Classification;
+using RffService.Inference.Common;
+using RffService.Inference.Detection;
+using RffService.Inference.Explanations;
 using RffService.Inference.Models;
-using RffService.Inference.Runtime;
+using RffService.Inference.Pipeline;
+using RffService.Onnx.Runtime;
 
 namespace RffService.Inference.Tests;
 
-internal static class TestServices
+/// <summary>The inference core wired by hand (no host): a repository over a folder and the services on top of it.</summary>
+internal sealed class TestServices : IAsyncDisposable
 {
-    public static ModelRepository LoadRepository(string root, string provider = "cpu", Action<InferenceOptions>? configure = null)
+    private TestServices(ModelRepository repository, IOptions<InferenceOptions> options, ImageCache cache)
     {
-        var options = Options(root, provider, configure);
-        var selector = new ExecutionProviderSelector(options, NullLogger<ExecutionProviderSelector>.Instance);
-        var repository = new ModelRepository(options, new ModelLoader(selector, options), NullLogger<ModelRepository>.Instance);
-        repository.LoadAll();
-        return repository;
+        Repository = repository;
+        Options = options;
+        Cache = cache;
+        Resolver = new ModelResolver(repository, options);
+        Pipeline = new ImagePipeline(options, cache);
+        Classifier = new ClassificationService(Resolver, Pipeline);
+        Detector = new DetectionService(Resolver, Pipeline);
+        Cam = new CamService(Resolver, Pipeline);
     }
 
-    public static ClassificationService Classifier(ModelRepository repository, string defaultModel = "tiny", Action<InferenceOptions>? configure = null)
-    {
-        var options = Options(repository.RootPath, "cpu", o => { o.DefaultClassificationModel = defaultModel; configure?.Invoke(o); });
-        return new ClassificationService(new ModelResolver(repository, options), options);
-    }
+    public ModelRepository Repository { get; }
+    public IOptions<InferenceOptions> Options { get; }
+    public ImageCache Cache { get; }
+    public ModelResolver Resolver { get; }
+    public ImagePipeline Pipeline { get; }
+    public ClassificationService Classifier { get; }
+    public DetectionService Detector { get; }
+    public CamService Cam { get; }
 
-    private static IOptions<InferenceOptions> Options(string root, string provider, Action<InferenceOptions>? configure)
+    public static TestServices Load(string root, string defaultModel = "tiny", Action<InferenceOptions>? configure = null)
     {
-        var value = new InferenceOptions { ModelsPath = root, ExecutionProvider = provider };
+        var value = new InferenceOptions { ModelsPath = root, ExecutionProvider = "cpu", DefaultClassificationModel = defaultModel, ReloadInterval = TimeSpan.Zero };
         configure?.Invoke(value);
-        return Microsoft.Extensions.Options.Options.Create(value);
+        var options = Microsoft.Extensions.Options.Options.Create(value);
+        var repository = new ModelRepository(options, new ModelLoader(new SessionFactory(value.SessionSettings()), options), NullLogger<ModelRepository>.Instance);
+        repository.LoadAll();
+        return new TestServices(repository, options, new ImageCache(Microsoft.Extensions.Options.Options.Create(new ImageCacheOptions()), TimeProvider.System));
     }
+
+    public ModelEntry Model(string name) => Repository.Find(name) ?? throw new ArgumentException($"no model {name}");
+
+    public ValueTask DisposeAsync() => Repository.DisposeAsync();
 }

@@ -1,6 +1,6 @@
 using Google.Protobuf;
-using RffService.Onnx;
 using RffService.Onnx.Proto;
+using RffService.Onnx;
 
 namespace RffService.Onnx.Tests;
 

@@ -1,6 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
-using RffService.Onnx;
 using RffService.Onnx.Proto;
+using RffService.Onnx;
 
 namespace RffService.Onnx.Tests;
 

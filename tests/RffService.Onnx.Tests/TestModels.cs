@@ -1,5 +1,5 @@
-using RffService.Onnx;
 using RffService.Onnx.Proto;
+using RffService.Onnx;
 
 namespace RffService.Onnx.Tests;
 

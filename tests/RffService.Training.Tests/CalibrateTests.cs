@@ -1,4 +1,5 @@
 using RffService.Onnx;
+using RffService.TestSupport;
 using RffService.Training.Commands;
 using RffService.Training.Evaluation;
 
@@ -28,8 +29,7 @@ public class CalibrateTests(FashionMnistFixture data) : IClassFixture<FashionMni
             var sample = data.Test.Subset(Enumerable.Range(0, 300).ToList());
             var before = ModelEvaluator.InProcess(root, "m", sample);
 
-            int exit = new CalibrateCommand().Execute(CommandLine.Parse(["--models", root, "--name", "m", "--count", "2000",
-                "--data", Path.Combine(data.RepositoryRoot, "data")]));
+            int exit = Cli.Run(["calibrate", "--models", root, "--name", "m", "--count", "2000", "--data", Path.Combine(data.RepositoryRoot, "data")]);
 
             Assert.Equal(0, exit);
             var after = ModelEvaluator.InProcess(root, "m", sample);

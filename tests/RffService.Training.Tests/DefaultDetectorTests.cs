@@ -1,3 +1,4 @@
+using RffService.TestSupport;
 using RffService.Training.Commands;
 using RffService.Training.Detection;
 

@@ -1,6 +1,6 @@
-using RffService.Inference.Detection;
 using RffService.Training.Data;
 using RffService.Training.Detection;
+using RffService.Vision.Detection;
 
 namespace RffService.Training.Tests;
 

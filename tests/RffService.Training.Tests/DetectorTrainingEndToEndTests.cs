@@ -1,6 +1,7 @@
-using RffService.Inference.Detection;
+using RffService.TestSupport;
 using RffService.Training.Commands;
 using RffService.Training.Detection;
+using RffService.Vision.Detection;
 
 namespace RffService.Training.Tests;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using RffService.Inference.Models;
 using RffService.Onnx;
+using RffService.Vision.Configuration;
 
 namespace RffService.TestSupport;
 
@@ -91,13 +92,13 @@ public sealed class TestModelRepository : IDisposable
         Description = "bright 8x8 cells",
         Labels = [BrightLabel],
         Input = new InputConfig { Name = "input", Width = 32, Height = 32, Channels = 1, Mean = [0f], Std = [1f], Resize = resize },
-        Detection = new RffService.Inference.Detection.DetectionConfig
+        Detection = new DetectionConfig
         {
-            Priors = new RffService.Inference.Detection.PriorConfig
+            Priors = new PriorConfig
             {
                 MinScale = 0.25f,
                 MaxScale = 0.25f,
-                FeatureMaps = [new RffService.Inference.Detection.FeatureMapConfig { Width = 4, Height = 4, AspectRatios = [] }],
+                FeatureMaps = [new FeatureMapConfig { Width = 4, Height = 4, AspectRatios = [] }],
             },
         },
     };
@@ -122,7 +123,7 @@ public sealed class TestModelRepository : IDisposable
     public static ModelConfig DecodedDetectorConfig() => TinyDetectorConfig() with
     {
         Labels = ["cat", "dog"],
-        Detection = new RffService.Inference.Detection.DetectionConfig
+        Detection = new DetectionConfig
         {
             Layout = "decoded",
             BoxesOutput = "detection_boxes",

@@ -1,4 +1,5 @@
 using RffService.Inference.Classification;
+using RffService.Inference.Common;
 using RffService.Inference.Explanations;
 
 namespace RffService.Api.Contracts;
@@ -24,7 +25,7 @@ public sealed record CamResponse(
     string Overlay,
     string Heatmap,
     FaithfulnessScores? Faithfulness,
-    CamTimings Timings)
+    CamTimings Timings) : IModelResult
 {
     public static CamResponse From(CamResult result) => new(result.ImageId, result.Model, result.Version, result.Method, result.Layer,
         result.Target, Convert.ToBase64String(result.OverlayPng), Convert.ToBase64String(result.HeatmapPng), result.Faithfulness, result.Timings);

@@ -1,5 +1,6 @@
 using RffService.Inference.Models;
 using RffService.Onnx;
+using RffService.Vision.Configuration;
 
 namespace RffService.Api.Contracts;
 
@@ -32,7 +33,7 @@ public sealed record ModelInfo(
     IReadOnlyList<RffLayerSummary> RffLayers,
     IReadOnlyList<string> CamLayers)
 {
-    public static ModelInfo From(LoadedModel model) => new(
+    public static ModelInfo From(ModelEntry model) => new(
         model.Name,
         model.Config?.Task,
         model.State.ToString().ToLowerInvariant(),
@@ -43,9 +44,9 @@ public sealed record ModelInfo(
         model.Config?.Description,
         model.Config?.Labels ?? [],
         model.Config?.Input,
-        model.ExecutionProvider,
-        model.RffLayers.Select(RffLayerSummary.From).ToList(),
-        model.RffLayers.Select(l => l.Name).ToList());
+        model.Runtime?.ExecutionProvider,
+        (model.Runtime?.RffLayers ?? []).Select(RffLayerSummary.From).ToList(),
+        (model.Runtime?.Explainer?.Layers ?? []).Select(l => l.Name).ToList());
 }
 
 /// <summary>One RFF layer: Y = scale * cos(Conv(X, W) / sigma + B).</summary>

@@ -1,11 +1,37 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using RffService.Api.Contracts;
 using RffService.Api.Input;
-using RffService.Inference;
+using RffService.Inference.Common;
 using RffService.Inference.Explanations;
+using RffService.Vision;
 
 namespace RffService.Api.Endpoints;
+
+/// <summary>The query of GET and POST /cam.</summary>
+/// <param name="ImageId">The imageId of an earlier /classify or /detect response (GET only).</param>
+/// <param name="Model">Model name; the default classifier when empty.</param>
+/// <param name="Target">Class label or index to explain; the top-1 class when empty.</param>
+/// <param name="Method">cam, gradcam (default), gradcampp, layercam, scorecam or ablationcam.</param>
+/// <param name="Layer">Layer name or index (GET /models lists camLayers); the default layer when empty.</param>
+/// <param name="Alpha">Overlay opacity, 0..1 (default 0.5).</param>
+/// <param name="Colormap">jet (default), viridis, inferno or gray.</param>
+/// <param name="Baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
+/// <param name="Faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
+public sealed record CamQuery(
+    [property: FromQuery(Name = "imageId")] string? ImageId = null,
+    [property: FromQuery(Name = "model")] string? Model = null,
+    [property: FromQuery(Name = "target")] string? Target = null,
+    [property: FromQuery(Name = "method")] string Method = CamRequest.DefaultMethod,
+    [property: FromQuery(Name = "layer")] string? Layer = null,
+    [property: FromQuery(Name = "alpha")] float Alpha = CamRequest.DefaultAlpha,
+    [property: FromQuery(Name = "colormap")] string Colormap = CamRequest.DefaultColormap,
+    [property: FromQuery(Name = "baseline")] string Baseline = CamRequest.DefaultBaseline,
+    [property: FromQuery(Name = "faithfulness")] bool Faithfulness = true)
+{
+    public CamRequest ToRequest() => new(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness);
+}
 
 public static class CamEndpoints
 {
@@ -38,65 +64,43 @@ public static class CamEndpoints
     }
 
     /// <summary>Explains a cached image.</summary>
-    /// <param name="context">The HTTP context.</param>
-    /// <param name="cache">Recently seen images.</param>
-    /// <param name="cam">The explanation service.</param>
-    /// <param name="imageId">The imageId of an earlier /classify response.</param>
-    /// <param name="model">Model name; the default classifier when empty.</param>
-    /// <param name="target">Class label or index to explain; the top-1 class when empty.</param>
-    /// <param name="method">cam, gradcam (default), gradcampp, layercam, scorecam or ablationcam.</param>
-    /// <param name="layer">RFF layer name or index (GET /models lists camLayers); the last when empty.</param>
-    /// <param name="alpha">Overlay opacity, 0..1 (default 0.5).</param>
-    /// <param name="colormap">jet (default), viridis, inferno or gray.</param>
-    /// <param name="baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
-    /// <param name="faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
-    private static IResult ExplainCachedAsync(HttpContext context, ImageCache cache, CamService cam,
-        [FromQuery] string? imageId, [FromQuery] string? model, [FromQuery] string? target, [FromQuery] string? method,
-        [FromQuery] string? layer, [FromQuery] float? alpha, [FromQuery] string? colormap, [FromQuery] string? baseline,
-        [FromQuery] bool? faithfulness)
+    private static async Task<IResult> ExplainCachedAsync(HttpContext context, ImageCache cache, CamService cam, [AsParameters] CamQuery query,
+        CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(imageId))
+        if (string.IsNullOrWhiteSpace(query.ImageId))
             throw new InferenceException(ErrorKind.BadInput, "Missing imageId", "GET /cam needs ?imageId= from a /classify response; or POST the image to /cam.");
-        var bytes = cache.Get(imageId) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown image",
-            $"No image with id '{(imageId.Length > 64 ? imageId[..64] + "..." : imageId)}' is cached (unknown or expired). Send the image again to /classify, or POST it to /cam.");
-        return Respond(context, cam.Explain(bytes, Request(model, target, method, layer, alpha, colormap, baseline, faithfulness)));
+        var bytes = cache.Get(query.ImageId) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown image",
+            $"No image with id '{Text.Shorten(query.ImageId)}' is cached (unknown or expired). Send the image again to /classify, or POST it to /cam.");
+        return Respond(context, await cam.ExplainAsync(bytes, query.ToRequest(), cancellationToken));
     }
 
     /// <summary>Explains an uploaded image.</summary>
-    /// <param name="context">The HTTP context (the body holds the image).</param>
-    /// <param name="reader">Reads the three input forms.</param>
-    /// <param name="cam">The explanation service.</param>
-    /// <param name="model">Model name; the default classifier when empty.</param>
-    /// <param name="target">Class label or index to explain; the top-1 class when empty.</param>
-    /// <param name="method">cam, gradcam (default), gradcampp, layercam, scorecam or ablationcam.</param>
-    /// <param name="layer">RFF layer name or index (GET /models lists camLayers); the last when empty.</param>
-    /// <param name="alpha">Overlay opacity, 0..1 (default 0.5).</param>
-    /// <param name="colormap">jet (default), viridis, inferno or gray.</param>
-    /// <param name="baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
-    /// <param name="faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
-    /// <param name="cancellationToken">Request aborted.</param>
-    private static async Task<IResult> ExplainUploadAsync(HttpContext context, ImageRequestReader reader, CamService cam,
-        [FromQuery] string? model, [FromQuery] string? target, [FromQuery] string? method,
-        [FromQuery] string? layer, [FromQuery] float? alpha, [FromQuery] string? colormap, [FromQuery] string? baseline,
-        [FromQuery] bool? faithfulness, CancellationToken cancellationToken)
+    private static async Task<IResult> ExplainUploadAsync(HttpContext context, ImageRequestReader reader, CamService cam, [AsParameters] CamQuery query,
+        CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
         if (images.Count != 1)
             throw new InferenceException(ErrorKind.InvalidParameter, "One image", $"POST /cam explains one image; the request holds {images.Count}.");
-        return Respond(context, cam.Explain(images[0], Request(model, target, method, layer, alpha, colormap, baseline, faithfulness)));
+        return Respond(context, await cam.ExplainAsync(images[0], query.ToRequest(), cancellationToken));
     }
 
-    private static CamRequest Request(string? model, string? target, string? method, string? layer, float? alpha, string? colormap,
-        string? baseline, bool? faithfulness) =>
-        new(model, target, method ?? "gradcam", layer, alpha ?? 0.5f, colormap ?? "jet", baseline ?? "blank", faithfulness ?? true);
+    private static IResult Respond(HttpContext context, CamResult result) =>
+        PngResult.Wanted(context.Request) ? new PngResult(result.OverlayPng, result.Model) : TypedResults.Ok(CamResponse.From(result));
+}
 
-    private static IResult Respond(HttpContext context, CamResult result)
+/// <summary>A PNG answer (<c>Accept: image/png</c>) that still names its model for the request log.</summary>
+public sealed class PngResult(byte[] png, string model) : IResult, IModelResult
+{
+    public string Model => model;
+
+    public Task ExecuteAsync(HttpContext httpContext) => TypedResults.File(png, "image/png").ExecuteAsync(httpContext);
+
+    /// <summary>True when the client accepts image/png and does not also ask for JSON.</summary>
+    public static bool Wanted(HttpRequest request)
     {
-        context.Items[RequestLogging.ModelItem] = result.Model;
-        bool wantsPng = context.Request.GetTypedHeaders().Accept
-            .Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase) && a.Quality is not 0);
-        bool wantsJson = context.Request.GetTypedHeaders().Accept
-            .Any(a => a.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase));
-        return wantsPng && !wantsJson ? TypedResults.File(result.OverlayPng, "image/png") : TypedResults.Ok(CamResponse.From(result));
+        var accept = request.GetTypedHeaders().Accept;
+        bool png = accept.Any(a => a.MediaType.Equals("image/png", StringComparison.OrdinalIgnoreCase) && a.Quality is not 0);
+        bool json = accept.Any(a => a.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase));
+        return png && !json;
     }
 }

@@ -1,8 +1,16 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using RffService.Api.Input;
 using RffService.Inference.Classification;
 
 namespace RffService.Api.Endpoints;
+
+/// <summary>The query of POST /classify.</summary>
+/// <param name="Model">Model name (GET /models lists them); the default classifier when empty.</param>
+/// <param name="TopK">How many classes to return, most probable first (at least 1; more than the model has returns all).</param>
+public sealed record ClassifyQuery(
+    [property: FromQuery(Name = "model")] string? Model = null,
+    [property: FromQuery(Name = "topK")] int TopK = 5);
 
 public static class ClassifyEndpoints
 {
@@ -21,23 +29,12 @@ public static class ClassifyEndpoints
     }
 
     /// <summary>Classifies images with an RFF-CNN (or any classification model of the repository).</summary>
-    /// <param name="context">The HTTP context (the body holds the image or images).</param>
-    /// <param name="reader">Reads the three input forms.</param>
-    /// <param name="classifier">The classification service.</param>
-    /// <param name="model">Model name (GET /models lists them); the default classifier when empty.</param>
-    /// <param name="topK">How many classes to return, most probable first (at least 1; more than the model has returns all).</param>
-    /// <param name="cancellationToken">Request aborted.</param>
-    private static async Task<IResult> ClassifyAsync(
-        HttpContext context,
-        ImageRequestReader reader,
-        ClassificationService classifier,
-        [FromQuery] string? model,
-        [FromQuery] int? topK,
+    private static async Task<Results<Ok<ClassificationResult>, Ok<IReadOnlyList<ClassificationResult>>>> ClassifyAsync(
+        HttpContext context, ImageRequestReader reader, ClassificationService classifier, [AsParameters] ClassifyQuery query,
         CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
-        var results = await classifier.ClassifyAsync(images, model, topK ?? 5, cancellationToken);
-        context.Items[RequestLogging.ModelItem] = results[0].Model;
+        var results = await classifier.ClassifyAsync(images, query.Model, query.TopK, cancellationToken);
         return images.Count == 1 ? TypedResults.Ok(results[0]) : TypedResults.Ok(results);
     }
 }

@@ -1,8 +1,27 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using RffService.Api.Input;
 using RffService.Inference.Detection;
 
 namespace RffService.Api.Endpoints;
+
+/// <summary>The query of POST /detect.</summary>
+/// <param name="Model">Model name (GET /models lists them); the first ready detection model when empty.</param>
+/// <param name="ScoreThreshold">Smallest class probability kept, 0..1 (default 0.3).</param>
+/// <param name="IouThreshold">Non-maximum suppression overlap, 0..1: a box overlapping a better one of its class by more is dropped (default 0.45).</param>
+/// <param name="MaxDetections">Most detections per image, 1..1000 (default 100).</param>
+/// <param name="Classes">Comma-separated labels or class indices to keep (default: all).</param>
+/// <param name="Overlay">Also return the image with the detections drawn, as base64 PNG (default false).</param>
+public sealed record DetectQuery(
+    [property: FromQuery(Name = "model")] string? Model = null,
+    [property: FromQuery(Name = "scoreThreshold")] float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
+    [property: FromQuery(Name = "iouThreshold")] float IouThreshold = DetectionRequest.DefaultIouThreshold,
+    [property: FromQuery(Name = "maxDetections")] int MaxDetections = DetectionRequest.DefaultMaxDetections,
+    [property: FromQuery(Name = "classes")] string? Classes = null,
+    [property: FromQuery(Name = "overlay")] bool Overlay = false)
+{
+    public DetectionRequest ToRequest() => new(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(','), Overlay);
+}
 
 public static class DetectEndpoints
 {
@@ -21,32 +40,12 @@ public static class DetectEndpoints
     }
 
     /// <summary>Detects objects with an SSD-style detector of the repository.</summary>
-    /// <param name="context">The HTTP context (the body holds the image or images).</param>
-    /// <param name="reader">Reads the three input forms.</param>
-    /// <param name="detector">The detection service.</param>
-    /// <param name="model">Model name (GET /models lists them); the first ready detection model when empty.</param>
-    /// <param name="scoreThreshold">Smallest class probability kept, 0..1 (default 0.3).</param>
-    /// <param name="iouThreshold">Non-maximum suppression overlap, 0..1: a box overlapping a better one of its class by more is dropped (default 0.45).</param>
-    /// <param name="maxDetections">Most detections per image, 1..1000 (default 100).</param>
-    /// <param name="classes">Comma-separated labels or class indices to keep (default: all).</param>
-    /// <param name="overlay">Also return the image with the detections drawn, as base64 PNG (default false).</param>
-    /// <param name="cancellationToken">Request aborted.</param>
-    private static async Task<IResult> DetectAsync(
-        HttpContext context,
-        ImageRequestReader reader,
-        DetectionService detector,
-        [FromQuery] string? model,
-        [FromQuery] float? scoreThreshold,
-        [FromQuery] float? iouThreshold,
-        [FromQuery] int? maxDetections,
-        [FromQuery] string? classes,
-        [FromQuery] bool? overlay,
+    private static async Task<Results<Ok<DetectionResult>, Ok<IReadOnlyList<DetectionResult>>>> DetectAsync(
+        HttpContext context, ImageRequestReader reader, DetectionService detector, [AsParameters] DetectQuery query,
         CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
-        var results = await detector.DetectAsync(images, model, scoreThreshold ?? 0.3f, iouThreshold ?? 0.45f, maxDetections ?? 100,
-            classes?.Split(','), overlay ?? false, cancellationToken);
-        context.Items[RequestLogging.ModelItem] = results[0].Model;
+        var results = await detector.DetectAsync(images, query.Model, query.ToRequest(), cancellationToken);
         return images.Count == 1 ? TypedResults.Ok(results[0]) : TypedResults.Ok(results);
     }
 }

@@ -1,6 +1,5 @@
-using RffService.Api.Contracts;
-using RffService.Inference;
 using Microsoft.AspNetCore.Http.HttpResults;
+using RffService.Api.Contracts;
 using RffService.Inference.Models;
 
 namespace RffService.Api.Endpoints;
@@ -26,11 +25,6 @@ public static class ModelEndpoints
 
     /// <summary>One model by name.</summary>
     /// <param name="name">Model name, as GET /models lists it.</param>
-    /// <param name="repository">The model repository.</param>
-    private static Ok<ModelInfo> GetModel(string name, ModelRepository repository)
-    {
-        var model = repository.Find(name) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown model",
-            $"There is no model named '{(name.Length > 64 ? name[..64] + "..." : name)}'. GET /models lists the models this service has.");
-        return TypedResults.Ok(ModelInfo.From(model));
-    }
+    /// <param name="models">Finds the model.</param>
+    private static Ok<ModelInfo> GetModel(string name, ModelResolver models) => TypedResults.Ok(ModelInfo.From(models.Describe(name)));
 }

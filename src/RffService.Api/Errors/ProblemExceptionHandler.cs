@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
-using RffService.Inference;
+using RffService.Api.Security;
+using RffService.Vision;
 
 namespace RffService.Api.Errors;
 
@@ -23,7 +24,8 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         };
         if (problem.Status == StatusCodes.Status500InternalServerError)
             logger.LogError(exception, "Unhandled exception on {Method} {Path}", context.Request.Method, context.Request.Path);
-        await WriteAsync(context, problem, cancellationToken);
+        bool retry = problem.Status == StatusCodes.Status503ServiceUnavailable && exception is not InferenceException { Permanent: true };
+        await WriteAsync(context, problem, cancellationToken, retry ? "1" : null);
         return true;
     }
 
@@ -45,12 +47,34 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         // No Response.Clear(): it would drop headers set on purpose (WWW-Authenticate on a 401, Retry-After).
         context.Response.Headers.ContentLength = null;
         context.Response.StatusCode = problem.Status ?? 500;
-        if (retryAfter is not null || problem.Status == StatusCodes.Status503ServiceUnavailable)
-            context.Response.Headers.RetryAfter = retryAfter ?? "1";
+        if (retryAfter is not null) context.Response.Headers.RetryAfter = retryAfter;
         problem.Instance ??= context.Request.Path;
         problem.Extensions["traceId"] = context.TraceIdentifier;
         await context.Response.WriteAsJsonAsync(problem, problem.GetType(), options: null, contentType: "application/problem+json", cancellationToken);
     }
+
+    /// <summary>The body of a bare status set by the framework (unknown route, 405, 401, 403, 504).</summary>
+    public static Task WriteStatusAsync(HttpContext context) => WriteAsync(context, new ProblemDetails
+    {
+        Status = context.Response.StatusCode,
+        Title = context.Response.StatusCode switch
+        {
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not found",
+            405 => "Method not allowed",
+            504 => "Request timed out",
+            _ => "Request failed",
+        },
+        Detail = context.Response.StatusCode switch
+        {
+            404 => $"There is no endpoint at {context.Request.Method} {context.Request.Path}. See /swagger.",
+            401 => $"This endpoint needs an API key: send it in the {ApiKeyAuthenticationHandler.Header} header.",
+            403 => "This API key does not have the scope this endpoint needs.",
+            504 => "The request took longer than Api:RequestTimeout and was cancelled.",
+            _ => $"The request failed with status {context.Response.StatusCode}.",
+        },
+    }, context.RequestAborted);
 
     private static ProblemDetails Problem(int status, string title, string detail) => new()
     {

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using RffService.Inference;
 using RffService.Inference.Models;
+using RffService.Inference;
 
 namespace RffService.Api.Health;
 

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
-using RffService.Inference;
+using RffService.Vision;
 
 namespace RffService.Api.Input;
 

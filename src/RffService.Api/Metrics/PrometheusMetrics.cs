@@ -1,6 +1,5 @@
 using Prometheus;
 using RffService.Inference;
-using RffService.Inference.Models;
 
 namespace RffService.Api.Metrics;
 
@@ -18,10 +17,9 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     private readonly Histogram _requestSeconds, _inferenceSeconds, _batchSize;
     private readonly Counter _imagesDecoded;
     private readonly Gauge _modelState;
+    private static readonly string[] States = ["loading", "ready", "failed"];
 
-    /// <param name="services">Resolves the model repository at scrape time (the repository's loader reports to these metrics,
-    /// so taking the repository in the constructor would be a dependency cycle).</param>
-    public PrometheusMetrics(IServiceProvider services)
+    public PrometheusMetrics()
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         _requests = factory.CreateCounter("rff_http_requests_total",
@@ -40,13 +38,6 @@ public sealed class PrometheusMetrics : IInferenceMetrics
         _modelState = factory.CreateGauge("rff_model_state",
             "1 for the state each model is in (loading, ready or failed), 0 for the others.", "model", "state");
         DotNetStats.Register(Registry);
-        // Model states are read when Prometheus scrapes, so they are never stale.
-        Registry.AddBeforeCollectCallback(() =>
-        {
-            foreach (var model in services.GetRequiredService<ModelRepository>().Models)
-                foreach (var state in Enum.GetValues<ModelState>())
-                    _modelState.WithLabels(model.Name, state.ToString().ToLowerInvariant()).Set(model.State == state ? 1 : 0);
-        });
     }
 
     public void ImageDecoded(string format) => _imagesDecoded.WithLabels(format).Inc();
@@ -55,6 +46,16 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     {
         _inferenceSeconds.WithLabels(model, task).Observe(elapsed.TotalSeconds);
         _batchSize.WithLabels(model).Observe(batchSize);
+    }
+
+    /// <summary>1 for the state the model is in, 0 for the others; a model that left the repository loses its series.</summary>
+    public void ModelState(string model, string? state)
+    {
+        foreach (var name in States)
+        {
+            if (state is null) _modelState.RemoveLabelled(model, name);
+            else _modelState.WithLabels(model, name).Set(name == state ? 1 : 0);
+        }
     }
 
     public void RequestFinished(string endpoint, string model, int status, TimeSpan elapsed)

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using RffService.Inference;
+using RffService.Vision;
 
 namespace RffService.Api.OpenInference;
 

@@ -39,7 +39,10 @@ public sealed record InferResponse(
     [property: JsonPropertyName("model_name")] string ModelName,
     [property: JsonPropertyName("model_version")] string ModelVersion,
     [property: JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
-    [property: JsonPropertyName("outputs")] IReadOnlyList<ResponseTensor> Outputs);
+    [property: JsonPropertyName("outputs")] IReadOnlyList<ResponseTensor> Outputs) : RffService.Inference.Common.IModelResult
+{
+    string RffService.Inference.Common.IModelResult.Model => ModelName;
+}
 
 /// <summary>The protocol's error body.</summary>
 public sealed record ErrorResponse([property: JsonPropertyName("error")] string Error);

@@ -2,11 +2,11 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using RffService.Api.Errors;
-using RffService.Inference;
 using RffService.Inference.Classification;
 using RffService.Inference.Detection;
 using RffService.Inference.Models;
-using RffService.Inference.Runtime;
+using RffService.Inference.Tensors;
+using RffService.Vision;
 
 namespace RffService.Api.OpenInference;
 
@@ -66,14 +66,13 @@ public static class OpenInferenceEndpoints
         return ready ? TypedResults.Ok(new { ready }) : Error(StatusCodes.Status503ServiceUnavailable, "The models are loading or none is ready.", retry: true);
     }
 
-    private static ModelMetadataResponse ModelMetadata(string name, string? version, TensorInferenceService tensors)
+    private static ModelMetadataResponse ModelMetadata(string name, string? version, ModelResolver models)
     {
-        var model = tensors.Ready(name, version);
-        var session = model.Session!;
-        var input = model.Config!.Input;
+        var model = models.Resolve(name, version: version);
+        var session = model.Runtime!.Session;
         var inputShape = session.InputShape.Select(d => (long)d).ToArray();
         inputShape[0] = -1;
-        var outputs = TensorInferenceService.DeclaredOutputs(model).Select(o =>
+        var outputs = TensorInferenceService.DeclaredOutputs(model.Runtime).Select(o =>
         {
             var (shape, type) = session.OutputInfo(o);
             return new TensorMetadata(o, DataType(type), shape.Select(d => (long)d).ToArray());
@@ -82,11 +81,11 @@ public static class OpenInferenceEndpoints
         return new ModelMetadataResponse(model.Name, [Version(model)], "onnxruntime_onnx", inputs, outputs);
     }
 
-    private static IResult ModelReady(string name, string? version, TensorInferenceService tensors)
+    private static IResult ModelReady(string name, string? version, ModelResolver models)
     {
         try
         {
-            var model = tensors.Ready(name, version);
+            var model = models.Resolve(name, version: version);
             return TypedResults.Ok(new ModelReadyResponse(model.Name, true));
         }
         catch (InferenceException ex) when (ex.Kind == ErrorKind.Unavailable)
@@ -102,11 +101,10 @@ public static class OpenInferenceEndpoints
     /// x_max, y_max in original pixels), "detection_scores" [N, D], "detection_classes" [N, D], "num_detections" [N]
     /// (detectors; parameters score_threshold, iou_threshold, max_detections).
     /// </summary>
-    private static async Task<IResult> InferAsync(HttpContext context, string name, string? version, TensorInferenceService tensors,
+    private static async Task<IResult> InferAsync(HttpContext context, string name, string? version, ModelResolver models, TensorInferenceService tensors,
         ClassificationService classifier, DetectionService detector, CancellationToken cancellationToken)
     {
-        var model = tensors.Ready(name, version);
-        context.Items[RequestLogging.ModelItem] = model.Name;
+        var model = models.Resolve(name, version: version);
         if (context.Request.ContentType is not { } type || !type.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
             return Error(StatusCodes.Status415UnsupportedMediaType, "Send the inference request as application/json.");
         using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: cancellationToken);
@@ -116,13 +114,13 @@ public static class OpenInferenceEndpoints
         var input = request.Inputs[0];
 
         bool tensor = input.Datatype == "FP32";
-        var available = tensor ? TensorInferenceService.DeclaredOutputs(model)
+        var available = tensor ? TensorInferenceService.DeclaredOutputs(model.Runtime!)
             : model.Config!.Task == ClassificationService.Task ? ClassificationOutputs : DetectionOutputs;
         if (request.Outputs?.Where(w => !available.Contains(w)).ToList() is { Count: > 0 } unknown)
-            throw new InferenceException(ErrorKind.BadInput, "Unknown output", $"No output named {string.Join(", ", unknown.Select(u => $"'{Shorten(u)}'"))}; " +
+            throw new InferenceException(ErrorKind.BadInput, "Unknown output", $"No output named {string.Join(", ", unknown.Select(u => $"'{Text.Shorten(u)}'"))}; " +
                                                                                 $"this request can return {string.Join(", ", available)}.");
         IReadOnlyList<ResponseTensor> outputs = tensor
-            ? RunTensor(model, input, request.Outputs, tensors)
+            ? await RunTensorAsync(model, input, request.Outputs, tensors, cancellationToken)
             : await RunImagesAsync(model, input, request, classifier, detector, cancellationToken);
         if (request.Outputs is { } wanted) outputs = outputs.Where(o => wanted.Contains(o.Name)).ToList();
         return TypedResults.Ok(new InferResponse(model.Name, Version(model), request.Id, outputs));
@@ -131,26 +129,26 @@ public static class OpenInferenceEndpoints
     private static readonly string[] ClassificationOutputs = ["probabilities", "class_index", "label"];
     private static readonly string[] DetectionOutputs = ["detection_boxes", "detection_scores", "detection_classes", "num_detections"];
 
-    private static string Shorten(string text) => text.Length <= 64 ? text : text[..64] + "...";
-
-    private static List<ResponseTensor> RunTensor(LoadedModel model, RequestTensor input, IReadOnlyList<string>? wanted, TensorInferenceService tensors)
+    private static async Task<List<ResponseTensor>> RunTensorAsync(ModelEntry model, RequestTensor input, IReadOnlyList<string>? wanted, TensorInferenceService tensors,
+        CancellationToken cancellationToken)
     {
-        if (input.Name != model.Session!.InputName)
-            throw new InferenceException(ErrorKind.BadInput, "Unknown input", $"The model's input is '{model.Session.InputName}'.");
-        var declared = TensorInferenceService.DeclaredOutputs(model);
+        var session = model.Runtime!.Session;
+        if (input.Name != session.InputName)
+            throw new InferenceException(ErrorKind.BadInput, "Unknown input", $"The model's input is '{session.InputName}'.");
+        var declared = TensorInferenceService.DeclaredOutputs(model.Runtime);
         var names = wanted?.Where(declared.Contains).ToList() is { Count: > 0 } chosen ? chosen : (IReadOnlyList<string>)declared;
-        var results = tensors.Run(model, input.Numbers!, input.Shape, names);
+        var results = await tensors.RunAsync(model, input.Numbers!, input.Shape, names, cancellationToken);
         return names.Select(n =>
         {
             var (values, shape) = results[n];
-            var (_, type) = model.Session.OutputInfo(n);
+            var (_, type) = session.OutputInfo(n);
             return type == TensorElementType.Int64
                 ? new ResponseTensor(n, "INT64", shape, values.Select(v => (long)v).ToArray())
                 : new ResponseTensor(n, "FP32", shape, values);
         }).ToList();
     }
 
-    private static async Task<List<ResponseTensor>> RunImagesAsync(LoadedModel model, RequestTensor input, InferRequest request, ClassificationService classifier,
+    private static async Task<List<ResponseTensor>> RunImagesAsync(ModelEntry model, RequestTensor input, InferRequest request, ClassificationService classifier,
         DetectionService detector, CancellationToken cancellationToken)
     {
         if (input.Shape.Length is not (1 or 2) || (input.Shape.Length == 2 && input.Shape[1] != 1))
@@ -172,8 +170,9 @@ public static class OpenInferenceEndpoints
             ];
         }
 
-        var detections = await detector.DetectAsync(images, model.Name, Parameter(request, "score_threshold", 0.3f), Parameter(request, "iou_threshold", 0.45f),
-            (int)Parameter(request, "max_detections", 100), cancellationToken: cancellationToken);
+        var detections = await detector.DetectAsync(images, model.Name, new DetectionRequest(
+            Parameter(request, "score_threshold", DetectionRequest.DefaultScoreThreshold), Parameter(request, "iou_threshold", DetectionRequest.DefaultIouThreshold),
+            (int)Parameter(request, "max_detections", DetectionRequest.DefaultMaxDetections)), cancellationToken);
         int most = detections.Max(d => d.Detections.Count);
         var boxes = new float[n * most * 4];
         var scores = new float[n * most];
@@ -215,7 +214,7 @@ public static class OpenInferenceEndpoints
         }
     }
 
-    private static string Version(LoadedModel model) => model.Version?.ToString(CultureInfo.InvariantCulture) ?? "";
+    private static string Version(ModelEntry model) => model.Version?.ToString(CultureInfo.InvariantCulture) ?? "";
 
     private static string DataType(TensorElementType type) => type switch
     {

@@ -1,16 +1,19 @@
 using System.Buffers;
+using RffService.Inference.Runtime;
+using RffService.Vision;
 
 namespace RffService.Inference.Batching;
 
-/// <summary>The outputs of one run, by name: values and shape (first axis = batch).</summary>
-public delegate IReadOnlyDictionary<string, (float[] Values, long[] Shape)> BatchRunner(Memory<float> input, long[] shape);
+/// <summary>Runs a stacked batch [N, C, H, W] and returns the named outputs (first axis = batch).</summary>
+public delegate RunOutputs BatchRunner(Memory<float> input, long[] shape, IReadOnlyList<string> outputs);
 
 /// <summary>
 /// Triton-style dynamic batching for one model version. Callers queue single images; one worker takes the oldest,
-/// adds the queued images of the same shape (up to <c>MaxBatchSize</c>, waiting at most <c>MaxQueueDelay</c> for
-/// more), runs them as one stacked tensor, and gives each caller its slice. The queue is bounded: when it is full a
-/// caller is refused at once (503 with Retry-After) rather than queued without limit. A caller whose token is
-/// cancelled leaves the queue immediately. Images of different shapes never share a run.
+/// adds the queued images that can share its run (same shape, same outputs; up to <c>MaxBatchSize</c>, waiting at most
+/// <c>MaxQueueDelay</c> for more), runs them as one stacked tensor, and gives each caller its slice. Other work for the
+/// model (an explanation's passes) joins the same queue with <see cref="RunAsync{T}"/> and runs in turn. The queue is
+/// bounded: when it is full a caller is refused at once (503 with Retry-After) rather than queued without limit.
+/// A caller whose token is cancelled leaves the queue immediately.
 /// </summary>
 public sealed class DynamicBatcher : IAsyncDisposable
 {
@@ -22,6 +25,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _worker;
+    private int _incoming;
 
     public DynamicBatcher(string model, BatchRunner run, BatchingOptions settings)
     {
@@ -33,10 +37,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
 
     public BatchingOptions Settings => _settings;
 
-    /// <summary>Images waiting (not yet taken into a run).</summary>
+    /// <summary>Work waiting (not yet taken into a run).</summary>
     public int QueueLength { get { lock (_lock) return _queue.Count; } }
 
-    private int _incoming;
+    /// <summary>Called after each batched run with its size (for metrics and tests).</summary>
+    public event Action<int>? BatchRan;
 
     /// <summary>
     /// Announces an image on its way (being decoded). The worker waits for company only while some are on the way,
@@ -46,6 +51,209 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         Interlocked.Increment(ref _incoming);
         return new Arrival(this);
+    }
+
+    /// <summary>Queues one image [C, H, W] and returns the named outputs with a batch axis of 1.</summary>
+    public Task<RunOutputs> InferAsync(float[] image, (int Channels, int Height, int Width) shape, IReadOnlyList<string> outputs,
+        CancellationToken cancellationToken = default) =>
+        Enqueue(new ImageItem(image, shape, outputs), cancellationToken);
+
+    /// <summary>Queues other work for the model (it runs alone, in turn with the batches) and returns its result.</summary>
+    public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellationToken = default) =>
+        (T)(await Enqueue(new WorkItem(() => work()!), cancellationToken))!;
+
+    private Task<TResult> Enqueue<TResult>(Item<TResult> item, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            if (_stop.IsCancellationRequested)
+                throw new InferenceException(ErrorKind.Unavailable, "Model unloading", $"Model '{_model}' is shutting down.");
+            if (_queue.Count >= _settings.MaxQueueSize)
+                throw new InferenceException(ErrorKind.Unavailable, "Overloaded",
+                    $"Model '{_model}' has {_queue.Count} requests waiting (the limit); retry shortly.");
+            item.Node = _queue.AddLast(item);
+        }
+        if (cancellationToken.CanBeCanceled)
+            item.Registration = cancellationToken.Register(() =>
+            {
+                // Out of the queue at once; if the worker has already taken it into a batch that is still filling, the
+                // batch skips it (the run has not started: registrations are disposed when it does).
+                lock (_lock)
+                {
+                    if (item.Node?.List is not null) _queue.Remove(item.Node);
+                }
+                item.Cancel(cancellationToken);
+            });
+        _signal.Release();
+        return item.Result.Task;
+    }
+
+    private async Task WorkAsync()
+    {
+        var batch = new List<ImageItem>(_settings.MaxBatchSize);
+        while (!_stop.IsCancellationRequested)
+        {
+            // The signal's count is only a hint (cancelled items leave it out of step with the queue), so the worker
+            // sleeps only when the queue is really empty.
+            if (QueueLength == 0)
+            {
+                try
+                {
+                    await _signal.WaitAsync(_stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+            if (TakeWork() is { } work)
+            {
+                work.Execute();
+                continue;
+            }
+            batch.Clear();
+            if (!TakeCompatible(batch)) continue; // the item that signalled was cancelled or already taken
+            var deadline = DateTime.UtcNow.AddTicks(_settings.MaxQueueDelayMicroseconds * 10L);
+            while (batch.Count < _settings.MaxBatchSize)
+            {
+                if (!_settings.WaitWhenIdle && Volatile.Read(ref _incoming) == 0 && QueueLength == 0) break; // nobody else on the way: run now
+                var remaining = deadline - DateTime.UtcNow;
+                if (remaining <= TimeSpan.Zero) break;
+                try
+                {
+                    if (!await _signal.WaitAsync(remaining, _stop.Token)) break;
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                TakeCompatible(batch);
+            }
+            Execute(batch);
+        }
+        FailQueued();
+    }
+
+    /// <summary>The oldest item, when it is work rather than an image.</summary>
+    private WorkItem? TakeWork()
+    {
+        lock (_lock)
+        {
+            if (_queue.First?.Value is not WorkItem work) return null;
+            _queue.RemoveFirst();
+            return work;
+        }
+    }
+
+    /// <summary>Moves queued images into the batch: the oldest first when it is empty, then those that can share its run, in order.</summary>
+    private bool TakeCompatible(List<ImageItem> batch)
+    {
+        lock (_lock)
+        {
+            var first = batch.Count > 0 ? batch[0] : _queue.First?.Value as ImageItem;
+            if (first is null) return false;
+            bool took = false;
+            for (var node = _queue.First; node is not null && batch.Count < _settings.MaxBatchSize;)
+            {
+                var next = node.Next;
+                if (node.Value is ImageItem image && image.SharesRunWith(first))
+                {
+                    _queue.Remove(node);
+                    batch.Add(image);
+                    took = true;
+                }
+                node = next;
+            }
+            return took;
+        }
+    }
+
+    private void Execute(List<ImageItem> taken)
+    {
+        foreach (var item in taken) item.Registration.Dispose(); // running: no longer cancellable
+        var batch = taken.Where(i => !i.Result.Task.IsCompleted).ToList(); // cancelled while the batch was filling
+        if (batch.Count == 0) return;
+        var (c, h, w) = batch[0].Shape;
+        int length = c * h * w;
+        float[] buffer = ArrayPool<float>.Shared.Rent(batch.Count * length);
+        try
+        {
+            for (int i = 0; i < batch.Count; i++) batch[i].Image.CopyTo(buffer, i * length);
+            var outputs = _run(buffer.AsMemory(0, batch.Count * length), [batch.Count, c, h, w], batch[0].Outputs);
+            BatchRan?.Invoke(batch.Count);
+            for (int i = 0; i < batch.Count; i++)
+                batch[i].Result.TrySetResult(outputs.Slice(i, batch.Count));
+        }
+        catch (Exception ex)
+        {
+            foreach (var item in batch) item.Result.TrySetException(ex);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(buffer);
+        }
+    }
+
+    private void FailQueued()
+    {
+        List<Item> left;
+        lock (_lock)
+        {
+            left = [.. _queue];
+            _queue.Clear();
+        }
+        foreach (var item in left)
+            item.Fail(new InferenceException(ErrorKind.Unavailable, "Model unloading", $"Model '{_model}' is shutting down."));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        lock (_lock) _stop.Cancel();
+        await _worker;
+        _stop.Dispose();
+        _signal.Dispose();
+    }
+
+    private abstract class Item
+    {
+        public LinkedListNode<Item>? Node { get; set; }
+        public CancellationTokenRegistration Registration { get; set; }
+        public abstract void Cancel(CancellationToken token);
+        public abstract void Fail(Exception exception);
+    }
+
+    private abstract class Item<TResult> : Item
+    {
+        public TaskCompletionSource<TResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public override void Cancel(CancellationToken token) => Result.TrySetCanceled(token);
+        public override void Fail(Exception exception) => Result.TrySetException(exception);
+    }
+
+    private sealed class ImageItem(float[] image, (int, int, int) shape, IReadOnlyList<string> outputs) : Item<RunOutputs>
+    {
+        public float[] Image { get; } = image;
+        public (int C, int H, int W) Shape { get; } = shape;
+        public IReadOnlyList<string> Outputs { get; } = outputs;
+
+        public bool SharesRunWith(ImageItem other) => Shape == other.Shape && Outputs.SequenceEqual(other.Outputs);
+    }
+
+    private sealed class WorkItem(Func<object> work) : Item<object>
+    {
+        public void Execute()
+        {
+            Registration.Dispose();
+            if (Result.Task.IsCompleted) return; // cancelled while queued
+            try
+            {
+                Result.TrySetResult(work());
+            }
+            catch (Exception ex)
+            {
+                Result.TrySetException(ex);
+            }
+        }
     }
 
     private sealed class Arrival(DynamicBatcher batcher) : IDisposable
@@ -65,173 +273,5 @@ public sealed class DynamicBatcher : IAsyncDisposable
                 // the batcher is gone; nothing to wake
             }
         }
-    }
-
-    /// <summary>Called after each run with its batch size (for metrics and tests).</summary>
-    public event Action<int>? BatchRan;
-
-    /// <summary>Queues one image [C, H, W] and returns its outputs with a batch axis of 1.</summary>
-    public Task<IReadOnlyDictionary<string, (float[] Values, long[] Shape)>> InferAsync(float[] image, int channels, int height, int width,
-        CancellationToken cancellationToken = default)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        var item = new Item(image, (channels, height, width));
-        lock (_lock)
-        {
-            if (_stop.IsCancellationRequested)
-                throw new InferenceException(ErrorKind.Unavailable, "Model unloading", $"Model '{_model}' is shutting down.");
-            if (_queue.Count >= _settings.MaxQueueSize)
-                throw new InferenceException(ErrorKind.Unavailable, "Overloaded",
-                    $"Model '{_model}' has {_queue.Count} images waiting (the limit); retry shortly.");
-            item.Node = _queue.AddLast(item);
-        }
-        if (cancellationToken.CanBeCanceled)
-            item.Registration = cancellationToken.Register(() =>
-            {
-                // Out of the queue at once; if the worker has already taken it into a batch that is still filling, the
-                // batch skips it (the run has not started: registrations are disposed when it does).
-                lock (_lock)
-                {
-                    if (item.Node?.List is not null) _queue.Remove(item.Node);
-                }
-                item.Result.TrySetCanceled(cancellationToken);
-            });
-        _signal.Release();
-        return item.Result.Task;
-    }
-
-    private async Task WorkAsync()
-    {
-        var batch = new List<Item>(_settings.MaxBatchSize);
-        while (!_stop.IsCancellationRequested)
-        {
-            // The signal's count is only a hint (images of another shape, or cancelled ones, leave it out of step with
-            // the queue), so the worker sleeps only when the queue is really empty.
-            if (QueueLength == 0)
-            {
-                try
-                {
-                    await _signal.WaitAsync(_stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-            }
-            batch.Clear();
-            if (!TakeSameShape(batch)) continue; // the image that signalled was cancelled or already taken
-            var deadline = DateTime.UtcNow.AddTicks(_settings.MaxQueueDelayMicroseconds * 10L);
-            while (batch.Count < _settings.MaxBatchSize)
-            {
-                if (!_settings.WaitWhenIdle && Volatile.Read(ref _incoming) == 0 && QueueLength == 0) break; // nobody else on the way: run now
-                var remaining = deadline - DateTime.UtcNow;
-                if (remaining <= TimeSpan.Zero) break;
-                try
-                {
-                    if (!await _signal.WaitAsync(remaining, _stop.Token)) break;
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-                TakeSameShape(batch);
-            }
-            Execute(batch);
-        }
-        FailQueued();
-    }
-
-    /// <summary>Moves queued images into the batch: the oldest first when it is empty, then those of the same shape, in order.</summary>
-    private bool TakeSameShape(List<Item> batch)
-    {
-        lock (_lock)
-        {
-            if (_queue.Count == 0) return false;
-            var shape = batch.Count > 0 ? batch[0].Shape : _queue.First!.Value.Shape;
-            var node = _queue.First;
-            bool took = false;
-            while (node is not null && batch.Count < _settings.MaxBatchSize)
-            {
-                var next = node.Next;
-                if (node.Value.Shape == shape)
-                {
-                    _queue.Remove(node);
-                    batch.Add(node.Value);
-                    took = true;
-                }
-                node = next;
-            }
-            return took;
-        }
-    }
-
-    private void Execute(List<Item> taken)
-    {
-        foreach (var item in taken) item.Registration.Dispose(); // running: no longer cancellable
-        var batch = taken.Where(i => !i.Result.Task.IsCompleted).ToList(); // cancelled while the batch was filling
-        if (batch.Count == 0) return;
-        var (c, h, w) = batch[0].Shape;
-        int length = c * h * w;
-        float[] buffer = ArrayPool<float>.Shared.Rent(batch.Count * length);
-        try
-        {
-            for (int i = 0; i < batch.Count; i++) batch[i].Image.CopyTo(buffer, i * length);
-            var outputs = _run(buffer.AsMemory(0, batch.Count * length), [batch.Count, c, h, w]);
-            BatchRan?.Invoke(batch.Count);
-            for (int i = 0; i < batch.Count; i++)
-                batch[i].Result.TrySetResult(Slice(outputs, i, batch.Count));
-        }
-        catch (Exception ex)
-        {
-            foreach (var item in batch) item.Result.TrySetException(ex);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>Image <paramref name="index"/>'s part of every output whose first axis is the batch.</summary>
-    private static Dictionary<string, (float[] Values, long[] Shape)> Slice(IReadOnlyDictionary<string, (float[] Values, long[] Shape)> outputs, int index, int count)
-    {
-        var result = new Dictionary<string, (float[], long[])>(outputs.Count);
-        foreach (var (name, (values, shape)) in outputs)
-        {
-            int per = values.Length / count;
-            var sliced = (long[])shape.Clone();
-            sliced[0] = 1;
-            result[name] = (values.AsSpan(index * per, per).ToArray(), sliced);
-        }
-        return result;
-    }
-
-    private void FailQueued()
-    {
-        List<Item> left;
-        lock (_lock)
-        {
-            left = [.. _queue];
-            _queue.Clear();
-        }
-        foreach (var item in left)
-            item.Result.TrySetException(new InferenceException(ErrorKind.Unavailable, "Model unloading", $"Model '{_model}' is shutting down."));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        lock (_lock) _stop.Cancel();
-        await _worker;
-        _stop.Dispose();
-        _signal.Dispose();
-    }
-
-    private sealed class Item(float[] image, (int, int, int) shape)
-    {
-        public float[] Image { get; } = image;
-        public (int C, int H, int W) Shape { get; } = shape;
-        public TaskCompletionSource<IReadOnlyDictionary<string, (float[] Values, long[] Shape)>> Result { get; } =
-            new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public LinkedListNode<Item>? Node { get; set; }
-        public CancellationTokenRegistration Registration { get; set; }
     }
 }

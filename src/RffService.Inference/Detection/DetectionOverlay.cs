@@ -1,5 +1,5 @@
 using System.Globalization;
-using RffService.Inference.Imaging;
+using RffService.Vision.Imaging;
 using SkiaSharp;
 
 namespace RffService.Inference.Detection;

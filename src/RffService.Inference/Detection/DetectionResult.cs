@@ -1,4 +1,4 @@
-using RffService.Inference.Classification;
+using RffService.Inference.Common;
 
 namespace RffService.Inference.Detection;
 
@@ -35,4 +35,4 @@ public sealed record DetectionResult(
     IReadOnlyList<Detection> Detections,
     string? Overlay,
     string ExecutionProvider,
-    Timings Timings);
+    Timings Timings) : IModelResult;

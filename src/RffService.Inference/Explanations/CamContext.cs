@@ -1,5 +1,7 @@
-using RffService.Inference.Postprocessing;
+using RffService.Inference.Runtime;
+using RffService.Onnx.Explanations;
 using RffService.Onnx;
+using RffService.Vision.Postprocessing;
 
 namespace RffService.Inference.Explanations;
 
@@ -13,10 +15,11 @@ public sealed class CamContext
     private readonly Lazy<float[]> _gradients;
 
     /// <param name="reference">The layer's activations for a blank reference image (same shape), or null to explain raw activations.</param>
-    public CamContext(ExplainableModel model, RffLayerInfo layer, float[] input, int[] inputShape, float[] activations, int[] activationShape, int target,
+    public CamContext(Explainer model, ModelSession session, RffLayerInfo layer, float[] input, int[] inputShape, float[] activations, int[] activationShape, int target,
         float[]? reference = null)
     {
         Model = model;
+        Session = session;
         Layer = layer;
         Input = input;
         InputShape = inputShape;
@@ -28,7 +31,9 @@ public sealed class CamContext
         _gradients = new Lazy<float[]>(() => model.Network.GradientAt(OpIndex, new Tensor(activations, activationShape), target).Data);
     }
 
-    public ExplainableModel Model { get; }
+    public Explainer Model { get; }
+    /// <summary>The model's serving session (for re-scoring edited inputs).</summary>
+    public ModelSession Session { get; }
     public RffLayerInfo Layer { get; }
     /// <summary>The normalised input tensor [1, C, H, W].</summary>
     public float[] Input { get; }
@@ -62,7 +67,7 @@ public sealed class CamContext
         for (int start = 0; start < count; start += batchSize)
         {
             int n = Math.Min(batchSize, count - start);
-            var (logits, shape) = Model.Session.Run(inputs.AsSpan(start * size, n * size).ToArray(), [n, InputShape[1], InputShape[2], InputShape[3]]);
+            var (logits, shape) = Session.Run(inputs.AsMemory(start * size, n * size), [n, InputShape[1], InputShape[2], InputShape[3]], [Session.OutputName])[Session.OutputName];
             classes = (int)shape[1];
             var probabilities = new float[classes];
             for (int i = 0; i < n; i++)

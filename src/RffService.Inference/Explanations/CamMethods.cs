@@ -1,3 +1,6 @@
+using RffService.Vision.Postprocessing;
+using RffService.Vision;
+
 namespace RffService.Inference.Explanations;
 
 /// <summary>
@@ -134,7 +137,7 @@ public sealed class ScoreCam : CamMethod
         }
         var scores = context.TargetProbabilities(masked, context.Channels, batchSize);
         var weights = new float[scores.Length];
-        Postprocessing.Softmax.Apply(scores, weights);
+        Softmax.Apply(scores, weights);
         return weights;
     }
 }

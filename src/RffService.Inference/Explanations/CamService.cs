@@ -1,10 +1,13 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Options;
 using RffService.Inference.Classification;
-using RffService.Inference.Imaging;
+using RffService.Inference.Common;
 using RffService.Inference.Models;
-using RffService.Inference.Postprocessing;
+using RffService.Inference.Pipeline;
+using RffService.Onnx.Explanations;
 using RffService.Onnx;
+using RffService.Vision.Imaging;
+using RffService.Vision.Postprocessing;
+using RffService.Vision;
 
 namespace RffService.Inference.Explanations;
 
@@ -12,13 +15,18 @@ namespace RffService.Inference.Explanations;
 /// <param name="Model">Model name; the default classifier when empty.</param>
 /// <param name="Target">Class label or index; the top-1 class when empty.</param>
 /// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam.</param>
-/// <param name="Layer">RFF layer name or index (0-based, in graph order); the last when empty.</param>
+/// <param name="Layer">Layer name or index (0-based, in graph order); the default layer when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1.</param>
 /// <param name="Colormap">jet, viridis, inferno or gray.</param>
 /// <param name="Baseline">blank: explain relative to a blank image of the input's border colour (A - A(blank)); none: raw activations.</param>
 /// <param name="MeasureFaithfulness">Compute the faithfulness metrics (one extra batched run of 18 inputs).</param>
-public sealed record CamRequest(string? Model, string? Target, string Method = "gradcam", string? Layer = null, float Alpha = 0.5f, string Colormap = "jet",
-    string Baseline = "blank", bool MeasureFaithfulness = true);
+public sealed record CamRequest(string? Model = null, string? Target = null, string Method = CamRequest.DefaultMethod, string? Layer = null,
+    float Alpha = CamRequest.DefaultAlpha, string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline,
+    bool MeasureFaithfulness = true)
+{
+    public const string DefaultMethod = "gradcam", DefaultColormap = "jet", DefaultBaseline = "blank";
+    public const float DefaultAlpha = 0.5f;
+}
 
 /// <summary>Where the time of an explanation went, in milliseconds.</summary>
 public sealed record CamTimings(double DecodeMs, double CamMs, double FaithfulnessMs, double RenderMs, double TotalMs);
@@ -35,53 +43,43 @@ public sealed record CamResult(
     byte[] HeatmapPng,
     FaithfulnessScores? Faithfulness,
     CamTimings Timings,
-    Heatmap Map);
+    Heatmap Map) : IModelResult;
 
 /// <summary>Explains a classifier's decision on one image with a class activation map method.</summary>
-public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null)
+public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
 {
-    private readonly InferenceOptions _options = options.Value;
-
-    public CamResult Explain(ReadOnlyMemory<byte> imageBytes, CamRequest request)
+    public async Task<CamResult> ExplainAsync(ReadOnlyMemory<byte> imageBytes, CamRequest request, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
         var method = CamMethod.All.GetValueOrDefault(request.Method ?? "")
-            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Shorten(request.Method)}'.");
+            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Text.Shorten(request.Method)}'.");
         var colormap = Colormap.ByName.GetValueOrDefault(request.Colormap ?? "")
-            ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Colormap.ByName.Keys)}; got '{Shorten(request.Colormap)}'.");
+            ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Colormap.ByName.Keys)}; got '{Text.Shorten(request.Colormap)}'.");
         if (!(request.Alpha >= 0 && request.Alpha <= 1))
             throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {request.Alpha}.");
         if (request.Baseline is not ("blank" or "none"))
-            throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Shorten(request.Baseline)}'.");
+            throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(request.Baseline)}'.");
 
         var model = resolver.Resolve(request.Model, ClassificationService.Task);
-        var explainer = model.Explainer ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {model.ExplanationError}.");
+        var runtime = model.Runtime!;
+        var explainer = runtime.Explainer ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {runtime.ExplanationError}.");
         var layer = ResolveLayer(explainer, request.Layer);
-        var config = model.Config!;
+        var config = runtime.Config;
+        string scores = runtime.Session.OutputName;
 
-        var decodeStarted = Stopwatch.GetTimestamp();
-        using var image = ImageDecoder.Decode(imageBytes.Span, _options.MaxImagePixels);
-        (metrics ?? IInferenceMetrics.None).ImageDecoded(image.Format);
-        var spec = InputSpec.For(config.Input, image.Width, image.Height);
-        var input = new float[spec.TensorLength];
-        var transform = ImagePreprocessor.WriteTensor(image, spec, input);
-        double decodeMs = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
-
+        using var batch = await pipeline.RunAsync(model, [imageBytes], [scores, layer.Output], keepDecoded: true, cancellationToken);
+        var (image, outputs) = batch.Runs[0];
         var camStarted = Stopwatch.GetTimestamp();
+        var spec = image.Spec;
+        var input = image.Tensor;
         int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
-        var outputs = explainer.Session.Run(input, inputShape.Select(d => (long)d).ToArray(), [explainer.Session.OutputName, layer.Output]);
-        var logits = outputs[explainer.Session.OutputName].Values;
-        var probabilities = new float[logits.Length];
-        if (config.Output.Probabilities) logits.CopyTo(probabilities); else Softmax.Apply(logits, probabilities);
+        var probabilities = ClassificationService.Probabilities(outputs[scores].Values, config.Labels.Count, config.Output.Probabilities);
         int target = ResolveTarget(request.Target, config.Labels, probabilities);
         var (activations, activationShape) = outputs[layer.Output];
         float[]? reference = null;
         if (request.Baseline == "blank")
-        {
-            var blank = BlankLike(input, spec);
-            reference = explainer.Session.Run(blank, inputShape.Select(d => (long)d).ToArray(), [layer.Output])[layer.Output].Values;
-        }
-        var context = new CamContext(explainer, layer, input, inputShape, activations, activationShape.Select(d => (int)d).ToArray(), target, reference);
+            reference = (await pipeline.RunTensorAsync(runtime, BlankLike(input, spec), spec, [layer.Output], cancellationToken))[layer.Output].Values;
+        var context = new CamContext(explainer, runtime.Session, layer, input, inputShape, activations, activationShape.Select(d => (int)d).ToArray(), target, reference);
         var map = method.Compute(context);
         double camMs = Stopwatch.GetElapsedTime(camStarted).TotalMilliseconds;
 
@@ -90,12 +88,13 @@ public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions
         double faithfulnessMs = Stopwatch.GetElapsedTime(faithfulnessStarted).TotalMilliseconds;
 
         var renderStarted = Stopwatch.GetTimestamp();
-        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image, map.Resize(spec.Height, spec.Width), transform, colormap, request.Alpha);
+        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image.Decoded!, map.Resize(spec.Height, spec.Width), image.Transform, colormap, request.Alpha);
         double renderMs = Stopwatch.GetElapsedTime(renderStarted).TotalMilliseconds;
 
-        return new CamResult(ImageId.Of(imageBytes.Span), model.Name, model.Version!.Value, method.Name, layer.Name,
+        return new CamResult(image.Id, model.Name, model.Version!.Value, method.Name, layer.Name,
             new Prediction(config.Labels[target], target, probabilities[target]), overlay, heatmap, faithfulness,
-            new CamTimings(Round(decodeMs), Round(camMs), Round(faithfulnessMs), Round(renderMs), Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
+            new CamTimings(Timings.Round(image.DecodeMs), Timings.Round(camMs), Timings.Round(faithfulnessMs), Timings.Round(renderMs),
+                Timings.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
             originalMap);
     }
 
@@ -123,14 +122,14 @@ public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions
         return blank;
     }
 
-    private static RffLayerInfo ResolveLayer(ExplainableModel explainer, string? layer)
+    private static RffLayerInfo ResolveLayer(Explainer explainer, string? layer)
     {
         if (string.IsNullOrWhiteSpace(layer)) return explainer.Layers[^1];
         var byName = explainer.Layers.FirstOrDefault(l => l.Name == layer || l.Output == layer);
         if (byName is not null) return byName;
         if (int.TryParse(layer, out int index) && index >= 0 && index < explainer.Layers.Count) return explainer.Layers[index];
         throw Invalid("Unknown layer",
-            $"layer must be an RFF layer name ({string.Join(", ", explainer.Layers.Select(l => l.Name))}) or index 0..{explainer.Layers.Count - 1}; got '{Shorten(layer)}'.");
+            $"layer must be an RFF layer name ({string.Join(", ", explainer.Layers.Select(l => l.Name))}) or index 0..{explainer.Layers.Count - 1}; got '{Text.Shorten(layer)}'.");
     }
 
     private static int ResolveTarget(string? target, IReadOnlyList<string> labels, float[] probabilities)
@@ -139,12 +138,9 @@ public sealed class CamService(ModelResolver resolver, IOptions<InferenceOptions
         for (int i = 0; i < labels.Count; i++)
             if (string.Equals(labels[i], target, StringComparison.OrdinalIgnoreCase)) return i;
         if (int.TryParse(target, out int index) && index >= 0 && index < labels.Count) return index;
-        throw Invalid("Unknown target", $"target must be a class label or an index 0..{labels.Count - 1}; got '{Shorten(target)}'.");
+        throw Invalid("Unknown target", $"target must be a class label or an index 0..{labels.Count - 1}; got '{Text.Shorten(target)}'.");
     }
 
     private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);
 
-    private static string Shorten(string? text) => text is null ? "" : text.Length <= 64 ? text : text[..64] + "...";
-
-    private static double Round(double ms) => Math.Round(ms, 3);
 }

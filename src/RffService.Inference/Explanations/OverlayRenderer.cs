@@ -1,4 +1,4 @@
-using RffService.Inference.Imaging;
+using RffService.Vision.Imaging;
 using SkiaSharp;
 
 namespace RffService.Inference.Explanations;

@@ -1,133 +1,76 @@
+using Microsoft.Extensions.Options;
+using RffService.Inference.Batching;
 using RffService.Inference.Runtime;
+using RffService.Onnx.Explanations;
+using RffService.Onnx.Proto;
+using RffService.Onnx.Runtime;
 using RffService.Onnx;
+using RffService.Vision.Detection;
 
 namespace RffService.Inference.Models;
 
 /// <summary>
-/// Loads one model version: parses the ONNX file, finds its RFF layers, creates the session, checks that the
-/// model agrees with its config and warms it up with one dummy inference.
+/// Loads one model version into a ready <see cref="ModelEntry"/>: reads and inspects the ONNX file, creates the
+/// session (the RFF layers' activations exposed for explanations), checks it against config.json with a warm-up run,
+/// and builds the detector's decoder, the queue and the explanation engine. A failure gives a failed entry with the reason.
 /// </summary>
-public sealed class ModelLoader(ExecutionProviderSelector providers, Microsoft.Extensions.Options.IOptions<InferenceOptions>? options = null,
-    IInferenceMetrics? metrics = null)
+public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null)
 {
-    public const string ModelFileName = "model.onnx";
-
-    /// <summary>Loads the model into <paramref name="model"/>; on failure the model is marked failed with the reason.</summary>
-    public void Load(LoadedModel model)
+    public ModelEntry Load(ModelEntry entry)
     {
+        if (entry.State == ModelState.Failed) return entry;
+        ModelSession? session = null;
         try
         {
-            var config = model.Config ?? throw new InvalidDataException("the model has no valid config.json");
-            if (model.Version is not { } version)
+            var config = entry.Config ?? throw new InvalidDataException($"{ModelFolder.ConfigFileName} is missing");
+            if (entry.Version is not { } version)
                 throw new InvalidDataException("no version folder (models/<name>/<number>/model.onnx) was found");
-            string path = Path.Combine(model.Directory, version.ToString(), ModelFileName);
+            string path = ModelFolder.ModelPath(entry, version);
             if (!File.Exists(path))
-                throw new FileNotFoundException($"version {version} has no {ModelFileName} ({path})");
-
-            byte[] bytes = File.ReadAllBytes(path);
-            var proto = ParseOnnx(bytes);
+                throw new FileNotFoundException($"version {version} has no {ModelFolder.ModelFileName} ({path})");
+            var proto = Parse(File.ReadAllBytes(path));
             var layers = new ModelInspector(proto).FindRffLayers();
 
             // The session also returns every RFF layer's activations on request (for explanations).
             var served = proto.Clone();
             ModelEditor.ExposeOutputs(served, layers.Select(l => l.Output));
-            var (options, provider) = providers.Create();
-            ModelSession session;
-            using (options)
-                session = new ModelSession(OnnxModelFile.ToBytes(served), options, provider, config.Input.Name,
-                    config.Output.Name ?? config.Detection?.ScoresOutput);
-            try
-            {
-                CheckAgainstConfig(session, config);
-                if (config.Detection is { } detection)
-                {
-                    var decoder = Detection.IDetectionDecoder.Create(detection, config.Labels.Count, config.Input.Width, config.Input.Height);
-                    model.DetectorBatches = CheckDetector(session, config, decoder);
-                    model.Detector = decoder;
-                }
-            }
-            catch
-            {
-                session.Dispose();
-                throw;
-            }
-            model.RffLayers = layers;
-            model.Session = session;
-            (model.Explainer, model.ExplanationError) = Explanations.ExplainableModel.TryCreate(proto, layers, session, providers);
-            model.Batcher = CreateBatcher(model, config, session);
-            model.State = ModelState.Ready;
+            session = new ModelSession(sessions.Create(served), entry.Name, config.Task, config.Input.Name,
+                config.Output.Name ?? config.Detection?.ScoresOutput, metrics);
+            var decoder = config.Detection is { } detection
+                ? IDetectionDecoder.Create(detection, config.Labels.Count, config.Input.Width, config.Input.Height)
+                : null;
+            bool batchAxis = ModelConformance.Check(session, config, decoder);
+            var batcher = CreateBatcher(entry.Name, config, session, batchAxis);
+            var (explainer, explanationError) = Explainer.TryCreate(proto, layers, sessions);
+            var runtime = new ModelRuntime(config, session, layers, decoder, batchAxis, batcher, explainer, explanationError);
+            return entry with { State = ModelState.Ready, Error = null, Runtime = runtime };
         }
         catch (Exception ex)
         {
-            model.Error = ex.Message;
-            model.State = ModelState.Failed;
+            session?.Dispose();
+            return entry.Failed(ex.Message);
         }
     }
 
-    private static Onnx.Proto.ModelProto ParseOnnx(byte[] bytes)
+    private static ModelProto Parse(byte[] bytes)
     {
         try
         {
             var proto = OnnxModelFile.Parse(bytes);
-            if (proto.Graph is null) throw new InvalidDataException("it has no graph");
-            return proto;
+            return proto.Graph is null ? throw new InvalidDataException("it has no graph") : proto;
         }
         catch (Exception ex) when (ex is Google.Protobuf.InvalidProtocolBufferException or InvalidDataException)
         {
-            throw new InvalidDataException($"{ModelFileName} is not a valid ONNX model: {ex.Message}", ex);
+            throw new InvalidDataException($"{ModelFolder.ModelFileName} is not a valid ONNX model: {ex.Message}", ex);
         }
     }
 
-    /// <summary>A dynamic batcher over the model's outputs, unless batching is off or the outputs have no batch axis.</summary>
-    private Batching.DynamicBatcher? CreateBatcher(LoadedModel model, ModelConfig config, ModelSession session)
+    /// <summary>The model's queue, unless batching is off; a model whose outputs have no batch axis runs one image at a time.</summary>
+    private DynamicBatcher? CreateBatcher(string name, Vision.Configuration.ModelConfig config, ModelSession session, bool batchAxis)
     {
-        var settings = (options?.Value.Batching ?? new Batching.BatchingOptions()).With(config.Batching);
-        if (!settings.Enabled || !model.DetectorBatches) return null;
-        IReadOnlyList<string> outputs = model.Detector?.OutputNames ?? [session.OutputName];
-        string task = config.Task;
-        var report = metrics ?? IInferenceMetrics.None;
-        return new Batching.DynamicBatcher(model.Name, (input, shape) =>
-        {
-            long started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var result = session.Run(input, shape, outputs);
-            report.InferenceRun(model.Name, task, (int)shape[0], System.Diagnostics.Stopwatch.GetElapsedTime(started));
-            return result;
-        }, settings);
-    }
-
-    private static bool CheckDetector(ModelSession session, ModelConfig config, Detection.IDetectionDecoder decoder)
-    {
-        var input = config.Input;
-        foreach (var name in decoder.OutputNames)
-            if (!session.OutputNames.Contains(name))
-                throw new InvalidDataException($"config.json names output '{name}' but the model's outputs are {string.Join(", ", session.OutputNames)}");
-        var outputs = session.Run(new float[input.Channels * input.Height * input.Width], [1, input.Channels, input.Height, input.Width], decoder.OutputNames);
-        return decoder.CheckOutputs(outputs);
-    }
-
-    /// <summary>Checks the declared input shape; for a classifier, runs one dummy batch and checks the output shape.</summary>
-    private static void CheckAgainstConfig(ModelSession session, ModelConfig config)
-    {
-        var input = config.Input;
-        int[] shape = session.InputShape;
-        if (shape.Length != 4)
-            throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an NCHW image input has rank 4");
-        Check(shape[1], input.Channels, "channels");
-        if (input.DynamicSize && (shape[2] > 0 || shape[3] > 0))
-            throw new InvalidDataException($"config.json says input.dynamicSize but the model's input '{session.InputName}' has a fixed size {shape[2]}x{shape[3]}");
-        Check(shape[2], input.Height, "height");
-        Check(shape[3], input.Width, "width");
-
-        if (config.Task != "classification") return; // a detector's dummy run checks its outputs in CheckDetector
-        var (_, outputShape) = session.Run(new float[input.Channels * input.Height * input.Width], [1, input.Channels, input.Height, input.Width]);
-        if (outputShape.Length != 2 || outputShape[1] != config.Labels.Count)
-            throw new InvalidDataException(
-                $"output '{session.OutputName}' has shape [{string.Join(", ", outputShape)}] but config.json lists {config.Labels.Count} labels (expected [1, {config.Labels.Count}])");
-
-        void Check(int actual, int declared, string what)
-        {
-            if (actual > 0 && actual != declared)
-                throw new InvalidDataException($"config.json says input {what} is {declared} but the model's input '{session.InputName}' has {actual}");
-        }
+        var settings = options.Value.Batching.With(config.Batching);
+        if (!settings.Enabled) return null;
+        if (!batchAxis) settings = settings.With(new Vision.Configuration.BatchingConfig { MaxBatchSize = 1 });
+        return new DynamicBatcher(name, (input, shape, outputs) => session.Run(input, shape, outputs), settings);
     }
 }

@@ -1,28 +1,30 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using RffService.Vision;
 
 namespace RffService.Inference.Models;
 
 /// <summary>
-/// The model repository (Triton-like): models/&lt;name&gt;/config.json and numbered version folders, the highest of
-/// which is loaded. A model that fails to load is kept with its reason; the others serve.
+/// The model repository (Triton-like): one entry per folder under the root, each loaded from its highest version.
+/// Entries are immutable and the set is replaced whole on every change (copy on write), so readers never lock and
+/// always see a consistent set. A model that fails to load is kept with its reason; the others serve.
 /// </summary>
-public sealed class ModelRepository : IDisposable
+public sealed class ModelRepository : IAsyncDisposable
 {
     private readonly ModelLoader _loader;
+    private readonly IInferenceMetrics _metrics;
     private readonly ILogger<ModelRepository> _logger;
     private readonly TaskCompletionSource _loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private readonly TimeSpan _retireDelay;
     private readonly List<Task> _retiring = [];
-    // Replaced whole on every change (copy on write), so readers never lock and always see a consistent set.
-    private volatile IReadOnlyDictionary<string, LoadedModel> _models = new Dictionary<string, LoadedModel>();
+    private volatile IReadOnlyDictionary<string, ModelEntry> _models = new Dictionary<string, ModelEntry>();
 
-    public ModelRepository(IOptions<InferenceOptions> options, ModelLoader loader, ILogger<ModelRepository> logger)
+    public ModelRepository(IOptions<InferenceOptions> options, ModelLoader loader, ILogger<ModelRepository> logger, IInferenceMetrics? metrics = null)
     {
         _loader = loader;
         _logger = logger;
+        _metrics = metrics ?? IInferenceMetrics.None;
         RootPath = ResolveRoot(options.Value.ModelsPath);
         _retireDelay = options.Value.RetireDelay;
     }
@@ -34,32 +36,24 @@ public sealed class ModelRepository : IDisposable
 
     public bool IsLoaded => _loaded.Task.IsCompleted;
 
-    public IReadOnlyCollection<LoadedModel> Models => _models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
+    public IReadOnlyCollection<ModelEntry> Models => _models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
 
-    public LoadedModel? Find(string name) => _models.GetValueOrDefault(name);
+    public ModelEntry? Find(string name) => _models.GetValueOrDefault(name);
 
     /// <summary>Discovers the models (listed as loading at once), then loads them one by one.</summary>
     public void LoadAll()
     {
         try
         {
-            if (!System.IO.Directory.Exists(RootPath))
+            if (!Directory.Exists(RootPath))
             {
                 _logger.LogError("Model repository {Path} does not exist; no models will be served", RootPath);
                 return;
             }
-            var discovered = System.IO.Directory.GetDirectories(RootPath)
-                .Select(Discover)
-                .ToDictionary(m => m.Name, StringComparer.Ordinal);
-            _models = discovered;
-            foreach (var model in discovered.Values.Where(m => m.State == ModelState.Loading))
-            {
-                _loader.Load(model);
-                if (model.State == ModelState.Ready)
-                    _logger.LogInformation("Model {Model} version {Version} ready on {Provider} ({Layers} RFF layers)",
-                        model.Name, model.Version, model.ExecutionProvider, model.RffLayers.Count);
-            }
-            foreach (var failed in discovered.Values.Where(m => m.State == ModelState.Failed))
+            foreach (var entry in Directory.GetDirectories(RootPath).Select(ModelFolder.Discover)) Swap(entry);
+            foreach (var entry in _models.Values.Where(m => m.State == ModelState.Loading).ToList())
+                Report(Swap(_loader.Load(entry)), "loaded");
+            foreach (var failed in _models.Values.Where(m => m.State == ModelState.Failed))
                 _logger.LogError("Model {Model} failed to load: {Reason}", failed.Name, failed.Error);
         }
         finally
@@ -82,41 +76,39 @@ public sealed class ModelRepository : IDisposable
         {
             var results = new List<ReloadResult>();
             var current = _models;
-            var folders = System.IO.Directory.Exists(RootPath)
-                ? System.IO.Directory.GetDirectories(RootPath).ToDictionary(d => Path.GetFileName(d)!, d => d, StringComparer.Ordinal)
+            var folders = Directory.Exists(RootPath)
+                ? Directory.GetDirectories(RootPath).ToDictionary(d => Path.GetFileName(d)!, d => d, StringComparer.Ordinal)
                 : [];
             if (only is not null && !folders.ContainsKey(only) && !current.ContainsKey(only))
-                throw new InferenceException(ErrorKind.NotFound, "Unknown model", $"There is no model folder '{(only.Length > 64 ? only[..64] + "..." : only)}' under the repository.");
+                throw new InferenceException(ErrorKind.NotFound, "Unknown model", $"There is no model folder '{Text.Shorten(only)}' under the repository.");
             foreach (var (name, directory) in folders)
             {
                 if (only is not null && name != only) continue;
                 current.TryGetValue(name, out var old);
-                string fingerprint = Fingerprint(directory);
-                if (old is not null && old.Fingerprint == fingerprint && old.State != ModelState.Failed)
+                string fingerprint = ModelFolder.Fingerprint(directory);
+                if (old is not null && old.Fingerprint == fingerprint)
                 {
-                    if (only is not null) results.Add(new ReloadResult(name, "unchanged", old.Version, null));
-                    continue;
+                    if (only is not null && old.State != ModelState.Failed) results.Add(new ReloadResult(name, "unchanged", old.Version, null));
+                    continue; // unchanged, or still the same broken files
                 }
-                if (old is not null && old.Fingerprint == fingerprint) continue; // still the same broken files
-                var fresh = Discover(directory);
-                if (fresh.State == ModelState.Loading) await Task.Run(() => _loader.Load(fresh), cancellationToken);
+                var fresh = await Task.Run(() => _loader.Load(ModelFolder.Discover(directory)), cancellationToken);
                 if (fresh.State != ModelState.Ready && old?.State == ModelState.Ready)
                 {
                     _logger.LogError("Model {Model}: the new files failed to load ({Reason}); version {Version} keeps serving", name, fresh.Error, old.Version);
                     results.Add(new ReloadResult(name, "failed", old.Version, fresh.Error));
-                    Retire(fresh, TimeSpan.Zero);
                     continue;
                 }
-                Swap(name, fresh);
+                Swap(fresh);
                 if (old is not null) Retire(old, _retireDelay);
-                _logger.LogInformation("Model {Model}: {Action} version {Version} ({State})", name, old is null ? "added" : "reloaded", fresh.Version, fresh.State);
-                results.Add(new ReloadResult(name, old is null ? "added" : "reloaded", fresh.Version, fresh.Error));
+                string action = old is null ? "added" : "reloaded";
+                Report(fresh, action);
+                results.Add(new ReloadResult(name, action, fresh.Version, fresh.Error));
             }
             foreach (var removed in current.Keys.Where(n => !folders.ContainsKey(n) && (only is null || n == only)).ToList())
             {
                 var old = current[removed];
-                var without = _models.Where(kv => kv.Key != removed).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-                _models = without;
+                _models = _models.Where(kv => kv.Key != removed).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+                _metrics.ModelState(removed, null);
                 Retire(old, _retireDelay);
                 _logger.LogInformation("Model {Model}: folder removed; retired", removed);
                 results.Add(new ReloadResult(removed, "removed", old.Version, null));
@@ -129,16 +121,27 @@ public sealed class ModelRepository : IDisposable
         }
     }
 
-    private void Swap(string name, LoadedModel model)
+    private ModelEntry Swap(ModelEntry entry)
     {
-        var next = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = model };
-        _models = next;
+        _models = new Dictionary<string, ModelEntry>(_models, StringComparer.Ordinal) { [entry.Name] = entry };
+        _metrics.ModelState(entry.Name, entry.State.ToString().ToLowerInvariant());
+        return entry;
+    }
+
+    private void Report(ModelEntry entry, string action)
+    {
+        if (entry.State == ModelState.Ready)
+            _logger.LogInformation("Model {Model}: {Action} version {Version} on {Provider} ({Layers} RFF layers)",
+                entry.Name, action, entry.Version, entry.Runtime!.ExecutionProvider, entry.Runtime.RffLayers.Count);
+        else
+            _logger.LogInformation("Model {Model}: {Action} version {Version} ({State})", entry.Name, action, entry.Version, entry.State);
     }
 
     /// <summary>Disposes a model that no longer serves, once the requests that took it before the swap have finished.</summary>
-    private void Retire(LoadedModel model, TimeSpan delay)
+    private void Retire(ModelEntry entry, TimeSpan delay)
     {
-        var task = Task.Delay(delay).ContinueWith(_ => DisposeModel(model), TaskScheduler.Default);
+        if (entry.Runtime is not { } runtime) return;
+        var task = Task.Delay(delay).ContinueWith(_ => runtime.DisposeAsync().AsTask(), TaskScheduler.Default).Unwrap();
         lock (_retiring)
         {
             _retiring.RemoveAll(t => t.IsCompleted);
@@ -146,83 +149,25 @@ public sealed class ModelRepository : IDisposable
         }
     }
 
-    private static void DisposeModel(LoadedModel model)
-    {
-        model.Batcher?.DisposeAsync().AsTask().GetAwaiter().GetResult(); // stops taking work; queued callers get 503
-        model.Explainer?.Dispose();
-        model.Session?.Dispose();
-    }
-
-    /// <summary>What identifies a model's files: config.json and the highest version's model.onnx (size and time).</summary>
-    private static string Fingerprint(string directory)
-    {
-        static string Of(string path) => File.Exists(path) ? $"{path}:{new FileInfo(path).Length}:{File.GetLastWriteTimeUtc(path).Ticks}" : $"{path}:none";
-        var highest = System.IO.Directory.GetDirectories(directory).Select(Path.GetFileName)
-            .Select(v => int.TryParse(v, out int n) && n > 0 ? n : 0).DefaultIfEmpty(0).Max();
-        return Of(Path.Combine(directory, "config.json")) + "|" + highest + "|" + Of(Path.Combine(directory, highest.ToString(), ModelLoader.ModelFileName));
-    }
-
-    private static LoadedModel Discover(string directory)
-    {
-        string name = Path.GetFileName(directory);
-        var versions = System.IO.Directory.GetDirectories(directory)
-            .Select(Path.GetFileName)
-            .Select(v => int.TryParse(v, out int n) && n > 0 ? n : (int?)null)
-            .OfType<int>()
-            .OrderDescending()
-            .ToList();
-        var (config, error) = ReadConfig(Path.Combine(directory, "config.json"));
-        var model = new LoadedModel
-        {
-            Name = name,
-            Directory = directory,
-            Fingerprint = Fingerprint(directory),
-            Config = config,
-            Versions = versions,
-            Version = versions.Count > 0 ? versions[0] : null,
-        };
-        if (error is not null)
-        {
-            model.State = ModelState.Failed;
-            model.Error = error;
-        }
-        return model;
-    }
-
-    private static (ModelConfig? Config, string? Error) ReadConfig(string path)
-    {
-        if (!File.Exists(path)) return (null, "config.json is missing");
-        try
-        {
-            var config = JsonSerializer.Deserialize<ModelConfig>(File.ReadAllText(path), ModelConfig.JsonOptions);
-            if (config is null) return (null, "config.json is empty");
-            var errors = ModelConfigValidator.Validate(config);
-            return errors.Count == 0 ? (config, null) : (null, "config.json is invalid: " + string.Join(" ", errors));
-        }
-        catch (JsonException ex)
-        {
-            return (null, $"config.json is not valid JSON: {ex.Message}");
-        }
-    }
-
     /// <summary>A relative path is taken from the working directory, or else from the nearest parent that has it.</summary>
     private static string ResolveRoot(string configured)
     {
         if (Path.IsPathRooted(configured)) return configured;
-        for (var dir = new DirectoryInfo(System.IO.Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
         {
             string candidate = Path.Combine(dir.FullName, configured);
-            if (System.IO.Directory.Exists(candidate)) return candidate;
+            if (Directory.Exists(candidate)) return candidate;
         }
         return Path.GetFullPath(configured);
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
-        foreach (var model in _models.Values) DisposeModel(model);
+        foreach (var entry in _models.Values)
+            if (entry.Runtime is { } runtime) await runtime.DisposeAsync();
         Task[] retiring;
         lock (_retiring) retiring = [.. _retiring];
-        Task.WaitAll(retiring, TimeSpan.FromSeconds(5));
+        await Task.WhenAll(retiring).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 }
 

@@ -1,28 +1,41 @@
+using System.Globalization;
 using Microsoft.Extensions.Options;
+using RffService.Vision;
 
 namespace RffService.Inference.Models;
 
-/// <summary>Finds the ready model a request asks for, or says precisely why it cannot be used.</summary>
+/// <summary>The one place a request's model name becomes a ready model, or an error that says precisely why not.</summary>
 public sealed class ModelResolver(ModelRepository repository, IOptions<InferenceOptions> options)
 {
-    public LoadedModel Resolve(string? name, string task)
+    /// <summary>
+    /// The named model (or, with no name, the default for the task), ready to serve; with a task, it must be a model of
+    /// that task; with a version, that version must be the one served.
+    /// </summary>
+    public ModelEntry Resolve(string? name, string? task = null, string? version = null)
     {
-        name = string.IsNullOrWhiteSpace(name) ? DefaultFor(task) : name;
-        var model = repository.Find(name)
-            ?? throw new InferenceException(ErrorKind.NotFound, "Unknown model",
-                $"There is no model named '{Shorten(name)}'. GET /models lists the models this service has.");
+        name = string.IsNullOrWhiteSpace(name) ? DefaultFor(task ?? "classification") : name;
+        var model = Describe(name);
+        if (version is not null && version != model.Version?.ToString(CultureInfo.InvariantCulture))
+            throw new InferenceException(ErrorKind.NotFound, "Unknown version",
+                $"Model '{model.Name}' has version {model.Version?.ToString(CultureInfo.InvariantCulture) ?? "none"} loaded, not '{Text.Shorten(version, 16)}'.");
         switch (model.State)
         {
             case ModelState.Loading:
                 throw new InferenceException(ErrorKind.Unavailable, "Model loading", $"Model '{model.Name}' is still loading; retry shortly.");
             case ModelState.Failed:
-                throw new InferenceException(ErrorKind.Unavailable, "Model unavailable", $"Model '{model.Name}' failed to load: {model.Error}");
+                throw new InferenceException(ErrorKind.Unavailable, "Model unavailable", $"Model '{model.Name}' failed to load: {model.Error}")
+                { Permanent = true };
         }
-        if (model.Config!.Task != task)
+        if (task is not null && model.Config!.Task != task)
             throw new InferenceException(ErrorKind.InvalidParameter, "Wrong model task",
                 $"Model '{model.Name}' is a {model.Config.Task} model; this endpoint needs a {task} model.");
         return model;
     }
+
+    /// <summary>The named model in whatever state it is (loading, ready or failed), for describing it.</summary>
+    public ModelEntry Describe(string name) => repository.Find(name)
+        ?? throw new InferenceException(ErrorKind.NotFound, "Unknown model",
+            $"There is no model named '{Text.Shorten(name)}'. GET /models lists the models this service has.");
 
     private string DefaultFor(string task)
     {
@@ -31,6 +44,4 @@ public sealed class ModelResolver(ModelRepository repository, IOptions<Inference
         return repository.Models.FirstOrDefault(m => m.Config?.Task == task && m.State == ModelState.Ready)?.Name
             ?? throw new InferenceException(ErrorKind.NotFound, "No model", $"This service has no ready {task} model; name one with ?model=.");
     }
-
-    private static string Shorten(string text) => text.Length <= 64 ? text : text[..64] + "...";
 }

@@ -1,64 +1,81 @@
-using Microsoft.ML.OnnxRuntime;
+using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.OnnxRuntime;
+using RffService.Onnx.Runtime;
 
 namespace RffService.Inference.Runtime;
 
+/// <summary>The outputs of one run by name: values as floats and shape (first axis = batch).</summary>
+public sealed class RunOutputs : Dictionary<string, (float[] Values, long[] Shape)>
+{
+    public RunOutputs(int capacity) : base(capacity, StringComparer.Ordinal) { }
+
+    /// <summary>Item <paramref name="index"/>'s part of every output of a run over <paramref name="count"/> stacked inputs.</summary>
+    public RunOutputs Slice(int index, int count)
+    {
+        if (count == 1) return this;
+        var result = new RunOutputs(Count);
+        foreach (var (name, (values, shape)) in this)
+        {
+            int per = values.Length / count;
+            var sliced = (long[])shape.Clone();
+            sliced[0] = 1;
+            result[name] = (values.AsSpan(index * per, per).ToArray(), sliced);
+        }
+        return result;
+    }
+}
+
 /// <summary>
-/// One ONNX Runtime session for one model version, created once and used concurrently
-/// (<see cref="InferenceSession.Run(RunOptions, IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string})"/> is thread-safe).
+/// One ONNX Runtime session for one model version, created once and used concurrently (InferenceSession.Run is
+/// thread-safe). Every run is reported to the metrics with the model's name and batch size.
 /// </summary>
 public sealed class ModelSession : IDisposable
 {
-    private readonly InferenceSession _session;
+    private readonly OrtSession _ort;
+    private readonly string _model, _task;
+    private readonly IInferenceMetrics _metrics;
 
-    public ModelSession(byte[] modelBytes, SessionOptions options, string provider, string? inputName, string? outputName)
+    public ModelSession(OrtSession ort, string model, string task, string? inputName, string? outputName, IInferenceMetrics? metrics = null)
     {
-        _session = new InferenceSession(modelBytes, options);
-        ExecutionProvider = provider;
-        InputName = inputName ?? _session.InputNames[0];
-        OutputName = outputName ?? _session.OutputNames[0];
-        if (!_session.InputMetadata.ContainsKey(InputName))
-            throw new InvalidDataException($"The model has no input named '{InputName}' (inputs: {string.Join(", ", _session.InputNames)}).");
-        if (!_session.OutputMetadata.ContainsKey(OutputName))
-            throw new InvalidDataException($"The model has no output named '{OutputName}' (outputs: {string.Join(", ", _session.OutputNames)}).");
+        _ort = ort;
+        _model = model;
+        _task = task;
+        _metrics = metrics ?? IInferenceMetrics.None;
+        var session = ort.Session;
+        InputName = inputName ?? session.InputNames[0];
+        OutputName = outputName ?? session.OutputNames[0];
+        if (!session.InputMetadata.ContainsKey(InputName))
+            throw new InvalidDataException($"The model has no input named '{InputName}' (inputs: {string.Join(", ", session.InputNames)}).");
+        if (!session.OutputMetadata.ContainsKey(OutputName))
+            throw new InvalidDataException($"The model has no output named '{OutputName}' (outputs: {string.Join(", ", session.OutputNames)}).");
     }
 
-    public string ExecutionProvider { get; }
+    public string ExecutionProvider => _ort.ExecutionProvider;
     public string InputName { get; }
+    /// <summary>The output a classifier's scores are read from.</summary>
     public string OutputName { get; }
-
-    public IReadOnlyList<string> OutputNames => _session.OutputNames;
+    public IReadOnlyList<string> OutputNames => _ort.Session.OutputNames;
 
     /// <summary>An output's declared shape (-1 for symbolic dimensions) and element type.</summary>
     public (int[] Shape, TensorElementType Type) OutputInfo(string name) =>
-        (_session.OutputMetadata[name].Dimensions, _session.OutputMetadata[name].ElementDataType);
+        (_ort.Session.OutputMetadata[name].Dimensions, _ort.Session.OutputMetadata[name].ElementDataType);
 
     /// <summary>The declared input shape; -1 marks a symbolic (dynamic) dimension.</summary>
-    public int[] InputShape => _session.InputMetadata[InputName].Dimensions;
-
-    /// <summary>Runs the model on a float tensor and returns the configured output and its shape.</summary>
-    public (float[] Values, long[] Shape) Run(float[] input, long[] shape)
-    {
-        using var inputValue = OrtValue.CreateTensorValueFromMemory(input, shape);
-        using var runOptions = new RunOptions();
-        using var outputs = _session.Run(runOptions, [InputName], [inputValue], [OutputName]);
-        var output = outputs[0];
-        return (output.GetTensorDataAsSpan<float>().ToArray(), output.GetTensorTypeAndShape().Shape);
-    }
-
-    /// <summary>Runs the model and returns several outputs (e.g. the RFF layer activations exposed at load time).</summary>
-    public Dictionary<string, (float[] Values, long[] Shape)> Run(float[] input, long[] shape, IReadOnlyList<string> outputNames) =>
-        Run(input.AsMemory(), shape, outputNames);
+    public int[] InputShape => _ort.Session.InputMetadata[InputName].Dimensions;
 
     /// <summary>Runs the model on a tensor over (possibly pooled) memory, without copying the input.</summary>
-    public Dictionary<string, (float[] Values, long[] Shape)> Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputNames)
+    /// <param name="report">False for the service's own runs (the warm-up at load), which the metrics leave out.</param>
+    public RunOutputs Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputNames, bool report = true)
     {
+        long started = Stopwatch.GetTimestamp();
         using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
         using var runOptions = new RunOptions();
-        using var outputs = _session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
-        var result = new Dictionary<string, (float[], long[])>();
+        using var outputs = _ort.Session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
+        var result = new RunOutputs(outputNames.Count);
         for (int i = 0; i < outputNames.Count; i++)
             result[outputNames[i]] = (ToFloats(outputs[i]), outputs[i].GetTensorTypeAndShape().Shape);
+        if (report) _metrics.InferenceRun(_model, _task, (int)shape[0], Stopwatch.GetElapsedTime(started));
         return result;
     }
 
@@ -72,5 +89,5 @@ public sealed class ModelSession : IDisposable
         var other => throw new InvalidDataException($"An output of element type {other} cannot be read as numbers."),
     };
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose() => _ort.Dispose();
 }

@@ -1,7 +1,9 @@
-using System.Text.Json;
+using System.CommandLine;
 using System.Text.Json.Nodes;
-using RffService.Onnx;
+using System.Text.Json;
 using RffService.Onnx.Proto;
+using RffService.Onnx.Runtime;
+using RffService.Onnx;
 using RffService.Training.Data;
 using RffService.Training.Features;
 
@@ -12,31 +14,33 @@ namespace RffService.Training.Commands;
 /// scalar T, fitted on training images by minimising the negative log-likelihood, scales the readout (W, b) so the
 /// probabilities mean something. The argmax, hence the accuracy, does not change.
 /// </summary>
-public sealed class CalibrateCommand : ICommand
+public static class CalibrateCommand
 {
-    public string Name => "calibrate";
-    public string Summary => "fit a softmax temperature on training images and fold it into the readout";
-    public string Help => """
-        calibrate: runs the exported model on training images (never the test set), finds the temperature T that
-        minimises the mean negative log-likelihood of softmax(T * logits), multiplies the readout's weights and bias by
-        T in models/<name>/<version>/model.onnx, and records T in the model card.
-
-          --models <dir>     model repository (default: models)
-          --name <name>      model (default: rff-cnn-fashion)
-          --version <n>      version (default: 1)
-          --data <dir>       data cache (default: data)
-          --count <n>        training images used (default: 10000)
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
-        string directory = Path.Combine(options.String("models", "models"), options.String("name", "rff-cnn-fashion"), options.Int("version", 1).ToString());
+        var command = new Command("calibrate",
+            "Runs the exported model on training images (never the test set), finds the temperature T that minimises the mean negative " +
+            "log-likelihood of softmax(T * logits), multiplies the readout's weights and bias by T in models/<name>/<version>/model.onnx, " +
+            "and records T in the model card.");
+        var models = Opt.Models();
+        var name = Opt.Of("--name", "rff-cnn-fashion", "model");
+        var version = Opt.Version();
+        var data = Opt.Data();
+        var count = Opt.Of("--count", 10000, "training images used");
+        foreach (var option in new Option[] { models, name, version, data, count }) command.Options.Add(option);
+        command.SetAction(parse => Run(parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(version), parse.GetValue(data)!, parse.GetValue(count)));
+        return command;
+    }
+
+    private static int Run(string models, string name, int version, string dataRoot, int count)
+    {
+        string directory = Path.Combine(models, name, version.ToString());
         string modelPath = Path.Combine(directory, "model.onnx");
         var model = OnnxModelFile.Load(modelPath);
-        var train = ImageDataset.Load(DataPaths.FashionTrain(options.String("data", DataPaths.DefaultRoot)));
+        var train = ImageDataset.Load(DataPaths.FashionTrain(dataRoot));
         var order = Enumerable.Range(0, train.Count).ToArray();
         new Random(99).Shuffle(order);
-        var sample = train.Subset(order[..Math.Min(options.Int("count", 10000), train.Count)]);
+        var sample = train.Subset(order[..Math.Min(count, train.Count)]);
 
         var logits = Logits(model, sample);
         int classes = logits.Length / sample.Count;
@@ -58,11 +62,11 @@ public sealed class CalibrateCommand : ICommand
         Console.WriteLine($"temperature {temperature:F3}: mean NLL {Nll(1):F4} -> {Nll(temperature):F4} on {sample.Count} training images");
 
         var gemm = model.Graph.Node.Last(n => n.OpType == "Gemm");
-        foreach (var name in gemm.Input.Skip(1))
+        foreach (var input in gemm.Input.Skip(1))
         {
-            var tensor = model.Graph.Initializer.Single(t => t.Name == name);
+            var tensor = model.Graph.Initializer.Single(t => t.Name == input);
             var scaled = Tensors.ToFloats(tensor).Select(v => (float)(v * temperature)).ToArray();
-            var replacement = Tensors.FromFloats(name, tensor.Dims.ToArray(), scaled);
+            var replacement = Tensors.FromFloats(input, tensor.Dims.ToArray(), scaled);
             tensor.RawData = replacement.RawData;
             tensor.FloatData.Clear();
         }
@@ -93,8 +97,8 @@ public sealed class CalibrateCommand : ICommand
 
     private static float[] Logits(ModelProto model, ImageDataset data)
     {
-        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions();
-        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(OnnxModelFile.ToBytes(model), options);
+        using var ort = new SessionFactory(SessionSettings.Cpu).Create(model);
+        var session = ort.Session;
         var all = new List<float>();
         for (int start = 0; start < data.Count; start += 500)
         {

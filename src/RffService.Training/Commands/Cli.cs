@@ -1,76 +1,78 @@
+using System.CommandLine.Parsing;
+using System.CommandLine;
+using System.Globalization;
+using RffService.Training.Data;
+
 namespace RffService.Training.Commands;
 
-/// <summary>The trainer's command line: one command per job, each with its own help.</summary>
+/// <summary>The trainer's command line: one command per job, each with its own options and help (System.CommandLine).</summary>
 public static class Cli
 {
-    private static readonly ICommand[] Commands =
-        [new FetchDataCommand(), new CrossValidateCommand(), new TrainClassifierCommand(), new EvaluateCommand(), new PointingGameCommand(), new BenchCamCommand(), new CalibrateCommand(), new ExportUntrainedCommand(), new TrainDetectorCommand(), new EvaluateDetectorCommand(), new SampleCanvasesCommand()];
+    public static RootCommand Build() => new("RffService trainer: data, closed-form RFF-CNN and RFF-SSD training, evaluation, export")
+    {
+        FetchDataCommand.Create(),
+        CrossValidateCommand.Create(),
+        TrainClassifierCommand.Create(),
+        EvaluateCommand.Create(),
+        CalibrateCommand.Create(),
+        ExportUntrainedCommand.Create(),
+        TrainDetectorCommand.Create(),
+        EvaluateDetectorCommand.Create(),
+        SampleCanvasesCommand.Create(),
+    };
 
     public static int Run(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
-        {
-            PrintUsage();
-            return args.Length == 0 ? 1 : 0;
-        }
-        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
-        if (command is null)
-        {
-            Console.Error.WriteLine($"Unknown command '{args[0]}'.");
-            PrintUsage();
-            return 1;
-        }
-        if (args.Skip(1).Any(a => a is "-h" or "--help"))
-        {
-            Console.WriteLine(command.Help);
-            return 0;
-        }
+        var parse = Build().Parse(args);
         try
         {
-            return command.Execute(CommandLine.Parse(args.Skip(1).ToArray()));
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or InvalidDataException or FileNotFoundException)
         {
-            Console.Error.WriteLine($"{command.Name}: {ex.Message}");
+            Console.Error.WriteLine($"{parse.CommandResult.Command.Name}: {ex.Message}");
             return 2;
         }
     }
-
-    private static void PrintUsage()
-    {
-        Console.WriteLine("usage: dotnet run --project src/RffService.Training -- <command> [options]");
-        Console.WriteLine();
-        foreach (var command in Commands) Console.WriteLine($"  {command.Name,-18} {command.Summary}");
-        Console.WriteLine();
-        Console.WriteLine("<command> --help shows a command's options.");
-    }
 }
 
-public interface ICommand
+/// <summary>Option factories shared by the commands: typed options with defaults, and comma-separated lists.</summary>
+public static class Opt
 {
-    string Name { get; }
-    string Summary { get; }
-    string Help { get; }
-    int Execute(CommandLine options);
-}
+    public static Option<T> Of<T>(string name, T defaultValue, string description) =>
+        new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
 
-/// <summary>--key value options.</summary>
-public sealed class CommandLine(Dictionary<string, string> values)
-{
-    public static CommandLine Parse(string[] args)
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
+
+    public static Option<int[]> Ints(string name, int[] defaultValue, string description) =>
+        List(name, defaultValue, description, v => int.Parse(v, CultureInfo.InvariantCulture));
+
+    public static Option<float[]> Floats(string name, float[] defaultValue, string description) =>
+        List(name, defaultValue, description, v => float.Parse(v, CultureInfo.InvariantCulture));
+
+    public static Option<double[]> Doubles(string name, double[] defaultValue, string description) =>
+        List(name, defaultValue, description, v => double.Parse(v, CultureInfo.InvariantCulture));
+
+    /// <summary>A comma-separated list, e.g. <c>--widths 64,512</c>; a malformed element is a parse error that names the option.</summary>
+    private static Option<T[]> List<T>(string name, T[] defaultValue, string description, Func<string, T> parse) => new(name)
     {
-        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        for (int i = 0; i < args.Length; i++)
+        Description = $"{description} (comma-separated; default: {string.Join(",", defaultValue.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture)))})",
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
         {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"Unexpected argument '{args[i]}'.");
-            string key = args[i][2..];
-            values[key] = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : "true";
-        }
-        return new CommandLine(values);
-    }
+            try
+            {
+                return result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries)).Select(parse).ToArray();
+            }
+            catch (FormatException)
+            {
+                result.AddError($"{name} takes a comma-separated list of numbers, got '{string.Join(" ", result.Tokens.Select(t => t.Value))}'.");
+                return defaultValue;
+            }
+        },
+    };
 
-    public string String(string key, string fallback) => values.GetValueOrDefault(key, fallback);
-
-    public int Int(string key, int fallback) =>
-        values.TryGetValue(key, out var text) ? int.TryParse(text, out int v) ? v : throw new ArgumentException($"--{key} must be an integer.") : fallback;
+    public static Option<string> Data() => Of("--data", DataPaths.DefaultRoot, "data cache folder (fetch-data writes it; git-ignored)");
+    public static Option<string> Models() => Of("--models", "models", "model repository");
+    public static Option<int> Version() => Of("--version", 1, "version folder");
 }

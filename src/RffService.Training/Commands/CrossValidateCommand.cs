@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using RffService.Training.Data;
 using RffService.Training.Features;
@@ -6,37 +7,37 @@ using RffService.Training.Solvers;
 namespace RffService.Training.Commands;
 
 /// <summary>k-fold cross-validation on the training split to choose the ridge penalty and the sigmas.</summary>
-public sealed class CrossValidateCommand : ICommand
+public static class CrossValidateCommand
 {
-    public string Name => "cross-validate";
-    public string Summary => "k-fold cross-validation of ridge penalties and sigmas on the training split";
-    public string Help => $"""
-        cross-validate: for every candidate sigma combination, one pass extracts features of the training images
-        (never the test set) and accumulates X'X per fold; each ridge penalty is then fitted on k-1 folds and scored on
-        the held-out fold. Prints mean and standard deviation of the accuracy per candidate.
-
-          --data <dir>              data cache (default: data)
-          --folds <k>               number of folds (default: 5)
-          --subset <n>              use the first n images of a seeded shuffle of the training split (default: all 60000)
-          --lambdas <a,b,..>        ridge penalties, on standardised features (default: 1e-4,1e-3,1e-2,1e-1)
-          --sigma-grid <l1;l2;..>   candidate sigmas per layer, e.g. "4,5;6,8" tries 4 combinations (default: --sigmas)
-          --report <file>           also write the results as JSON (train-classifier --cv-report puts them in the model card)
-          --mirror                  add left-right mirrored copies of the training folds
-          --logistic <n>            also score n L-BFGS steps of multinomial-logistic refinement after each ridge fit
-          --logistic-penalties <..> L2 penalties of the refinement, on standardised features (default: 1e-4)
-        {RffCnnOptions.Help}
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
-        var architecture = RffCnnOptions.Parse(options);
-        int k = options.Int("folds", 5);
-        var lambdas = options.String("lambdas", "1e-4,1e-3,1e-2,1e-1").Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        bool mirror = options.String("mirror", "false") == "true";
-        int logisticSteps = options.Int("logistic", 0);
-        var penalties = options.String("logistic-penalties", "1e-4").Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        var train = ImageDataset.Load(DataPaths.FashionTrain(options.String("data", DataPaths.DefaultRoot)));
-        int subset = Math.Min(options.Int("subset", train.Count), train.Count);
+        var command = new Command("cross-validate",
+            "k-fold cross-validation of ridge penalties and sigmas on the training split: for every candidate sigma combination, one pass " +
+            "extracts features of the training images (never the test set) and accumulates X'X per fold; each ridge penalty is then fitted " +
+            "on k-1 folds and scored on the held-out fold.");
+        var data = Opt.Data();
+        var folds = Opt.Of("--folds", 5, "number of folds");
+        var subsetOption = Opt.Of("--subset", 0, "use the first n images of a seeded shuffle of the training split (0 = all 60,000)");
+        var lambdasOption = Opt.Doubles("--lambdas", [1e-4, 1e-3, 1e-2, 1e-1], "ridge penalties, on standardised features");
+        var sigmaGrid = Opt.Of("--sigma-grid", "", "candidate sigmas per layer, e.g. \"4,5;6,8\" tries 4 combinations (default: --sigmas)");
+        var reportOption = Opt.Of("--report", "", "also write the results as JSON (train-classifier --cv-report puts them in the model card)");
+        var mirrorOption = Opt.Flag("--mirror", "add left-right mirrored copies of the training folds");
+        var logistic = Opt.Of("--logistic", 0, "also score n L-BFGS steps of multinomial-logistic refinement after each ridge fit");
+        var penaltiesOption = Opt.Doubles("--logistic-penalties", [1e-4], "L2 penalties of the refinement, on standardised features");
+        foreach (var option in new Option[] { data, folds, subsetOption, lambdasOption, sigmaGrid, reportOption, mirrorOption, logistic, penaltiesOption })
+            command.Options.Add(option);
+        var architectureOptions = new RffCnnOptions.Set(command);
+        command.SetAction(parse => Run(architectureOptions.Read(parse), parse.GetValue(data)!, parse.GetValue(folds), parse.GetValue(subsetOption),
+            parse.GetValue(lambdasOption)!, parse.GetValue(sigmaGrid)!, parse.GetValue(reportOption)!, parse.GetValue(mirrorOption),
+            parse.GetValue(logistic), parse.GetValue(penaltiesOption)!));
+        return command;
+    }
+
+    private static int Run(RffCnnOptions architecture, string dataRoot, int k, int subsetSize, double[] lambdas, string sigmaGrid, string reportPath,
+        bool mirror, int logisticSteps, double[] penalties)
+    {
+        var train = ImageDataset.Load(DataPaths.FashionTrain(dataRoot));
+        int subset = subsetSize > 0 ? Math.Min(subsetSize, train.Count) : train.Count;
         if (subset < train.Count)
         {
             var order = Enumerable.Range(0, train.Count).ToArray();
@@ -47,7 +48,7 @@ public sealed class CrossValidateCommand : ICommand
 
         Console.WriteLine($"{k}-fold cross-validation on {train.Count} training images{(mirror ? " (+ mirrored copies)" : "")}");
         var results = new List<(string Sigmas, string Readout, double Lambda, double Mean, double Std)>();
-        foreach (var sigmas in SigmaCandidates(options.String("sigma-grid", ""), architecture))
+        foreach (var sigmas in SigmaCandidates(sigmaGrid, architecture))
         {
             var candidate = architecture.WithSigmas(sigmas);
             var spec = candidate.Draw(train.Classes.Count);
@@ -82,7 +83,6 @@ public sealed class CrossValidateCommand : ICommand
         }
         var best = results.MaxBy(r => r.Mean);
         Console.WriteLine($"best: sigmas {best.Sigmas}, {best.Readout}: {best.Mean:P2} ± {best.Std:P2}");
-        string reportPath = options.String("report", "");
         if (reportPath.Length > 0)
         {
             var report = new

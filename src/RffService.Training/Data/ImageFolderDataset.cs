@@ -1,5 +1,5 @@
-using RffService.Inference;
-using RffService.Inference.Imaging;
+using RffService.Vision.Imaging;
+using RffService.Vision;
 
 namespace RffService.Training.Data;
 

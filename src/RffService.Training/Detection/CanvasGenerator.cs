@@ -1,6 +1,6 @@
-using RffService.Inference.Detection;
 using RffService.Onnx;
 using RffService.Training.Data;
+using RffService.Vision.Detection;
 
 namespace RffService.Training.Detection;
 

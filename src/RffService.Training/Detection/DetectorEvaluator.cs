@@ -1,21 +1,21 @@
-using RffService.Inference.Detection;
 using RffService.Training.Evaluation;
+using RffService.Vision.Detection;
 using SkiaSharp;
 
 namespace RffService.Training.Detection;
 
 /// <summary>
 /// Evaluates an exported detector on canvases through the service's own code path: each canvas is encoded as PNG and
-/// sent through <see cref="DetectionService"/> (decode, pre-processing, ONNX Runtime, softmax, box decoding, NMS,
-/// mapping back to pixels); mAP is computed on the boxes it returns.
+/// run with the service's decoding, pre-processing and post-processing (softmax, box decoding, NMS, mapping back to
+/// pixels) and ONNX Runtime; mAP is computed on the boxes it gives.
 /// </summary>
 public static class DetectorEvaluator
 {
     /// <param name="first">Index of the first canvas of the generator's sequence.</param>
     public static DetectionReport Evaluate(string modelsRoot, string modelName, CanvasGenerator canvases, int count, IReadOnlyList<string> labels, int first = 0)
     {
-        using var service = new LocalService(modelsRoot);
-        service.Ready(modelName);
+        using var model = new RepositoryModel(modelsRoot, modelName);
+        var parameters = new DetectionParameters(SsdTrainer.EvaluationScoreThreshold, SsdTrainer.EvaluationIouThreshold, SsdTrainer.EvaluationMaxDetections);
         var detections = new List<ScoredBox>();
         var truth = new IReadOnlyList<GroundTruth>[count];
         var progress = new Progress("evaluate", count);
@@ -30,11 +30,10 @@ public static class DetectorEvaluator
                 truth[start + i] = canvas.Objects;
                 images[i] = Png(canvas);
             }
-            var results = service.Detector.Detect(images, modelName, SsdTrainer.EvaluationScoreThreshold, SsdTrainer.EvaluationIouThreshold,
-                SsdTrainer.EvaluationMaxDetections);
+            var results = model.Detect(images, parameters);
             for (int i = 0; i < n; i++)
-                foreach (var d in results[i].Detections)
-                    detections.Add(new ScoredBox(start + i, d.ClassIndex, d.Score, new Box(d.Box.X, d.Box.Y, d.Box.X + d.Box.Width, d.Box.Y + d.Box.Height)));
+                foreach (var (classIndex, score, box) in results[i])
+                    detections.Add(new ScoredBox(start + i, classIndex, score, box));
             progress.Advance(n);
         }
         return DetectionMetrics.Evaluate(detections, truth, labels);

@@ -1,4 +1,4 @@
-using RffService.Inference.Detection;
+using RffService.Vision.Detection;
 
 namespace RffService.Training.Detection;
 

@@ -1,10 +1,12 @@
 using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
-using RffService.Inference.Detection;
-using RffService.Inference.Postprocessing;
+using RffService.Onnx.Runtime;
 using RffService.Onnx;
 using RffService.Training.Features;
 using RffService.Training.Solvers;
+using RffService.Vision.Configuration;
+using RffService.Vision.Detection;
+using RffService.Vision.Postprocessing;
 
 namespace RffService.Training.Detection;
 
@@ -394,8 +396,7 @@ public sealed class SsdTrainer(SsdTrainingOptions options, IReadOnlyList<string>
         public FeatureMapSession(RffSsdSpec spec)
         {
             _spec = spec;
-            using var sessionOptions = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-            _session = new InferenceSession(OnnxModelFile.ToBytes(RffSsdBuilder.BuildFeatureMaps(spec)), sessionOptions);
+            _session = new SessionFactory(SessionSettings.Cpu).Create(RffSsdBuilder.BuildFeatureMaps(spec)).Session;
         }
 
         public float[][] Run(float[] input, int count)

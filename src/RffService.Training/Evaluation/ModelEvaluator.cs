@@ -15,9 +15,8 @@ public static class ModelEvaluator
 
     public static EvaluationReport InProcess(string modelsRoot, string modelName, ImageDataset data)
     {
-        using var service = new LocalService(modelsRoot, BatchSize);
-        service.Ready(modelName);
-        return Score(data, "evaluate", batch => service.Classifier.Classify(batch, modelName, 1).Select(r => r.Predictions[0].Index).ToList());
+        using var model = new RepositoryModel(modelsRoot, modelName);
+        return Score(data, "evaluate", batch => model.Classify(batch).Select(ArgMax).ToList());
     }
 
     /// <summary>The same, over HTTP: POST /classify with the PNGs as a multipart batch.</summary>
@@ -37,6 +36,8 @@ public static class ModelEvaluator
             return results.Select(r => r.GetProperty("predictions")[0].GetProperty("index").GetInt32()).ToList();
         });
     }
+
+    private static int ArgMax(float[] values) => Array.IndexOf(values, values.Max());
 
     private static EvaluationReport Score(ImageDataset data, string title, Func<IReadOnlyList<ReadOnlyMemory<byte>>, IReadOnlyList<int>> classify)
     {

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using RffService.Inference.Models;
 using RffService.Onnx;
 using RffService.Training.Commands;
 using RffService.Training.Features;
+using RffService.Vision.Configuration;
 
 namespace RffService.Training.Evaluation;
 
@@ -10,6 +10,15 @@ namespace RffService.Training.Evaluation;
 public sealed class ModelExporter(string root, string name, int version)
 {
     public string ModelDirectory => Path.Combine(root, name);
+
+    /// <summary>Stops before anything is written when the version folder already holds a model, unless <paramref name="force"/>.</summary>
+    public static void RefuseOverwrite(string root, string name, int version, bool force)
+    {
+        string existing = Path.Combine(root, name, version.ToString(), "model.onnx");
+        if (File.Exists(existing) && !force)
+            throw new ArgumentException($"{existing} exists; choose another --name or --version, or pass --force to overwrite it " +
+                                        "(a running service would reload the new files).");
+    }
     public string VersionDirectory => Path.Combine(root, name, version.ToString());
 
     /// <param name="dynamicSize">Export a fully convolutional model that runs at each image's own size (needs --grid 1).</param>

@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using RffService.Onnx.Runtime;
 using RffService.Onnx;
 using RffService.Training.Data;
 
@@ -13,13 +14,7 @@ public sealed class FeatureExtractor : IDisposable
     public FeatureExtractor(RffCnnSpec spec, int threads = 0)
     {
         _spec = spec;
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = threads,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
-        };
-        _session = new InferenceSession(OnnxModelFile.ToBytes(RffCnnBuilder.BuildBackbone(spec)), options);
+        _session = new SessionFactory(new SessionSettings(IntraOpThreads: threads)).Create(RffCnnBuilder.BuildBackbone(spec)).Session;
     }
 
     public int Dimension => _spec.Features;

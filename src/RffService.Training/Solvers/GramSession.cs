@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using RffService.Onnx.Runtime;
 using RffService.Onnx;
 
 namespace RffService.Training.Solvers;
@@ -21,8 +22,7 @@ public sealed class GramSession : IDisposable
             .Node("Transpose", ["centred"], ["centred_t"], attributes: Attributes.Ints("perm", 1, 0))
             .Node("MatMul", ["centred_t", "centred"], ["gram"])
             .Build();
-        using var options = new SessionOptions { IntraOpNumThreads = threads, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-        _session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
+        _session = new SessionFactory(new SessionSettings(IntraOpThreads: threads)).Create(model).Session;
     }
 
     public float[] Gram(float[] features, int rows, float[] shift)

@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using RffService.Onnx.Runtime;
 using RffService.Onnx;
 
 namespace RffService.Training.Solvers;
@@ -33,8 +34,7 @@ public sealed class SoftmaxLossSession : IDisposable
             .Node("MatMul", ["z_t", "residual"], ["zr"]).Node("Div", ["zr", "n"], ["grad_w"])
             .Node("ReduceMean", ["residual"], ["grad_b"], attributes: [Attributes.Ints("axes", 0L), Attributes.Int("keepdims", 0)])
             .Build();
-        using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-        _session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
+        _session = new SessionFactory(SessionSettings.Cpu).Create(model).Session;
         _features = OrtValue.CreateTensorValueFromMemory(features, [rows, dimension]);
         _targets = OrtValue.CreateTensorValueFromMemory(oneHot, [rows, classes]);
     }

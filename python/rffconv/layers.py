@@ -1,0 +1,69 @@
+"""The random-Fourier-feature convolution as a PyTorch module."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+class RffConv2d(nn.Module):
+    """Y = scale * cos(conv2d(X, W) / sigma + b): random Fourier features of the input's patches.
+
+    W is drawn i.i.d. from N(0, 1) and b from U[0, 2 pi), so that for a fixed layer the inner products of its
+    features approximate a Gaussian kernel of bandwidth ``sigma`` on patches (Rahimi and Recht). ``scale`` defaults
+    to sqrt(2 / out_channels), the classical normalisation. With ``trainable=True``, W, b and sigma start from that
+    distribution and are trained with the rest of the network (sigma through its logarithm, so it stays positive).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, sigma, scale=None, stride=1, padding=0, dilation=1,
+                 trainable=False, seed=None):
+        super().__init__()
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.scale = math.sqrt(2.0 / out_channels) if scale is None else float(scale)
+        self.trainable = trainable
+        generator = torch.Generator()
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        weight = torch.randn(out_channels, in_channels, *self.kernel_size, generator=generator)
+        bias = torch.rand(out_channels, generator=generator) * (2 * math.pi)
+        log_sigma = torch.tensor(math.log(sigma))
+        if trainable:
+            self.weight, self.bias, self.log_sigma = nn.Parameter(weight), nn.Parameter(bias), nn.Parameter(log_sigma)
+        else:
+            self.register_buffer("weight", weight)
+            self.register_buffer("bias", bias)
+            self.register_buffer("log_sigma", log_sigma)
+        # How torch.onnx.export writes the layer: "custom" (one ai.rff::RffConv node) or "chain" (Conv, Div, Add, Cos, Mul).
+        self.onnx_form = "custom"
+
+    @property
+    def sigma(self):
+        return self.log_sigma.exp()
+
+    def pre_activation(self, x):
+        """conv2d(X, W) / sigma + b, before the cosine."""
+        z = F.conv2d(x, self.weight, None, self.stride, self.padding, self.dilation)
+        return z / self.sigma + self.bias.view(1, -1, 1, 1)
+
+    def forward(self, x):
+        if torch.onnx.is_in_onnx_export() and self.onnx_form == "custom":
+            from .onnx_export import RffConvOp
+            return RffConvOp.apply(x, self.weight, self.bias, float(self.sigma), self.scale,
+                                   self.stride, self.padding, self.dilation)
+        return self.scale * torch.cos(self.pre_activation(x))
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, sigma={float(self.sigma):.4g}, "
+                f"scale={self.scale:.4g}, stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+                f"trainable={self.trainable}")

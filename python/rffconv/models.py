@@ -1,0 +1,77 @@
+"""The project's default architectures, built from RffConv2d layers (plus ordinary convolutions where they help)."""
+
+import torch
+from torch import nn
+
+from .layers import RffConv2d
+from . import ssd
+
+
+class RffCnn(nn.Module):
+    """Fully convolutional RFF-CNN classifier: RffConv layers with max pooling between them, global average pooling
+    and a linear readout, so it runs at any input size and class activation maps on the last layer are exact."""
+
+    def __init__(self, widths=(64, 128, 256), kernels=(5, 3, 3), sigmas=(4.0, 2.0, 2.0), pools=(2, 2, 1), classes=10,
+                 in_channels=1, trainable=True, seed=1, batch_norm=False):
+        super().__init__()
+        layers, channels = [], in_channels
+        for i, (width, kernel, sigma, pool) in enumerate(zip(widths, kernels, sigmas, pools)):
+            layers.append(RffConv2d(channels, width, kernel, sigma=sigma, padding=kernel // 2, trainable=trainable, seed=seed + i))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            if pool > 1:
+                layers.append(nn.MaxPool2d(pool))
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.readout = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        return self.readout(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def conv_block(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class RffSsd(nn.Module):
+    """SSD on gray canvases: an RffConv stem (random Fourier features of 5x5 patches, stride 2), convolution blocks,
+    feature maps at strides 8, 16, 32 and 64, and 3x3 class and box heads per map. Outputs raw scores [N, A, K+1]
+    (background first) and centre-size box offsets [N, A, 4], priors ordered map, row, column, box."""
+
+    def __init__(self, classes=10, size=128, stem=32, widths=(48, 64, 96, 128, 128, 128), sigma=4.0, ratios=(2.0,),
+                 min_scale=0.15, max_scale=0.75, trainable=True, seed=1):
+        super().__init__()
+        self.classes, self.size = classes, size
+        w = widths
+        self.stem = nn.Sequential(RffConv2d(1, stem, 5, sigma=sigma, stride=2, padding=2, trainable=trainable, seed=seed),
+                                  nn.BatchNorm2d(stem))
+        self.stage1 = nn.Sequential(conv_block(stem, w[0], 2), conv_block(w[0], w[1]))  # stride 4
+        self.stage2 = nn.Sequential(conv_block(w[1], w[2], 2), conv_block(w[2], w[2]))  # stride 8 -> map 1
+        self.stage3 = conv_block(w[2], w[3], 2)                                         # stride 16 -> map 2
+        self.stage4 = conv_block(w[3], w[4], 2)                                         # stride 32 -> map 3
+        self.stage5 = conv_block(w[4], w[5], 2)                                         # stride 64 -> map 4
+        map_channels = (w[2], w[3], w[4], w[5])
+        sides = [size // 8, size // 16, size // 32, size // 64]
+        self.feature_maps = [(s, s, list(ratios)) for s in sides]
+        self.min_scale, self.max_scale = min_scale, max_scale
+        anchors = ssd.boxes_per_cell(ratios)
+        self.cls_heads = nn.ModuleList(nn.Conv2d(c, anchors * (classes + 1), 3, padding=1) for c in map_channels)
+        self.box_heads = nn.ModuleList(nn.Conv2d(c, anchors * 4, 3, padding=1) for c in map_channels)
+        self.register_buffer("prior_boxes", ssd.priors(self.feature_maps, min_scale, max_scale), persistent=False)
+
+    def maps(self, x):
+        x = self.stage1(self.stem(x))
+        m1 = self.stage2(x)
+        m2 = self.stage3(m1)
+        m3 = self.stage4(m2)
+        m4 = self.stage5(m3)
+        return [m1, m2, m3, m4]
+
+    def forward(self, x):
+        scores, boxes = [], []
+        for m, cls, box in zip(self.maps(x), self.cls_heads, self.box_heads):
+            n = m.shape[0]
+            scores.append(cls(m).permute(0, 2, 3, 1).reshape(n, -1, self.classes + 1))
+            boxes.append(box(m).permute(0, 2, 3, 1).reshape(n, -1, 4))
+        return torch.cat(scores, 1), torch.cat(boxes, 1)

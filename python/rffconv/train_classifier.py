@@ -1,0 +1,194 @@
+"""Trains an RFF-CNN classifier end to end on Fashion-MNIST (W, b and sigma with the readout), with augmentation,
+model choice on a validation split, checkpoints to resume, ONNX export with the ai.rff::RffConv operator, and a
+config.json for RffService's model repository.
+
+    PYTHONPATH=python python3 -m rffconv.train_classifier --out runs/classifier --epochs 20
+"""
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data as fmnist
+from .layers import RffConv2d
+from .models import RffCnn
+from .onnx_export import export
+from .training import Progress, load_checkpoint, save_checkpoint, setup
+
+
+def ints(text):
+    return [int(v) for v in text.split(",")]
+
+
+def floats(text):
+    return [float(v) for v in text.split(",")]
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="data", help="data cache with fashion-mnist/train.bin and test.bin (fetch-data)")
+    p.add_argument("--out", default="runs/classifier", help="run folder: checkpoints, model.onnx, config.json, report.json")
+    p.add_argument("--widths", type=ints, default=[64, 128, 256])
+    p.add_argument("--kernels", type=ints, default=[5, 3, 3])
+    p.add_argument("--sigmas", type=floats, default=[4.0, 2.0, 2.0], help="initial kernel bandwidths")
+    p.add_argument("--pools", type=ints, default=[2, 2, 1], help="max-pooling window after each layer (1 = none)")
+    p.add_argument("--batch-norm", action="store_true", help="BatchNorm after each RffConv layer")
+    p.add_argument("--fixed", action="store_true", help="keep the random W, b and sigma fixed (train the readout only)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--rff-lr-scale", type=float, default=10.0,
+                   help="learning-rate factor for RffConv weights, phases and bandwidths (W ~ N(0, 1) is far larger than a usual "
+                        "initialisation, so the same step would barely move it); they get no weight decay")
+    p.add_argument("--label-smoothing", type=float, default=0.05)
+    p.add_argument("--shift", type=int, default=2, help="random translation in pixels (augmentation)")
+    p.add_argument("--canvas", type=int, default=0, help="also train on items placed on larger black canvases of up to this side")
+    p.add_argument("--validation", type=int, default=5000, help="training images held out to choose the epoch (0 = none)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    return p.parse_args(argv)
+
+
+def normalise(images):
+    return (images.float() / 255.0 - fmnist.FASHION_MEAN) / fmnist.FASHION_STD
+
+
+def augment(batch, shift, canvas, generator):
+    """Random flips and shifts; with canvas > 28, every other batch places the items on a larger black canvas."""
+    n = batch.shape[0]
+    flip = torch.rand(n, generator=generator) < 0.5
+    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
+    side = batch.shape[-1]
+    if canvas > side and torch.rand(1, generator=generator).item() < 0.5:
+        big = int(torch.randint(side + 4, canvas + 1, (1,), generator=generator))
+        out = torch.zeros(n, 1, big, big, dtype=batch.dtype)
+        xs = torch.randint(0, big - side + 1, (n,), generator=generator)
+        ys = torch.randint(0, big - side + 1, (n,), generator=generator)
+        for i in range(n):
+            out[i, :, ys[i]:ys[i] + side, xs[i]:xs[i] + side] = batch[i]
+        return out
+    if shift > 0:
+        padded = F.pad(batch, (shift, shift, shift, shift))
+        out = torch.empty_like(batch)
+        offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=generator)
+        for i in range(n):
+            dy, dx = offsets[i].tolist()
+            out[i] = padded[i, :, dy:dy + side, dx:dx + side]
+        return out
+    return batch
+
+
+def parameter_groups(model, args):
+    rff = [p for m in model.modules() if isinstance(m, RffConv2d) for p in m.parameters(recurse=False)]
+    ids = {id(p) for p in rff}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": rest, "lr": args.lr},
+            {"params": rff, "lr": args.lr * args.rff_lr_scale, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def accuracy(model, images, labels, device, batch=1000):
+    model.eval()
+    correct = 0
+    predictions = []
+    for start in range(0, len(images), batch):
+        x = normalise(images[start:start + batch]).to(device)
+        p = model(x).argmax(1).cpu()
+        predictions.append(p)
+        correct += (p == labels[start:start + batch]).sum().item()
+    return correct / len(images), torch.cat(predictions)
+
+
+def main(argv=None):
+    args = parse(argv)
+    device = setup(args.threads, args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    (train_x, train_y), (test_x, test_y), names = fmnist.fashion(args.data)
+    order = np.random.default_rng(args.seed).permutation(len(train_x))
+    val_idx, fit_idx = order[:args.validation], order[args.validation:]
+    fit_x = torch.from_numpy(train_x[fit_idx]).unsqueeze(1)
+    fit_y = torch.from_numpy(train_y[fit_idx])
+    val_x, val_y = torch.from_numpy(train_x[val_idx]).unsqueeze(1), torch.from_numpy(train_y[val_idx])
+    test_x, test_y = torch.from_numpy(test_x).unsqueeze(1), torch.from_numpy(test_y)
+
+    model = RffCnn(args.widths, args.kernels, args.sigmas, args.pools, classes=len(names), trainable=not args.fixed,
+                   seed=args.seed, batch_norm=args.batch_norm).to(device)
+    optimizer = torch.optim.AdamW(parameter_groups(model, args), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(len(fit_x) / args.batch)
+    total_steps = args.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, [g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
+                                                   pct_start=0.15)
+    generator = torch.Generator().manual_seed(args.seed)
+    checkpoint_path = os.path.join(args.out, "checkpoint.pt")
+    start_epoch, history, best = 0, [], (-1.0, None)
+    state = load_checkpoint(checkpoint_path, device) if args.resume else None
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        start_epoch, history, best = state["epoch"], state["history"], tuple(state["best"])
+        print(f"resumed after epoch {start_epoch}")
+
+    started = time.time()
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        permutation = torch.randperm(len(fit_x), generator=generator)
+        progress = Progress(f"epoch {epoch + 1}/{args.epochs}", steps_per_epoch)
+        running = 0.0
+        for step in range(steps_per_epoch):
+            idx = permutation[step * args.batch:(step + 1) * args.batch]
+            x = normalise(augment(fit_x[idx], args.shift, args.canvas, generator)).to(device)
+            loss = F.cross_entropy(model(x), fit_y[idx].to(device), label_smoothing=args.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
+            progress.update(step + 1, f"loss {running:.3f}")
+        val_acc = accuracy(model, val_x, val_y, device)[0] if len(val_x) else float("nan")
+        history.append({"epoch": epoch + 1, "loss": round(running, 4), "validationAccuracy": round(val_acc, 4),
+                        "seconds": round(time.time() - started, 1)})
+        print(json.dumps(history[-1]), flush=True)
+        if len(val_x) == 0 or val_acc >= best[0]:
+            best = (val_acc, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
+                        generator=generator.get_state(), epoch=epoch + 1, history=history, best=list(best))
+
+    model.load_state_dict(best[1])
+    test_acc, predictions = accuracy(model, test_x, test_y, device)
+    print(f"test accuracy {test_acc:.4f} (epoch chosen on validation: {max(history, key=lambda h: h['validationAccuracy'])['epoch']})")
+    from . import pointing
+    _, (raw_test_x, raw_test_y), _ = fmnist.fashion(args.data)
+    pointing_rates = pointing.play(model, pointing.canvases(raw_test_x, raw_test_y, 500, seed=5), device)
+    print(f"pointing game (PyTorch check, 500 canvases): {pointing_rates}")
+    model = model.cpu().eval()
+    onnx_path = os.path.join(args.out, "model.onnx")
+    export(model, torch.zeros(1, 1, 28, 28), onnx_path, input_names=["input"], output_names=["logits"],
+           dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
+           metadata={"trainer": "rffconv.train_classifier", "seed": args.seed})
+    confusion = np.zeros((len(names), len(names)), dtype=int)
+    for t, p in zip(test_y.tolist(), predictions.tolist()):
+        confusion[t, p] += 1
+    report = {
+        "arguments": vars(args), "history": history, "testAccuracy": test_acc,
+        "perClassAccuracy": {n: round(confusion[i, i] / confusion[i].sum(), 4) for i, n in enumerate(names)},
+        "confusionMatrix": confusion.tolist(), "pointingGameCheck": pointing_rates, "trainingSeconds": round(time.time() - started, 1),
+        "sigmas": [round(float(m.sigma), 4) for m in model.modules() if hasattr(m, "log_sigma")],
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+using Microsoft.AspNetCore.Http.Json;
+using Prometheus;
+using RffService.Api.Endpoints;
+using RffService.Api.Errors;
+using RffService.Api.Health;
+using RffService.Api.Input;
+using RffService.Api.Metrics;
+using RffService.Api.OpenInference;
+using RffService.Api.Security;
+using RffService.Api.Swagger;
+using RffService.Inference.Hosting;
+using RffService.Inference.Models;
+using RffService.Inference;
+using Serilog;
+
+namespace RffService.Api.Hosting;
+
+/// <summary>The service's composition: what Program.cs registers, the middleware order, and the endpoints.</summary>
+public static class ServiceSetup
+{
+    public static WebApplicationBuilder AddRffService(this WebApplicationBuilder builder)
+    {
+        // The default address lives here, not in appsettings.json: a "Urls" there would override ASPNETCORE_URLS (the
+        // container's 0.0.0.0:8080), since appsettings loads after the ASPNETCORE_ environment variables.
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+            builder.WebHost.UseUrls("http://localhost:5080");
+
+        var services = builder.Services;
+        services.AddSerilog((provider, logger) => logger
+            .ReadFrom.Configuration(builder.Configuration)
+            .ReadFrom.Services(provider)
+            .Enrich.FromLogContext());
+        services.AddOptions<ApiOptions>()
+            .Bind(builder.Configuration.GetSection(ApiOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddRffInference(builder.Configuration);
+        services.AddSingleton<ImageRequestReader>();
+        services.AddRffSecurity(builder.Configuration);
+        services.AddSingleton<PrometheusMetrics>();
+        services.AddSingleton<IInferenceMetrics>(provider => provider.GetRequiredService<PrometheusMetrics>());
+
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.Configure<JsonOptions>(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            var api = context.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+            kestrel.Limits.MaxRequestBodySize = api.MaxRequestBytes;
+            kestrel.Limits.MaxConcurrentConnections = api.MaxConcurrentConnections;
+            kestrel.Limits.RequestHeadersTimeout = api.RequestHeadersTimeout;
+            kestrel.AddServerHeader = false;
+        });
+        services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models", tags: [HealthEndpoints.ReadyTag]);
+        services.AddRffSwagger();
+        return builder;
+    }
+
+    public static WebApplication UseRffService(this WebApplication app)
+    {
+        app.UseRffRequestLogging(); // outermost, so it logs the status the client finally gets
+        app.UseRffRequestMetrics();
+        app.UseSecurityHeaders();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(status => ProblemExceptionHandler.WriteStatusAsync(status.HttpContext));
+        app.UseCors();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        app.UseRequestTimeouts();
+        app.UseDefaultFiles(); // / -> the demo page (wwwroot/index.html)
+        app.UseStaticFiles();
+        app.UseRffSwagger();
+        app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);
+        return app;
+    }
+
+    public static WebApplication MapRffEndpoints(this WebApplication app)
+    {
+        var security = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<SecurityOptions>>().Value;
+        app.MapHealthEndpoints();
+        var inference = app.MapGroup("").RequireInferenceAccess(security).AddEndpointFilter<ModelLogContextFilter>();
+        inference.MapModelEndpoints();
+        inference.MapClassifyEndpoints();
+        inference.MapDetectEndpoints();
+        inference.MapCamEndpoints();
+        inference.MapOpenInferenceEndpoints();
+        app.MapGroup("").RequireAdminAccess(security).MapAdminEndpoints();
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusMetrics>().Registry)
+            .WithTags("Operations").WithSummary("Prometheus metrics (text exposition format)");
+        return app;
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RffService.Inference.Classification;
+using RffService.Inference.Common;
+using RffService.Inference.Detection;
+using RffService.Inference.Explanations;
+using RffService.Inference.Models;
+using RffService.Inference.Pipeline;
+using RffService.Inference.Tensors;
+using RffService.Onnx.Runtime;
+
+namespace RffService.Inference.Hosting;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>Registers the inference core: options (validated at start-up), session factory, repository, pipeline and services.</summary>
+    public static IServiceCollection AddRffInference(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<InferenceOptions>()
+            .Bind(configuration.GetSection(InferenceOptions.Section))
+            .ValidateDataAnnotations()
+            .Validate(o => o.Batching.MaxBatchSize is >= 1 and <= 1024 && o.Batching.MaxQueueDelayMicroseconds is >= 0 and <= 10_000_000 && o.Batching.MaxQueueSize >= 1,
+                "Inference:Batching: MaxBatchSize must be 1-1024, MaxQueueDelayMicroseconds 0-10000000, MaxQueueSize >= 1.")
+            .ValidateOnStart();
+        services.AddOptions<ImageCacheOptions>().Bind(configuration.GetSection($"{InferenceOptions.Section}:ImageCache"))
+            .Validate(o => o.MaxEntries >= 0 && o.MaxBytes >= 0 && o.TimeToLive > TimeSpan.Zero, "Inference:ImageCache bounds must be >= 0 and TimeToLive > 0.")
+            .ValidateOnStart();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<InferenceOptions>>().Value;
+            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionFactory>();
+            return new SessionFactory(options.SessionSettings(), reason => logger.LogInformation("CUDA is not available ({Reason}); running models on the CPU", reason));
+        });
+        services.AddSingleton<ModelLoader>();
+        services.AddSingleton<ModelRepository>();
+        services.AddSingleton<ModelResolver>();
+        services.AddSingleton<ImageCache>();
+        services.AddSingleton<ImagePipeline>();
+        services.AddSingleton<ClassificationService>();
+        services.AddSingleton<DetectionService>();
+        services.AddSingleton<CamService>();
+        services.AddSingleton<TensorInferenceService>();
+        services.AddHostedService<ModelLoaderService>();
+        return services;
+    }
+}

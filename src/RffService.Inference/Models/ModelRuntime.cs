@@ -1,0 +1,48 @@
+using RffService.Inference.Batching;
+using RffService.Inference.Runtime;
+using RffService.Onnx.Explanations;
+using RffService.Onnx;
+using RffService.Vision.Configuration;
+using RffService.Vision.Detection;
+
+namespace RffService.Inference.Models;
+
+/// <summary>
+/// Everything a ready model version needs to serve, built once by the <see cref="ModelLoader"/> and never changed:
+/// its session, its queue (dynamic batcher), the detector's decoder and the explanation engine.
+/// </summary>
+public sealed class ModelRuntime(
+    ModelConfig config,
+    ModelSession session,
+    IReadOnlyList<RffLayerInfo> rffLayers,
+    IDetectionDecoder? decoder,
+    bool batchAxis,
+    DynamicBatcher? batcher,
+    Explainer? explainer,
+    string? explanationError) : IAsyncDisposable
+{
+    public ModelConfig Config { get; } = config;
+    public ModelSession Session { get; } = session;
+    public IReadOnlyList<RffLayerInfo> RffLayers { get; } = rffLayers;
+    /// <summary>For detection models: reads the outputs into detections.</summary>
+    public IDetectionDecoder? Decoder { get; } = decoder;
+    /// <summary>False when the outputs have no batch axis (the model runs one image at a time).</summary>
+    public bool BatchAxis { get; } = batchAxis;
+    /// <summary>Queues single images into batched runs; null when batching is off for this model.</summary>
+    public DynamicBatcher? Batcher { get; } = batcher;
+    /// <summary>What explanations can do with the model, or null (see <see cref="ExplanationError"/>).</summary>
+    public Explainer? Explainer { get; } = explainer;
+    public string? ExplanationError { get; } = explanationError;
+
+    public string ExecutionProvider => Session.ExecutionProvider;
+
+    /// <summary>The outputs the model reads into results: the classifier's scores, or the detector decoder's outputs.</summary>
+    public IReadOnlyList<string> ResultOutputs => Decoder?.OutputNames ?? [Session.OutputName];
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Batcher is not null) await Batcher.DisposeAsync(); // stops taking work; queued callers get 503
+        Explainer?.Dispose();
+        Session.Dispose();
+    }
+}

@@ -1,8 +1,0 @@
-namespace RffService.Inference.Models;
-
-public enum ModelState
-{
-    Loading,
-    Ready,
-    Failed,
-}
