@@ -29,6 +29,16 @@ class RffCnn(nn.Module):
     def forward(self, x):
         return self.readout(torch.flatten(self.pool(self.features(x)), 1))
 
+    def logits_and_last_map(self, x):
+        """The logits and the last RFF layer's output (the default layer of class activation maps)."""
+        last = [m for m in self.features if isinstance(m, RffConv2d)][-1]
+        captured = {}
+        hook = last.register_forward_hook(lambda _m, _i, out: captured.__setitem__("map", out))
+        try:
+            return self(x), captured["map"]
+        finally:
+            hook.remove()
+
 
 def conv_block(cin, cout, stride=1):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))

@@ -50,6 +50,11 @@ def parse(argv=None):
     p.add_argument("--label-smoothing", type=float, default=0.05)
     p.add_argument("--shift", type=int, default=2, help="random translation in pixels (augmentation)")
     p.add_argument("--canvas", type=int, default=0, help="also train on items placed on larger black canvases of up to this side")
+    p.add_argument("--explain-weight", type=float, default=0.0,
+                   help="weight of the localisation term: on items placed on black canvases, the CAM and Layer-CAM maps of the "
+                        "true class (last RFF layer, relative to a blank canvas) should peak inside the item's box")
+    p.add_argument("--explain-batch", type=int, default=32, help="canvases per step for the localisation term")
+    p.add_argument("--explain-canvas", type=int, nargs=2, default=[36, 56], help="smallest and largest canvas side")
     p.add_argument("--validation", type=int, default=5000, help="training images held out to choose the epoch (0 = none)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
@@ -92,6 +97,43 @@ def parameter_groups(model, args):
     rest = [p for p in model.parameters() if id(p) not in ids]
     return [{"params": rest, "lr": args.lr},
             {"params": rff, "lr": args.lr * args.rff_lr_scale, "weight_decay": 0.0}]
+
+
+def localisation_loss(model, items, labels, args, generator, device):
+    """Places items [n, 1, 28, 28] on black canvases and asks the true class's CAM and Layer-CAM maps (on the last RFF
+    layer, relative to a blank canvas, upsampled to the canvas as the service does) to peak inside each item's tight box:
+    a hinge on (highest value outside the box - highest value inside), relative to the inside peak. The canvases also
+    count in the classification loss, so the model keeps classifying items that do not fill the frame."""
+    n, side = items.shape[0], items.shape[-1]
+    flip = torch.rand(n, generator=generator) < 0.5
+    items = torch.where(flip[:, None, None, None], items.flip(3), items)
+    big = int(torch.randint(args.explain_canvas[0], args.explain_canvas[1] + 1, (1,), generator=generator))
+    canvas = torch.zeros(n, 1, big, big, dtype=items.dtype)
+    inside = torch.zeros(n, big, big, dtype=torch.bool)
+    xs = torch.randint(0, big - side + 1, (n,), generator=generator)
+    ys = torch.randint(0, big - side + 1, (n,), generator=generator)
+    for i in range(n):
+        x, y = int(xs[i]), int(ys[i])
+        canvas[i, :, y:y + side, x:x + side] = items[i]
+        rows, cols = torch.nonzero(items[i, 0] > 0, as_tuple=True)
+        if len(rows):
+            inside[i, y + rows.min():y + rows.max() + 1, x + cols.min():x + cols.max() + 1] = True
+    x = normalise(canvas).to(device)
+    blank = normalise(torch.zeros(1, 1, big, big, dtype=items.dtype)).to(device)
+    logits, maps = model.logits_and_last_map(torch.cat([x, blank]))
+    labels = labels.to(device)
+    delta = maps[:n] - maps[n:]
+    weights = model.readout.weight[labels][:, :, None, None]
+    ce = F.cross_entropy(logits[:n], labels, label_smoothing=args.label_smoothing)
+    penalty = 0.0
+    for m in ((weights * delta).sum(1), F.relu((F.relu(weights) * delta).sum(1))):
+        up = F.interpolate(m[:, None], size=(big, big), mode="bilinear", align_corners=False)[:, 0]
+        mask = inside.to(device)
+        top_in = up.masked_fill(~mask, float("-inf")).flatten(1).max(1).values
+        top_out = up.masked_fill(mask, float("-inf")).flatten(1).max(1).values
+        scale = top_in.abs().detach() + 1e-3
+        penalty = penalty + F.relu(top_out - top_in + 0.1 * scale).div(scale).mean()
+    return ce + args.explain_weight * penalty
 
 
 @torch.no_grad()
@@ -148,6 +190,9 @@ def main(argv=None):
             idx = permutation[step * args.batch:(step + 1) * args.batch]
             x = normalise(augment(fit_x[idx], args.shift, args.canvas, generator)).to(device)
             loss = F.cross_entropy(model(x), fit_y[idx].to(device), label_smoothing=args.label_smoothing)
+            if args.explain_weight > 0:
+                pick = idx[:args.explain_batch]
+                loss = loss + localisation_loss(model, fit_x[pick], fit_y[pick], args, generator, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

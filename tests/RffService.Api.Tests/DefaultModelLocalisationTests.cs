@@ -8,6 +8,7 @@ namespace RffService.Api.Tests;
 
 /// <summary>The committed default classifier's explanations, on held-out Fashion-MNIST items, through the service.</summary>
 [Trait("Category", "Slow")]
+[Trait("Needs", "Model quality")]
 public class DefaultModelLocalisationTests(FashionMnistFixture data) : IClassFixture<FashionMnistFixture>
 {
     /// <summary>

@@ -26,6 +26,8 @@ public sealed class KestrelServiceFactory : ServiceFactory
 /// Drives the demo page in headless Chromium (Debian's chromium package, at <see cref="ChromiumPath"/>; .ci/run installs it):
 /// upload an image, wait for the results, check the labels and that the overlays loaded, keep a screenshot.
 /// </summary>
+[Trait("Category", "Slow")]
+[Trait("Needs", "Browser")]
 public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture<KestrelServiceFactory>
 {
     public const string ChromiumPath = "/usr/bin/chromium";

@@ -5,6 +5,8 @@ using RffService.Training.Evaluation;
 
 namespace RffService.Training.Tests;
 
+[Trait("Category", "Slow")]
+[Trait("Needs", "Data set")]
 public class CalibrateTests(FashionMnistFixture data) : IClassFixture<FashionMnistFixture>
 {
     [Fact]

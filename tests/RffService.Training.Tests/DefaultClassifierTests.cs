@@ -5,6 +5,7 @@ namespace RffService.Training.Tests;
 
 /// <summary>The committed default classifier on held-out Fashion-MNIST items, through the service's code path.</summary>
 [Trait("Category", "Slow")]
+[Trait("Needs", "Model quality")]
 public class DefaultClassifierTests(FashionMnistFixture data) : IClassFixture<FashionMnistFixture>
 {
     [Fact]
@@ -16,6 +17,8 @@ public class DefaultClassifierTests(FashionMnistFixture data) : IClassFixture<Fa
     }
 }
 
+[Trait("Category", "Slow")]
+[Trait("Needs", "Data set")]
 public class PointingGameCanvasTests(FashionMnistFixture data) : IClassFixture<FashionMnistFixture>
 {
     [Fact]

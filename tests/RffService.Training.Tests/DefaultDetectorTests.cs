@@ -5,6 +5,8 @@ using RffService.Training.Detection;
 namespace RffService.Training.Tests;
 
 /// <summary>The committed default detector, on held-out canvases (test-split items only), through the service's code path.</summary>
+[Trait("Category", "Slow")]
+[Trait("Needs", "Model quality")]
 public class DefaultDetectorTests(FashionMnistFixture data) : IClassFixture<FashionMnistFixture>
 {
     [Fact]

@@ -5,6 +5,8 @@ using RffService.Vision.Detection;
 
 namespace RffService.Training.Tests;
 
+[Trait("Category", "Slow")]
+[Trait("Needs", "Data set")]
 public class DetectorTrainingEndToEndTests(FashionMnistFixture data) : IClassFixture<FashionMnistFixture>, IDisposable
 {
     private readonly string _models = Path.Combine(Path.GetTempPath(), "rff-ssd-" + Guid.NewGuid().ToString("N"));

@@ -13,24 +13,27 @@ public class FetchConversionTests
         return Encoding.UTF8.GetBytes("{\"data\":[" + string.Join(",", rows) + "]}");
     }
 
+    // The package's files hold 7,000 images per class (6,000 train + 1,000 test); the tests use the same rule at a
+    // hundredth of the size: 60 train + 10 test per class.
     [Fact]
-    public void Fashion_class_files_split_first_6000_train_last_1000_test()
+    public void Fashion_class_files_split_first_images_train_last_images_test()
     {
-        var files = Enumerable.Range(0, 10).ToDictionary(c => $"{c}.json", c => FashionJson(7000, c, emptyRows: c == 0 ? 2 : 0));
-        var (train, test, skipped) = NpmDataFetcher.ConvertFashion(files);
-        Assert.Equal((60_000, 10_000, 2), (train.Count, test.Count, skipped));
+        var files = Enumerable.Range(0, 10).ToDictionary(c => $"{c}.json", c => FashionJson(70, c, emptyRows: c == 0 ? 2 : 0));
+        var (train, test, skipped) = NpmDataFetcher.ConvertFashion(files, trainPerClass: 60, testPerClass: 10);
+        Assert.Equal((600, 100, 2), (train.Count, test.Count, skipped));
         Assert.Equal(NpmDataFetcher.FashionLabels, train.Classes);
-        // The first test image of class 3 is that file's image 6000.
+        // The first test image of class 3 is that file's image 60.
         int firstOfClass3 = Array.IndexOf(test.Labels, (byte)3);
-        Assert.Equal((3 * 10 + 6000) % 256, test.Image(firstOfClass3)[0]);
-        Assert.All(train.Labels.GroupBy(l => l), g => Assert.Equal(6000, g.Count()));
+        Assert.Equal((3 * 10 + 60) % 256, test.Image(firstOfClass3)[0]);
+        Assert.All(train.Labels.GroupBy(l => l), g => Assert.Equal(60, g.Count()));
+        Assert.Equal((6000, 1000), (NpmDataFetcher.TrainPerClass, NpmDataFetcher.TestPerClass)); // the package's split
     }
 
     [Fact]
     public void A_class_file_with_the_wrong_count_is_refused()
     {
-        var files = Enumerable.Range(0, 10).ToDictionary(c => $"{c}.json", c => FashionJson(c == 4 ? 10 : 7000, c));
-        var ex = Assert.Throws<InvalidDataException>(() => NpmDataFetcher.ConvertFashion(files));
+        var files = Enumerable.Range(0, 10).ToDictionary(c => $"{c}.json", c => FashionJson(c == 4 ? 10 : 70, c));
+        var ex = Assert.Throws<InvalidDataException>(() => NpmDataFetcher.ConvertFashion(files, trainPerClass: 60, testPerClass: 10));
         Assert.Contains("class 4", ex.Message);
     }
 

@@ -7,13 +7,14 @@ using RffService.Training.Evaluation;
 using RffService.Training.Features;
 using SkiaSharp;
 
+using RffService.Training.Common;
 namespace RffService.Training.Tests;
 
 public class TrainingEndToEndTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "rff-training-" + Guid.NewGuid().ToString("N"));
 
-    private static RffCnnOptions SmallArchitecture(int seed = 3) =>
+    private static RffCnnArchitecture SmallArchitecture(int seed = 3) =>
         new([8, 32], [5, 3], [2, 2], [4f, 4f], PoolMode.Average, Grid: 2, Seed: seed);
 
     [Fact]

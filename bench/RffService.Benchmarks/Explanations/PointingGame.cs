@@ -16,7 +16,7 @@ public static class PointingGame
         using var service = new LocalService(modelsRoot);
         service.Ready(modelName);
         var cam = service.Cam;
-        var progress = new RffService.Training.Progress("pointing game", (long)canvases.Count * methods.Count);
+        var progress = new RffService.Training.Common.Progress("pointing game", (long)canvases.Count * methods.Count);
         var rates = new Dictionary<string, double>();
         foreach (string method in methods)
         {

@@ -1,3 +1,4 @@
+using RffService.Inference.Monitoring;
 using Microsoft.AspNetCore.Http.Json;
 using Prometheus;
 using RffService.Api.Endpoints;

@@ -1,3 +1,4 @@
+using RffService.Inference.Monitoring;
 using Prometheus;
 using RffService.Inference;
 
@@ -16,7 +17,8 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     private readonly Counter _requests;
     private readonly Histogram _requestSeconds, _inferenceSeconds, _batchSize;
     private readonly Counter _imagesDecoded;
-    private readonly Gauge _modelState;
+    private readonly Gauge _modelState, _queueLength;
+    private readonly Histogram _queueSeconds;
     private static readonly string[] States = ["loading", "ready", "failed"];
 
     public PrometheusMetrics()
@@ -37,6 +39,11 @@ public sealed class PrometheusMetrics : IInferenceMetrics
             "Images decoded, by format.", "format");
         _modelState = factory.CreateGauge("rff_model_state",
             "1 for the state each model is in (loading, ready or failed), 0 for the others.", "model", "state");
+        _queueLength = factory.CreateGauge("rff_queue_length",
+            "Requests accepted and not yet started, per model queue (as Triton's pending request count).", "model");
+        _queueSeconds = factory.CreateHistogram("rff_queue_duration_seconds",
+            "Time the oldest request of each run waited in the model's queue (as Triton's queue duration).",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = LatencyBuckets });
         DotNetStats.Register(Registry);
     }
 
@@ -57,6 +64,10 @@ public sealed class PrometheusMetrics : IInferenceMetrics
             else _modelState.WithLabels(model, name).Set(name == state ? 1 : 0);
         }
     }
+
+    public void QueueLength(string model, int waiting) => _queueLength.WithLabels(model).Set(waiting);
+
+    public void QueueWait(string model, TimeSpan waited) => _queueSeconds.WithLabels(model).Observe(waited.TotalSeconds);
 
     public void RequestFinished(string endpoint, string model, int status, TimeSpan elapsed)
     {

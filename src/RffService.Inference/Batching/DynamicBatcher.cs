@@ -7,6 +7,16 @@ namespace RffService.Inference.Batching;
 /// <summary>Runs a stacked batch [N, C, H, W] and returns the named outputs (first axis = batch).</summary>
 public delegate RunOutputs BatchRunner(Memory<float> input, long[] shape, IReadOnlyList<string> outputs);
 
+/// <summary>What a batcher reports: how much work waits, and how long each piece waited before it ran.</summary>
+public interface IBatcherObserver
+{
+    /// <summary>The number of requests accepted and not yet started changed.</summary>
+    void Waiting(int count);
+
+    /// <summary>A run (a batch of <paramref name="size"/> images, or one piece of other work) started; its oldest item waited <paramref name="queued"/>.</summary>
+    void Started(int size, TimeSpan queued);
+}
+
 /// <summary>
 /// Triton-style dynamic batching for one model version. Callers queue single images; one worker takes the oldest,
 /// adds the queued images that can share its run (same shape, same outputs; up to <c>MaxBatchSize</c>, waiting at most
@@ -25,20 +35,25 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _worker;
-    private int _incoming;
+    private readonly IBatcherObserver? _observer;
+    private int _incoming, _waiting;
 
-    public DynamicBatcher(string model, BatchRunner run, BatchingOptions settings)
+    public DynamicBatcher(string model, BatchRunner run, BatchingOptions settings, IBatcherObserver? observer = null)
     {
         _model = model;
         _run = run;
         _settings = settings;
+        _observer = observer;
         _worker = Task.Run(WorkAsync);
     }
 
     public BatchingOptions Settings => _settings;
 
-    /// <summary>Work waiting (not yet taken into a run).</summary>
+    /// <summary>Work in the queue (not yet taken into a batch).</summary>
     public int QueueLength { get { lock (_lock) return _queue.Count; } }
+
+    /// <summary>Requests accepted and not yet started: in the queue, or in a batch that is still filling.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>Called after each batched run with its size (for metrics and tests).</summary>
     public event Action<int>? BatchRan;
@@ -73,7 +88,10 @@ public sealed class DynamicBatcher : IAsyncDisposable
                 throw new InferenceException(ErrorKind.Unavailable, "Overloaded",
                     $"Model '{_model}' has {_queue.Count} requests waiting (the limit); retry shortly.");
             item.Node = _queue.AddLast(item);
+            item.Enqueued = DateTime.UtcNow;
         }
+        ChangeWaiting(+1);
+        item.Result.Task.ContinueWith(_ => { if (Interlocked.Exchange(ref item.Counted, 1) == 0) ChangeWaiting(-1); }, TaskScheduler.Default);
         if (cancellationToken.CanBeCanceled)
             item.Registration = cancellationToken.Register(() =>
             {
@@ -109,7 +127,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
             }
             if (TakeWork() is { } work)
             {
-                work.Execute();
+                work.Execute(this);
                 continue;
             }
             batch.Clear();
@@ -174,6 +192,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
         foreach (var item in taken) item.Registration.Dispose(); // running: no longer cancellable
         var batch = taken.Where(i => !i.Result.Task.IsCompleted).ToList(); // cancelled while the batch was filling
         if (batch.Count == 0) return;
+        Started(batch, batch.Count);
         var (c, h, w) = batch[0].Shape;
         int length = c * h * w;
         float[] buffer = ArrayPool<float>.Shared.Rent(batch.Count * length);
@@ -215,8 +234,25 @@ public sealed class DynamicBatcher : IAsyncDisposable
         _signal.Dispose();
     }
 
+    /// <summary>Items leave the waiting count when they start running (or end early: cancelled, refused at shutdown).</summary>
+    private void Started(IEnumerable<Item> items, int size)
+    {
+        var now = DateTime.UtcNow;
+        var oldest = TimeSpan.Zero;
+        foreach (var item in items)
+        {
+            if (Interlocked.Exchange(ref item.Counted, 1) == 0) ChangeWaiting(-1);
+            if (now - item.Enqueued > oldest) oldest = now - item.Enqueued;
+        }
+        _observer?.Started(size, oldest);
+    }
+
+    private void ChangeWaiting(int delta) => _observer?.Waiting(Interlocked.Add(ref _waiting, delta));
+
     private abstract class Item
     {
+        public int Counted;
+        public DateTime Enqueued { get; set; }
         public LinkedListNode<Item>? Node { get; set; }
         public CancellationTokenRegistration Registration { get; set; }
         public abstract void Cancel(CancellationToken token);
@@ -241,10 +277,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
 
     private sealed class WorkItem(Func<object> work) : Item<object>
     {
-        public void Execute()
+        public void Execute(DynamicBatcher batcher)
         {
             Registration.Dispose();
             if (Result.Task.IsCompleted) return; // cancelled while queued
+            batcher.Started([this], 1);
             try
             {
                 Result.TrySetResult(work());

@@ -1,3 +1,4 @@
+using RffService.Inference.Monitoring;
 using Microsoft.Extensions.Options;
 using RffService.Inference.Batching;
 using RffService.Inference.Runtime;
@@ -71,6 +72,13 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         var settings = options.Value.Batching.With(config.Batching);
         if (!settings.Enabled) return null;
         if (!batchAxis) settings = settings.With(new Vision.Configuration.BatchingConfig { MaxBatchSize = 1 });
-        return new DynamicBatcher(name, (input, shape, outputs) => session.Run(input, shape, outputs), settings);
+        return new DynamicBatcher(name, (input, shape, outputs) => session.Run(input, shape, outputs), settings, new QueueMetrics(name, metrics));
+    }
+
+    /// <summary>Reports a model's queue to the metrics.</summary>
+    private sealed class QueueMetrics(string model, IInferenceMetrics? metrics) : IBatcherObserver
+    {
+        public void Waiting(int count) => metrics?.QueueLength(model, count);
+        public void Started(int size, TimeSpan queued) => metrics?.QueueWait(model, queued);
     }
 }

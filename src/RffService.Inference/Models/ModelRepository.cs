@@ -1,3 +1,4 @@
+using RffService.Inference.Monitoring;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using RffService.Vision;

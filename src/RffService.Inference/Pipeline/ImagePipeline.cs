@@ -1,3 +1,4 @@
+using RffService.Inference.Monitoring;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using RffService.Inference.Common;

@@ -1,3 +1,4 @@
+using RffService.Inference.Monitoring;
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Microsoft.ML.OnnxRuntime;

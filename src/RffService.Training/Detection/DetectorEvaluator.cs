@@ -2,6 +2,7 @@ using RffService.Training.Evaluation;
 using RffService.Vision.Detection;
 using SkiaSharp;
 
+using RffService.Training.Common;
 namespace RffService.Training.Detection;
 
 /// <summary>

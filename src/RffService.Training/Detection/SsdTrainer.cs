@@ -8,6 +8,7 @@ using RffService.Vision.Configuration;
 using RffService.Vision.Detection;
 using RffService.Vision.Postprocessing;
 
+using RffService.Training.Common;
 namespace RffService.Training.Detection;
 
 /// <summary>Architecture and training settings of an RFF-SSD.</summary>

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using RffService.Training.Data;
 
+using RffService.Training.Common;
 namespace RffService.Training.Evaluation;
 
 /// <summary>

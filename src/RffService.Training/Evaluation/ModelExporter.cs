@@ -4,6 +4,7 @@ using RffService.Training.Commands;
 using RffService.Training.Features;
 using RffService.Vision.Configuration;
 
+using RffService.Training.Common;
 namespace RffService.Training.Evaluation;
 
 /// <summary>Writes a trained RFF-CNN into the model repository: config.json, &lt;version&gt;/model.onnx and the model card.</summary>
@@ -22,7 +23,7 @@ public sealed class ModelExporter(string root, string name, int version)
     public string VersionDirectory => Path.Combine(root, name, version.ToString());
 
     /// <param name="dynamicSize">Export a fully convolutional model that runs at each image's own size (needs --grid 1).</param>
-    public void Export(RffCnnSpec spec, IReadOnlyList<string> labels, Normalisation normalisation, RffCnnOptions architecture, double lambda, bool mirror,
+    public void Export(RffCnnSpec spec, IReadOnlyList<string> labels, Normalisation normalisation, RffCnnArchitecture architecture, double lambda, bool mirror,
         bool dynamicSize = false)
     {
         var model = RffCnnBuilder.Build(spec, "rff_cnn", new Dictionary<string, string>

@@ -3,6 +3,7 @@ using RffService.Onnx.Runtime;
 using RffService.Onnx;
 using RffService.Training.Data;
 
+using RffService.Training.Common;
 namespace RffService.Training.Features;
 
 /// <summary>Runs the RFF backbone (the model without its readout) through ONNX Runtime to get readout features.</summary>

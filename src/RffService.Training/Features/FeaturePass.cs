@@ -2,6 +2,7 @@ using RffService.Onnx;
 using RffService.Training.Data;
 using RffService.Training.Solvers;
 
+using RffService.Training.Common;
 namespace RffService.Training.Features;
 
 /// <summary>

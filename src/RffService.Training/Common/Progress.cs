@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace RffService.Training;
+namespace RffService.Training.Common;
 
 /// <summary>A console progress bar (redrawn in place on a terminal, one line per 10% otherwise).</summary>
 public sealed class Progress(string title, long total)

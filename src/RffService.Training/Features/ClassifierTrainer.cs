@@ -5,7 +5,8 @@ using RffService.Training.Data;
 using RffService.Training.Features;
 using RffService.Training.Solvers;
 
-namespace RffService.Training;
+using RffService.Training.Common;
+namespace RffService.Training.Features;
 
 /// <summary>A trained classifier and where the time went.</summary>
 public sealed record TrainedClassifier(RffCnnSpec Spec, double ExtractSeconds, double GramSeconds, double SolveSeconds, double RefineSeconds, double TotalSeconds);
@@ -18,7 +19,7 @@ public static class ClassifierTrainer
 {
     /// <param name="logisticSteps">L-BFGS steps of logistic refinement after the ridge fit (0 = none; keeps the features in memory).</param>
     /// <param name="logisticPenalty">L2 penalty of the refinement, on standardised features.</param>
-    public static TrainedClassifier Train(ImageDataset train, RffCnnOptions architecture, Normalisation normalisation, double lambda, bool mirror,
+    public static TrainedClassifier Train(ImageDataset train, RffCnnArchitecture architecture, Normalisation normalisation, double lambda, bool mirror,
         int logisticSteps = 0, double logisticPenalty = 1e-4)
     {
         var clock = Stopwatch.StartNew();

@@ -1,4 +1,4 @@
-namespace RffService.Training.Features;
+namespace RffService.Training.Common;
 
 /// <summary>
 /// Gray pixel normalisation, written exactly as the service's pre-processing computes it
