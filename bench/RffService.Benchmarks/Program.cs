@@ -69,4 +69,13 @@ pointing.SetAction(parse =>
 });
 root.Subcommands.Add(pointing);
 
+var mutations = Opt.Of("--mutations", 5000, "mutated files");
+var decodersOutput = Opt.Of("--out", "bench/results/decoders.md", "markdown output");
+var decoders = new Command("decoders", "SkiaSharp against ImageSharp: decode speed and hostile-input behaviour (the image-library decision)")
+{
+    mutations, decodersOutput,
+};
+decoders.SetAction(parse => RffService.Benchmarks.Imaging.DecoderComparison.Run(parse.GetValue(mutations), parse.GetValue(decodersOutput)!));
+root.Subcommands.Add(decoders);
+
 return root.Parse(args).Invoke();

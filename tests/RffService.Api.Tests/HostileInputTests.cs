@@ -39,18 +39,6 @@ public class HostileInputTests(ServiceFactory factory) : IClassFixture<ServiceFa
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
-    /// <summary>The 1x1 GIF with its frame repeated: an animated GIF (the first frame is served).</summary>
-    private static byte[] AnimatedGif(int frames)
-    {
-        var single = TestImages.Gif();
-        int frameStart = Array.IndexOf(single, (byte)0x2C); // image descriptor
-        var frame = single[frameStart..^1];
-        var result = new List<byte>(single[..frameStart]);
-        for (int i = 0; i < frames; i++) result.AddRange(frame);
-        result.Add(0x3B);
-        return [.. result];
-    }
-
     public static TheoryData<string, string, string, HttpStatusCode?> Corpus() => new()
     {
         // what, path, body kind, expected status (null: any handled answer)
@@ -91,8 +79,8 @@ public class HostileInputTests(ServiceFactory factory) : IClassFixture<ServiceFa
         "png-as-text" => Body(TestImages.Png(), "text/plain"),
         "jpeg-as-png" => Body(TestImages.Jpeg(20, 20)),
         "bomb" => Body(TestImages.PngDeclaring(100_000, 100_000)),
-        "gif-frames" => Body(AnimatedGif(10_000), "image/gif"),
-        "gif-animated" => Body(AnimatedGif(2), "image/gif"),
+        "gif-frames" => Body(HostileImages.AnimatedGif(10_000), "image/gif"),
+        "gif-animated" => Body(HostileImages.AnimatedGif(2), "image/gif"),
         "1x1" => Body(TestImages.Png(1, 1)),
         "thin" => Body(TestImages.Png(1, 4000)),
         "wide" => Body(TestImages.Png(4000, 1)),
@@ -135,14 +123,14 @@ public class HostileInputTests(ServiceFactory factory) : IClassFixture<ServiceFa
     {
         var client = await factory.ReadyClientAsync();
         var random = new Random(seed);
-        byte[][] seeds = [TestImages.Png(24, 20), TestImages.Jpeg(24, 20), TestImages.Webp(24, 20), TestImages.Gif(), TestImages.Bmp(7, 5), TestImages.Png(12, 12, gray: true)];
+        var seeds = HostileImages.Seeds();
         string[] types = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "application/octet-stream"];
         int cases = 0, ok = 0;
         var started = DateTime.UtcNow;
         foreach (var original in seeds)
             for (int i = 0; i < 200; i++)
             {
-                var mutated = Mutate(original, seeds, random);
+                var mutated = HostileImages.Mutate(original, seeds, random);
                 var response = await client.PostAsync(path, Body(mutated, types[random.Next(types.Length)]));
                 await AssertHandledAsync(response, $"seed {seed} case {cases} ({mutated.Length} bytes)");
                 if (response.StatusCode == HttpStatusCode.OK) ok++;
@@ -160,33 +148,5 @@ public class HostileInputTests(ServiceFactory factory) : IClassFixture<ServiceFa
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromMinutes(2), "the mutated inputs took too long: something hangs");
         // The service still answers normally.
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(path, Body(TestImages.Png(16, 16)))).StatusCode);
-    }
-
-    /// <summary>Bit flips, byte overwrites, truncation, duplicated runs or a header spliced from another format.</summary>
-    private static byte[] Mutate(byte[] original, byte[][] others, Random random)
-    {
-        var bytes = (byte[])original.Clone();
-        switch (random.Next(5))
-        {
-            case 0:
-                for (int i = 0, n = random.Next(1, 8); i < n; i++) bytes[random.Next(bytes.Length)] ^= (byte)(1 << random.Next(8));
-                return bytes;
-            case 1:
-                for (int i = 0, n = random.Next(1, 4); i < n; i++) bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
-                return bytes;
-            case 2:
-                return bytes[..random.Next(0, bytes.Length)];
-            case 3:
-                {
-                    int at = random.Next(bytes.Length), length = random.Next(1, Math.Min(64, bytes.Length - at) + 1);
-                    return [.. bytes[..(at + length)], .. bytes[at..]];
-                }
-            default:
-                {
-                    var other = others[random.Next(others.Length)];
-                    int cut = random.Next(1, Math.Min(other.Length, 40));
-                    return [.. other[..cut], .. bytes[Math.Min(cut, bytes.Length)..]];
-                }
-        }
     }
 }

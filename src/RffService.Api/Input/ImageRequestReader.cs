@@ -41,22 +41,40 @@ public sealed class ImageRequestReader(IOptions<ApiOptions> options)
         throw Unsupported(mediaType);
     }
 
+    /// <summary>
+    /// The body, read once: straight into an array of the declared length when the client sent one, else through a
+    /// growing buffer. Either way no more than <see cref="ApiOptions.MaxRequestBytes"/> are read.
+    /// </summary>
     private async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         long limit = _options.MaxRequestBytes;
         if (request.ContentLength > limit) throw TooLarge(limit);
+        if (request.ContentLength is { } declared)
+        {
+            var exact = new byte[declared];
+            int filled = 0;
+            while (filled < exact.Length)
+            {
+                int read = await request.Body.ReadAsync(exact.AsMemory(filled), cancellationToken);
+                if (read == 0) throw new InferenceException(ErrorKind.BadInput, "Truncated body", $"The body ended after {filled} of its {declared} declared bytes.");
+                filled += read;
+            }
+            if (filled == 0) throw EmptyBody();
+            return exact;
+        }
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        int count;
+        while ((count = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
         {
-            if (buffer.Length + read > limit) throw TooLarge(limit);
-            buffer.Write(chunk, 0, read);
+            if (buffer.Length + count > limit) throw TooLarge(limit);
+            buffer.Write(chunk, 0, count);
         }
-        if (buffer.Length == 0)
-            throw new InferenceException(ErrorKind.BadInput, "Empty body", "The request body is empty; send an image.");
+        if (buffer.Length == 0) throw EmptyBody();
         return buffer.ToArray();
     }
+
+    private static InferenceException EmptyBody() => new(ErrorKind.BadInput, "Empty body", "The request body is empty; send an image.");
 
     private async Task<IReadOnlyList<ReadOnlyMemory<byte>>> ReadMultipartAsync(byte[] body, string boundary, CancellationToken cancellationToken)
     {

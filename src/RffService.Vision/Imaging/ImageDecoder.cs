@@ -18,12 +18,23 @@ public static class ImageDecoder
         [SKEncodedImageFormat.Gif] = "gif",
     };
 
-    public static DecodedImage Decode(ReadOnlySpan<byte> bytes, long maxPixels)
+    public static unsafe DecodedImage Decode(ReadOnlySpan<byte> bytes, long maxPixels)
     {
         if (bytes.IsEmpty)
             throw new InferenceException(ErrorKind.BadInput, "Empty image", "The image is empty (0 bytes).");
 
-        using var data = SKData.CreateCopy(bytes);
+        // Skia reads the caller's bytes in place (no copy): they stay pinned until the codec and its data are disposed.
+        fixed (byte* pointer = bytes)
+        {
+            using var data = SKData.Create((IntPtr)pointer, bytes.Length, NoRelease);
+            return Decode(data, maxPixels);
+        }
+    }
+
+    private static readonly SKDataReleaseDelegate NoRelease = (_, _) => { };
+
+    private static DecodedImage Decode(SKData data, long maxPixels)
+    {
         using var codec = SKCodec.Create(data);
         if (codec is null)
             throw new InferenceException(ErrorKind.BadInput, "Undecodable image",
