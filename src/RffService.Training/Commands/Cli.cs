@@ -18,7 +18,7 @@ public static class Cli
         ExportUntrainedCommand.Create(),
         TrainDetectorCommand.Create(),
         EvaluateDetectorCommand.Create(),
-        SampleCanvasesCommand.Create(),
+        SamplesCommand.Create(),
     };
 
     public static int Run(string[] args)
