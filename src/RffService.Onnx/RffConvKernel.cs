@@ -3,24 +3,21 @@ using System.Numerics.Tensors;
 namespace RffService.Onnx;
 
 /// <summary>
-/// Managed forward pass of <c>ai.rff::RffConv</c>: <c>Y = scale * cos(Conv(X, W) / sigma + B)</c>.
+/// Managed forward pass of <c>ai.rff::RffConv</c>, the independent reference the tests check ONNX Runtime's execution of
+/// the operator's function against: <c>Y = scale * cos(Conv(X, W) / sigma + B)</c>.
 /// Parallel over (image, output channel) planes; the inner loop is a vectorised multiply-add over
 /// contiguous input rows (stride 1) via <see cref="TensorPrimitives"/>.
 /// </summary>
 public static class RffConvKernel
 {
-    /// <summary>Computes the layer output. <paramref name="preActivation"/>, when given, receives <c>Conv(X, W)/sigma + B</c>
-    /// (the argument of the cosine), which the backward pass needs.</summary>
-    public static void Forward(ConvGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y,
-        Span<float> preActivation = default)
+    /// <summary>Computes the layer output: the reference that checks ONNX Runtime's execution of the operator's function.</summary>
+    public static void Forward(ConvGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y)
     {
         g.Validate();
         if (x.Length != g.InputLength) throw new ArgumentException($"Input has {x.Length} values, expected {g.InputLength}.");
         if (w.Length != g.WeightLength) throw new ArgumentException($"Weights have {w.Length} values, expected {g.WeightLength}.");
         if (b.Length != g.M) throw new ArgumentException($"Bias has {b.Length} values, expected {g.M}.");
         if (y.Length != g.OutputLength) throw new ArgumentException($"Output has {y.Length} values, expected {g.OutputLength}.");
-        bool keepPre = !preActivation.IsEmpty;
-        if (keepPre && preActivation.Length != g.OutputLength) throw new ArgumentException("Pre-activation buffer has the wrong length.");
 
         // Scale the weights once, as the ONNX function does (W / sigma), so both paths round alike.
         var scaledWeights = new float[w.Length];
@@ -39,70 +36,10 @@ public static class RffConvKernel
                 scaledWeights.AsSpan(m * g.C * g.KH * g.KW, g.C * g.KH * g.KW), acc);
         });
 
-        if (keepPre) output.CopyTo(preActivation);
         TensorPrimitives.Cos(output, y);
         if (g.Attributes.Scale != 1f) TensorPrimitives.Multiply(y, g.Attributes.Scale, y);
     }
 
-    /// <summary>
-    /// Backward pass: the gradient of a loss with respect to the input X, given its gradient with respect to Y.
-    /// With <c>u = Conv(X, W / sigma) + B</c> and <c>Y = scale * cos(u)</c>: <c>dL/du = -scale * sin(u) * dL/dY</c>, and
-    /// <c>dL/dX</c> is the transposed convolution of <c>dL/du</c> with <c>W / sigma</c>.
-    /// </summary>
-    /// <param name="preActivation">u, as <see cref="Forward"/> returns it.</param>
-    public static float[] Backward(ConvGeometry g, ReadOnlySpan<float> w, ReadOnlySpan<float> preActivation, ReadOnlySpan<float> gradY)
-    {
-        g.Validate();
-        if (preActivation.Length != g.OutputLength || gradY.Length != g.OutputLength)
-            throw new ArgumentException($"Pre-activation and output gradient must have {g.OutputLength} values.");
-        var gradU = new float[g.OutputLength];
-        TensorPrimitives.Sin(preActivation, gradU);
-        TensorPrimitives.Multiply(gradU, gradY, gradU);
-        TensorPrimitives.Multiply(gradU, -g.Attributes.Scale, gradU);
-        var scaledWeights = new float[w.Length];
-        TensorPrimitives.Divide(w, g.Attributes.Sigma, scaledWeights);
-
-        var gradX = new float[g.InputLength];
-        int outPlane = g.OutH * g.OutW, inPlane = g.H * g.W;
-        var a = g.Attributes;
-        Parallel.For(0, g.N * g.C, index =>
-        {
-            int n = index / g.C, c = index % g.C;
-            var target = gradX.AsSpan((n * g.C + c) * inPlane, inPlane);
-            for (int m = 0; m < g.M; m++)
-            {
-                var source = gradU.AsSpan((n * g.M + m) * outPlane, outPlane);
-                for (int ky = 0; ky < g.KH; ky++)
-                    for (int kx = 0; kx < g.KW; kx++)
-                    {
-                        float weight = scaledWeights[((m * g.C + c) * g.KH + ky) * g.KW + kx];
-                        int offsetX = kx * a.DilationW - a.PadLeft;
-                        int oxStart = Math.Max(0, CeilDiv(-offsetX, a.StrideW));
-                        int oxEnd = Math.Min(g.OutW, FloorDiv(g.W - 1 - offsetX, a.StrideW) + 1);
-                        if (oxEnd <= oxStart) continue;
-                        int count = oxEnd - oxStart;
-                        for (int oy = 0; oy < g.OutH; oy++)
-                        {
-                            int iy = oy * a.StrideH + ky * a.DilationH - a.PadTop;
-                            if ((uint)iy >= (uint)g.H) continue;
-                            var gradRow = source.Slice(oy * g.OutW + oxStart, count);
-                            int ix0 = oxStart * a.StrideW + offsetX;
-                            var row = target.Slice(iy * g.W, g.W);
-                            if (a.StrideW == 1)
-                            {
-                                var slice = row.Slice(ix0, count);
-                                TensorPrimitives.MultiplyAdd(gradRow, weight, slice, slice);
-                            }
-                            else
-                            {
-                                for (int i = 0; i < count; i++) row[ix0 + i * a.StrideW] += weight * gradRow[i];
-                            }
-                        }
-                    }
-            }
-        });
-        return gradX;
-    }
 
     /// <summary>Adds one output channel's convolution (over all input channels) into <paramref name="acc"/>.</summary>
     internal static void AccumulatePlane(ConvGeometry g, ReadOnlySpan<float> image, ReadOnlySpan<float> filter, Span<float> acc)

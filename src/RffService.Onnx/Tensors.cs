@@ -36,6 +36,15 @@ public static class Tensors
         return tensor.FloatData.ToArray();
     }
 
+    public static long[] ToInt64s(TensorProto tensor)
+    {
+        if (tensor.DataType != (int)TensorProto.Types.DataType.Int64)
+            throw new InvalidDataException($"Tensor '{tensor.Name}' has data type {tensor.DataType}, expected INT64 (7).");
+        if (tensor.HasRawData)
+            return MemoryMarshal.Cast<byte, long>(tensor.RawData.Span).ToArray();
+        return tensor.Int64Data.ToArray();
+    }
+
     public static long[] Shape(TensorProto tensor) => tensor.Dims.ToArray();
 
     public static long ElementCount(ReadOnlySpan<long> dims)

@@ -20,7 +20,10 @@ public class ModelAndHealthEndpointTests(ServiceFactory factory) : IClassFixture
         Assert.Equal("CPUExecutionProvider", tiny.GetProperty("executionProvider").GetString());
         Assert.Equal(16, tiny.GetProperty("input").GetProperty("width").GetInt32());
         Assert.Equal(["circle", "square", "triangle"], tiny.GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
-        Assert.Equal(["rff1", "rff2"], tiny.GetProperty("camLayers").EnumerateArray().Select(l => l.GetString()));
+        var camLayers = tiny.GetProperty("camLayers").EnumerateArray().ToList();
+        Assert.Equal(["rff1", "rff2"], camLayers.Where(l => l.GetProperty("kind").GetString() == "rff").Select(l => l.GetProperty("name").GetString()));
+        Assert.Equal("rff2", tiny.GetProperty("defaultCamLayer").GetString());
+        Assert.Equal([8, 8, 8], camLayers.Last().GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()));
         var layer = tiny.GetProperty("rffLayers")[0];
         Assert.Equal(1.5f, layer.GetProperty("sigma").GetSingle());
         Assert.Equal(6, layer.GetProperty("outChannels").GetInt32());

@@ -29,30 +29,40 @@ public class CamTests : IDisposable
     private readonly TestModelRepository _models = new TestModelRepository()
         .AddModel("gap", GapSpec(), TestModelRepository.TinyConfig());
 
-    private static (CamContext Context, ModelRuntime Model) Context(TestServices services, int layerIndex, int target, int seed = 1)
+    private static readonly InputSpec Spec = new(16, 16, 1, [0.5f], [0.25f], Letterbox: false);
+
+    private static float[] RandomInput(int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, 256).Select(_ => (float)random.NextDouble() * 2 - 1).ToArray();
+    }
+
+    /// <summary>The context of one explanation of <paramref name="target"/> at the model's <paramref name="rffLayer"/>-th RFF layer.</summary>
+    private static CamContext Context(TestServices services, int rffLayer, int target, float[] input, bool blank = false, int? channelLimit = null)
     {
         var runtime = services.Model("gap").Runtime!;
         var explainer = Assert.IsType<Explainer>(runtime.Explainer);
-        var random = new Random(seed);
-        var input = Enumerable.Range(0, 256).Select(_ => (float)random.NextDouble() * 2 - 1).ToArray();
-        var layer = explainer.Layers[layerIndex];
-        var outputs = runtime.Session.Run(input, [1, 1, 16, 16], [layer.Output]);
-        var (activations, shape) = outputs[layer.Output];
-        return (new CamContext(explainer, runtime.Session, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), target), runtime);
+        var layer = explainer.Layers.Where(l => l.Kind == "rff").ElementAt(rffLayer);
+        var classTarget = new ClassTarget(target, 3, probabilities: false);
+        var run = explainer.Run(input, [1, 1, 16, 16], classTarget.Weights(explainer.ScoreShape), [1, .. explainer.ScoreShape], [layer]);
+        var (activations, gradients, shape) = run.Layers[layer.Tensor];
+        var blankInput = blank ? CamService.BlankLike(input, Spec) : null;
+        var reference = blankInput is null ? null : explainer.Activations(blankInput, [1, 1, 16, 16], [layer])[0];
+        return new CamContext(layer, input, [1, 1, 16, 16], activations, gradients, shape.Select(d => (int)d).ToArray(), reference, blankInput,
+            new QueuedCamRunner(runtime, explainer, classTarget, Spec, input), channelLimit);
     }
 
     [Fact]
     public async Task Cam_equals_the_readout_weighted_sum_of_the_last_feature_maps()
     {
         await using var services = TestServices.Load(_models.Root);
-        var (context, _) = Context(services, layerIndex: 1, target: 2);
+        var input = RandomInput(1);
+        var context = Context(services, rffLayer: 1, target: 2, input);
         var spec = GapSpec();
 
-        var map = new Cam().Compute(context);
+        var map = await new Cam().ComputeAsync(context, default);
 
         // Independently: Σ_k w_ck F_k / (h w), with F from the managed forward pass of the spec.
-        var random = new Random(1);
-        var input = Enumerable.Range(0, 256).Select(_ => (float)random.NextDouble() * 2 - 1).ToArray();
         var (features, channels, height, width) = RffCnnManagedForward.LastFeatureMap(spec, input, 1);
         Assert.Equal((8, 8, 8), (channels, height, width));
         for (int p = 0; p < height * width; p++)
@@ -70,23 +80,16 @@ public class CamTests : IDisposable
     public async Task With_a_blank_baseline_cam_decomposes_the_score_difference_and_flat_regions_are_zero()
     {
         await using var services = TestServices.Load(_models.Root);
-        var runtime = services.Model("gap").Runtime!;
-        var explainer = runtime.Explainer!;
-        var layer = explainer.Layers[1];
         // A flat image (-1 everywhere) with a bright 6x6 square in one corner.
         var input = Enumerable.Repeat(-1f, 256).ToArray();
         for (int y = 1; y < 7; y++) for (int x = 1; x < 7; x++) input[y * 16 + x] = 1.5f;
-        var spec = new InputSpec(16, 16, 1, [0.5f], [0.25f], Letterbox: false);
-        var blank = CamService.BlankLike(input, spec);
-        Assert.All(blank, v => Assert.Equal(-1f, v));
+        var context = Context(services, rffLayer: 1, target: 0, input, blank: true);
+        Assert.All(context.BlankInput!, v => Assert.Equal(-1f, v));
 
-        var (activations, shape) = runtime.Session.Run(input, [1, 1, 16, 16], [layer.Output])[layer.Output];
-        var reference = runtime.Session.Run(blank, [1, 1, 16, 16], [layer.Output])[layer.Output].Values;
-        var context = new CamContext(explainer, runtime.Session, layer, input, [1, 1, 16, 16], activations, shape.Select(d => (int)d).ToArray(), 0, reference);
-        var map = new Cam().Compute(context);
+        var map = await new Cam().ComputeAsync(context, default);
 
         var logits = RffCnnManagedForward.Logits(GapSpec(), input, 1);
-        var blankLogits = RffCnnManagedForward.Logits(GapSpec(), blank, 1);
+        var blankLogits = RffCnnManagedForward.Logits(GapSpec(), context.BlankInput!, 1);
         Assert.Equal(logits[0] - blankLogits[0], map.Values.Sum(), 1e-4);
         // Far from the square (beyond the receptive field), the image is flat like the blank: the map is 0 there.
         Assert.Equal(0f, map.Values[7 * 8 + 7], 1e-5f);
@@ -94,48 +97,99 @@ public class CamTests : IDisposable
     }
 
     [Fact]
-    public async Task GradCam_on_the_last_layer_of_a_gap_linear_model_is_cam_up_to_a_positive_factor()
+    public async Task GradCam_and_LayerCam_on_the_last_layer_of_a_gap_linear_model_follow_the_readout()
     {
         await using var services = TestServices.Load(_models.Root);
-        var (context, _) = Context(services, layerIndex: 1, target: 0);
-        var cam = new Cam().Compute(context).Values.Select(v => Math.Max(v, 0f)).ToArray();
-        var gradCam = new GradCam().Compute(context).Values;
+        var input = RandomInput(2);
+        var context = Context(services, rffLayer: 1, target: 0, input);
+        var spec = GapSpec();
+        var (features, channels, _, _) = RffCnnManagedForward.LastFeatureMap(spec, input, 1);
 
-        Assert.Contains(cam, v => v > 0);
-        int reference = Array.IndexOf(cam, cam.Max());
-        float factor = gradCam[reference] / cam[reference];
-        Assert.True(factor > 0);
-        for (int p = 0; p < cam.Length; p++) Assert.Equal(cam[p] * factor, gradCam[p], 1e-5f);
+        var gradCam = (await new GradCam().ComputeAsync(context, default)).Values;
+        var layerCam = (await new LayerCam().ComputeAsync(context, default)).Values;
+
+        // The gradient at every position of channel k is w_0k / 64: Grad-CAM is ReLU(Σ_k w_0k / 64 F_k), Layer-CAM keeps the positive w_0k only.
+        for (int p = 0; p < 64; p++)
+        {
+            double all = 0, positive = 0;
+            for (int k = 0; k < channels; k++)
+            {
+                double w = spec.ReadoutWeights[k] / 64.0;
+                all += w * features[k * 64 + p];
+                positive += Math.Max(w, 0) * features[k * 64 + p];
+            }
+            Assert.Equal(Math.Max(all, 0), gradCam[p], 1e-5);
+            Assert.Equal(Math.Max(positive, 0), layerCam[p], 1e-5);
+        }
     }
 
     [Fact]
-    public async Task Cam_is_refused_on_a_layer_followed_by_a_nonlinear_layer()
+    public async Task Cam_is_refused_on_a_layer_followed_by_a_nonlinear_layer_and_the_other_methods_answer()
     {
         await using var services = TestServices.Load(_models.Root);
-        var (context, _) = Context(services, layerIndex: 0, target: 0);
-        var ex = Assert.Throws<InferenceException>(() => new Cam().Compute(context));
+        var context = Context(services, rffLayer: 0, target: 0, RandomInput(3), blank: true, channelLimit: 4);
+        var ex = await Assert.ThrowsAsync<InferenceException>(() => new Cam().ComputeAsync(context, default));
         Assert.Equal(ErrorKind.InvalidParameter, ex.Kind);
-        Assert.All(CamMethod.All.Values.Where(m => m is not Cam), m => Assert.Equal(context.Plane, m.Compute(context).Values.Length));
+        foreach (var method in CamMethod.All.Values.Where(m => m is not Cam))
+        {
+            var map = await method.ComputeAsync(context, default);
+            Assert.Equal(context.Plane, map.Values.Length);
+            Assert.All(map.Values, v => Assert.True(float.IsFinite(v) && v >= 0));
+        }
     }
 
-    [Theory]
-    [InlineData(0)]
-    [InlineData(1)]
-    public async Task Batched_score_and_ablation_weights_equal_one_at_a_time(int layerIndex)
+    [Fact]
+    public async Task Ablation_weights_on_the_last_layer_are_the_readout_share_of_each_channel()
     {
         await using var services = TestServices.Load(_models.Root);
-        var (context, _) = Context(services, layerIndex, target: 1);
+        var input = RandomInput(4);
+        var context = Context(services, rffLayer: 1, target: 1, input);
+        var spec = GapSpec();
+        var (features, channels, _, _) = RffCnnManagedForward.LastFeatureMap(spec, input, 1);
+        float score = RffCnnManagedForward.Logits(spec, input, 1)[1];
 
-        Assert.Equal(ScoreCam.ChannelScores(context, 1), ScoreCam.ChannelScores(context, 64), new FloatTolerance(1e-5f));
-        Assert.Equal(AblationCam.ChannelScores(context, 1), AblationCam.ChannelScores(context, 64), new FloatTolerance(1e-4f));
+        var weights = await new AblationCam().ChannelWeightsAsync(context, default);
 
-        // Ablation reference by hand: zero channel 0 and re-run the managed network from the layer.
-        var ablated = (float[])context.Activations.Clone();
-        Array.Clear(ablated, 0, context.Plane);
-        var net = context.Model.Network;
-        float Score(float[] a) => net.Forward(new Tensor(a, context.ActivationShape), context.OpIndex + 1).Output.Data[1];
-        float original = Score(context.Activations);
-        Assert.Equal((original - Score(ablated)) / original, AblationCam.ChannelScores(context, 8)[0], 1e-3f);
+        // Switching channel k off removes w_1k mean(F_k) from the score: (y - y_k) / y = w_1k mean(F_k) / y.
+        for (int k = 0; k < channels; k++)
+            Assert.Equal(spec.ReadoutWeights[8 + k] * features.AsSpan(k * 64, 64).ToArray().Average() / score, weights[k], 1e-3);
+    }
+
+    [Fact]
+    public async Task Score_cam_scores_the_chosen_channels_masked_inputs_with_the_model()
+    {
+        await using var services = TestServices.Load(_models.Root);
+        var input = RandomInput(5);
+        var context = Context(services, rffLayer: 0, target: 2, input, blank: true, channelLimit: 3);
+        var chosen = context.ScoredChannels();
+        Assert.Equal(3, chosen.Length);
+        // The chosen channels are those with the largest mean(G_k) mean(A_k).
+        var contribution = Enumerable.Range(0, context.Channels)
+            .Select(k => context.GradientChannel(k).ToArray().Average() * context.Channel(k).ToArray().Average()).ToArray();
+        Assert.Equal(Enumerable.Range(0, context.Channels).OrderByDescending(k => contribution[k]).Take(3).Order(), chosen);
+
+        var map = await new ScoreCam().ComputeAsync(context, default);
+
+        // Independently: each chosen channel (16x16, the input's size) min-max normalised masks the input towards the
+        // blank; the managed forward pass scores it; softmax over the chosen channels weights the maps.
+        var spec = GapSpec();
+        var probabilities = chosen.Select(k =>
+        {
+            var channel = context.Channel(k).ToArray();
+            float min = channel.Min(), max = channel.Max();
+            var masked = input.Select((v, p) => context.BlankInput![p] + (v - context.BlankInput[p]) * (max > min ? (channel[p] - min) / (max - min) : 0)).ToArray();
+            var logits = RffCnnManagedForward.Logits(spec, masked, 1);
+            var e = logits.Select(l => Math.Exp(l - logits.Max())).ToArray();
+            return e[2] / e.Sum();
+        }).ToArray();
+        var weights = probabilities.Select(p => Math.Exp(p - probabilities.Max())).ToArray();
+        double total = weights.Sum();
+        for (int p = 0; p < context.Plane; p++)
+        {
+            double expected = 0;
+            for (int j = 0; j < chosen.Length; j++) expected += weights[j] / total * context.Channel(chosen[j])[p];
+            Assert.Equal(Math.Max(expected, 0), map.Values[p], 1e-4);
+        }
     }
 
     [Theory]

@@ -39,9 +39,17 @@ public class ModelConfigSchemaTests
             Batching = new BatchingConfig { Enabled = true, MaxBatchSize = 4, MaxQueueDelayMicroseconds = 10, MaxQueueSize = 5, WaitWhenIdle = true },
             Detection = new DetectionConfig
             {
-                Layout = "ssd", ScoresOutput = "s", BoxesOutput = "b", BackgroundClass = 0, ScoresAreProbabilities = false, Variances = [0.1f, 0.1f, 0.2f, 0.2f],
+                Layout = "ssd",
+                ScoresOutput = "s",
+                BoxesOutput = "b",
+                BackgroundClass = 0,
+                ScoresAreProbabilities = false,
+                Variances = [0.1f, 0.1f, 0.2f, 0.2f],
                 Priors = new PriorConfig { MinScale = 0.2f, MaxScale = 0.9f, Clip = true, FeatureMaps = [new FeatureMapConfig { Width = 4, Height = 4, AspectRatios = [2f] }], Boxes = [[0.5f, 0.5f, 0.1f, 0.1f]] },
-                LabelsOutput = "l", BoxFormat = "yxyx", Normalized = false, LabelOffset = 1,
+                LabelsOutput = "l",
+                BoxFormat = "yxyx",
+                Normalized = false,
+                LabelOffset = 1,
             },
         };
         var result = Evaluate(JsonSerializer.Serialize(config, ModelConfig.JsonOptions));

@@ -1,5 +1,6 @@
 using RffService.Inference.Classification;
 using RffService.Inference.Common;
+using RffService.Inference.Detection;
 using RffService.Inference.Explanations;
 
 namespace RffService.Api.Contracts;
@@ -11,6 +12,7 @@ namespace RffService.Api.Contracts;
 /// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam.</param>
 /// <param name="Layer">RFF layer the map was computed on.</param>
 /// <param name="Target">The class explained, with its probability.</param>
+/// <param name="Detection">The detection explained (with /cam's detection parameter), or absent.</param>
 /// <param name="Overlay">Base64 PNG at the original image's size: the coloured map blended onto the image.</param>
 /// <param name="Heatmap">Base64 grayscale PNG at the original size: the map, 0 (black) to 1 (white).</param>
 /// <param name="Faithfulness">Average drop, increase in confidence and deletion AUC of this map (absent with faithfulness=false).</param>
@@ -22,11 +24,12 @@ public sealed record CamResponse(
     string Method,
     string Layer,
     Prediction Target,
+    Detection? Detection,
     string Overlay,
     string Heatmap,
     FaithfulnessScores? Faithfulness,
     CamTimings Timings) : IModelResult
 {
     public static CamResponse From(CamResult result) => new(result.ImageId, result.Model, result.Version, result.Method, result.Layer,
-        result.Target, Convert.ToBase64String(result.OverlayPng), Convert.ToBase64String(result.HeatmapPng), result.Faithfulness, result.Timings);
+        result.Target, result.Detection, Convert.ToBase64String(result.OverlayPng), Convert.ToBase64String(result.HeatmapPng), result.Faithfulness, result.Timings);
 }

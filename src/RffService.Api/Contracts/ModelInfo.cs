@@ -17,7 +17,9 @@ namespace RffService.Api.Contracts;
 /// <param name="Input">Input size, channels, normalisation and resize mode.</param>
 /// <param name="ExecutionProvider">ONNX Runtime execution provider in use.</param>
 /// <param name="RffLayers">RFF layers found in the graph, in order.</param>
-/// <param name="CamLayers">Names of the layers a class activation map can be computed on.</param>
+/// <param name="CamLayers">The layers explanations can use (RFF layers and other 4-D feature maps), with their shape and methods, or why not.</param>
+/// <param name="DefaultCamLayer">The layer /cam uses when the request names none.</param>
+/// <param name="ExplanationError">Why the model cannot be explained at all, when it cannot.</param>
 public sealed record ModelInfo(
     string Name,
     string? Task,
@@ -31,7 +33,9 @@ public sealed record ModelInfo(
     InputConfig? Input,
     string? ExecutionProvider,
     IReadOnlyList<RffLayerSummary> RffLayers,
-    IReadOnlyList<string> CamLayers)
+    IReadOnlyList<CamLayerInfo> CamLayers,
+    string? DefaultCamLayer,
+    string? ExplanationError)
 {
     public static ModelInfo From(ModelEntry model) => new(
         model.Name,
@@ -46,7 +50,22 @@ public sealed record ModelInfo(
         model.Config?.Input,
         model.Runtime?.ExecutionProvider,
         (model.Runtime?.RffLayers ?? []).Select(RffLayerSummary.From).ToList(),
-        (model.Runtime?.Explainer?.Layers ?? []).Select(l => l.Name).ToList());
+        (model.Runtime?.Explainer?.Layers ?? []).Select(CamLayerInfo.From).ToList(),
+        model.Runtime?.Explainer?.DefaultLayer?.Name,
+        model.Runtime?.ExplanationError);
+}
+
+/// <summary>A layer explanations can use.</summary>
+/// <param name="Name">Layer name (the producing node's), for /cam's layer parameter.</param>
+/// <param name="Tensor">The tensor it reads.</param>
+/// <param name="Kind">rff, or the operator that produces the map (Conv, Relu, BatchNormalization, Add, ...).</param>
+/// <param name="Shape">[channels, height, width] at the model's nominal input size.</param>
+/// <param name="Methods">The methods that apply (cam only where it is an exact decomposition); empty when refused.</param>
+/// <param name="Refused">Why the layer is not offered (an operator without a gradient rule, a failed gradient check), or null.</param>
+public sealed record CamLayerInfo(string Name, string Tensor, string Kind, long[] Shape, IReadOnlyList<string> Methods, string? Refused)
+{
+    public static CamLayerInfo From(RffService.Onnx.Explanations.CamLayer layer) => new(layer.Name, layer.Tensor, layer.Kind,
+        [layer.Channels, layer.Height, layer.Width], layer.Usable ? RffService.Inference.Explanations.CamMethod.ApplicableTo(layer) : [], layer.Refusal);
 }
 
 /// <summary>One RFF layer: Y = scale * cos(Conv(X, W) / sigma + B).</summary>

@@ -4,34 +4,70 @@ using Microsoft.Net.Http.Headers;
 using RffService.Api.Contracts;
 using RffService.Api.Input;
 using RffService.Inference.Common;
+using RffService.Inference.Detection;
 using RffService.Inference.Explanations;
 using RffService.Vision;
 
 namespace RffService.Api.Endpoints;
 
-/// <summary>The query of GET and POST /cam.</summary>
-/// <param name="ImageId">The imageId of an earlier /classify or /detect response (GET only).</param>
-/// <param name="Model">Model name; the default classifier when empty.</param>
-/// <param name="Target">Class label or index to explain; the top-1 class when empty.</param>
-/// <param name="Method">cam, gradcam (default), gradcampp, layercam, scorecam or ablationcam.</param>
-/// <param name="Layer">Layer name or index (GET /models lists camLayers); the default layer when empty.</param>
+/// <summary>The query of POST /cam (GET /cam adds the imageId).</summary>
+/// <param name="Model">Model name; the default classifier (or, with a detection, the default detector) when empty.</param>
+/// <param name="Target">Class label or index to explain; the top-1 class when empty (classifiers).</param>
+/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam (default: gradcam; layercam for a detection).</param>
+/// <param name="Layer">Layer name or index (GET /models lists camLayers), several separated by commas, or all (their maps averaged); the default layer when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1 (default 0.5).</param>
 /// <param name="Colormap">jet (default), viridis, inferno or gray.</param>
 /// <param name="Baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
 /// <param name="Faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
-public sealed record CamQuery(
-    [property: FromQuery(Name = "imageId")] string? ImageId = null,
+/// <param name="Channels">scorecam and ablationcam: how many channels to score, those with the largest Grad-CAM contribution (default 32), or all.</param>
+/// <param name="Detection">Explain this detection of a detector (its index in the /detect answer with the same thresholds).</param>
+/// <param name="ScoreThreshold">With detection: the /detect scoreThreshold the index refers to (default 0.3).</param>
+/// <param name="IouThreshold">With detection: the /detect iouThreshold (default 0.45).</param>
+/// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
+/// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
+public record CamQuery(
     [property: FromQuery(Name = "model")] string? Model = null,
     [property: FromQuery(Name = "target")] string? Target = null,
-    [property: FromQuery(Name = "method")] string Method = CamRequest.DefaultMethod,
+    [property: FromQuery(Name = "method")] string? Method = null,
     [property: FromQuery(Name = "layer")] string? Layer = null,
     [property: FromQuery(Name = "alpha")] float Alpha = CamRequest.DefaultAlpha,
     [property: FromQuery(Name = "colormap")] string Colormap = CamRequest.DefaultColormap,
     [property: FromQuery(Name = "baseline")] string Baseline = CamRequest.DefaultBaseline,
-    [property: FromQuery(Name = "faithfulness")] bool Faithfulness = true)
+    [property: FromQuery(Name = "faithfulness")] bool Faithfulness = true,
+    [property: FromQuery(Name = "channels")] string Channels = CamRequest.DefaultChannels,
+    [property: FromQuery(Name = "detection")] int? Detection = null,
+    [property: FromQuery(Name = "scoreThreshold")] float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
+    [property: FromQuery(Name = "iouThreshold")] float IouThreshold = DetectionRequest.DefaultIouThreshold,
+    [property: FromQuery(Name = "maxDetections")] int MaxDetections = DetectionRequest.DefaultMaxDetections,
+    [property: FromQuery(Name = "classes")] string? Classes = null)
 {
-    public CamRequest ToRequest() => new(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness);
+    public CamRequest ToRequest() => new(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection,
+        new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')));
 }
+
+/// <summary>The query of GET /cam: an image seen earlier, by its id, and what to explain in it.</summary>
+/// <param name="ImageId">The imageId of an earlier /classify or /detect answer.</param>
+/// <param name="Model">Model name; the default classifier (or, with a detection, the default detector) when empty.</param>
+/// <param name="Target">Class label or index to explain; the top-1 class when empty (classifiers).</param>
+/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam (default: gradcam; layercam for a detection).</param>
+/// <param name="Layer">Layer name or index (GET /models lists camLayers), several separated by commas, or all (their maps averaged); the default layer when empty.</param>
+/// <param name="Alpha">Overlay opacity, 0..1 (default 0.5).</param>
+/// <param name="Colormap">jet (default), viridis, inferno or gray.</param>
+/// <param name="Baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
+/// <param name="Faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
+/// <param name="Channels">scorecam and ablationcam: how many channels to score, those with the largest Grad-CAM contribution (default 32), or all.</param>
+/// <param name="Detection">Explain this detection of a detector (its index in the /detect answer with the same thresholds).</param>
+/// <param name="ScoreThreshold">With detection: the /detect scoreThreshold the index refers to (default 0.3).</param>
+/// <param name="IouThreshold">With detection: the /detect iouThreshold (default 0.45).</param>
+/// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
+/// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
+public sealed record CachedCamQuery(
+    [property: FromQuery(Name = "imageId")] string? ImageId = null,
+    string? Model = null, string? Target = null, string? Method = null, string? Layer = null, float Alpha = CamRequest.DefaultAlpha,
+    string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline, bool Faithfulness = true,
+    string Channels = CamRequest.DefaultChannels, int? Detection = null, float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
+    float IouThreshold = DetectionRequest.DefaultIouThreshold, int MaxDetections = DetectionRequest.DefaultMaxDetections, string? Classes = null)
+    : CamQuery(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection, ScoreThreshold, IouThreshold, MaxDetections, Classes);
 
 public static class CamEndpoints
 {
@@ -64,7 +100,7 @@ public static class CamEndpoints
     }
 
     /// <summary>Explains a cached image.</summary>
-    private static async Task<IResult> ExplainCachedAsync(HttpContext context, ImageCache cache, CamService cam, [AsParameters] CamQuery query,
+    private static async Task<IResult> ExplainCachedAsync(HttpContext context, ImageCache cache, CamService cam, [AsParameters] CachedCamQuery query,
         CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(query.ImageId))

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using RffService.Inference.Common;
 using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
+using RffService.Inference.Runtime;
 using RffService.Vision.Detection;
 using RffService.Vision.Imaging;
 using RffService.Vision;
@@ -31,22 +32,16 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
         CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
-        CheckFraction(request.ScoreThreshold, "scoreThreshold");
-        CheckFraction(request.IouThreshold, "iouThreshold");
-        if (request.MaxDetections is < 1 or > MaxDetectionsLimit)
-            throw new InferenceException(ErrorKind.InvalidParameter, "Invalid maxDetections",
-                $"maxDetections must be between 1 and {MaxDetectionsLimit}, got {request.MaxDetections}.");
-
         var model = resolver.Resolve(modelName, Task);
         var runtime = model.Runtime!;
         var labels = runtime.Config.Labels;
-        var parameters = new DetectionParameters(request.ScoreThreshold, request.IouThreshold, request.MaxDetections, ClassFilter(request.Classes, labels));
+        var parameters = Parameters(request, labels);
         using var batch = await pipeline.RunAsync(model, images, keepDecoded: request.Overlay, cancellationToken: cancellationToken);
         var results = new DetectionResult[batch.Runs.Count];
         for (int i = 0; i < results.Length; i++)
         {
             var (image, outputs) = batch.Runs[i];
-            var detections = ToOriginal(runtime.Decoder!.Decode(outputs, 0, parameters), image.Transform, image.Spec, labels);
+            var detections = Decode(runtime, image, outputs, parameters).Select(d => d.Detection).ToList();
             string? png = request.Overlay ? Convert.ToBase64String(DetectionOverlay.RenderPng(image.Decoded!, detections)) : null;
             results[i] = new DetectionResult(model.Name, model.Version!.Value, image.Id, image.Width, image.Height, detections, png,
                 runtime.ExecutionProvider,
@@ -55,20 +50,35 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
         return results;
     }
 
-    /// <summary>Candidates on the model input (fractions) as detections in the original image's pixels, clipped; empty boxes dropped.</summary>
-    public static List<Detection> ToOriginal(IReadOnlyList<Candidate> candidates, ResizeTransform transform, InputSpec spec, IReadOnlyList<string> labels)
+    /// <summary>A request's thresholds checked and turned into the decoder's parameters (class names resolved to indices).</summary>
+    public static DetectionParameters Parameters(DetectionRequest request, IReadOnlyList<string> labels)
     {
-        var detections = new List<Detection>(candidates.Count);
-        int width = transform.OriginalWidth, height = transform.OriginalHeight;
-        foreach (var c in candidates)
+        CheckFraction(request.ScoreThreshold, "scoreThreshold");
+        CheckFraction(request.IouThreshold, "iouThreshold");
+        if (request.MaxDetections is < 1 or > MaxDetectionsLimit)
+            throw new InferenceException(ErrorKind.InvalidParameter, "Invalid maxDetections",
+                $"maxDetections must be between 1 and {MaxDetectionsLimit}, got {request.MaxDetections}.");
+        return new DetectionParameters(request.ScoreThreshold, request.IouThreshold, request.MaxDetections, ClassFilter(request.Classes, labels));
+    }
+
+    /// <summary>
+    /// One image's detections in the original image's pixels (clipped; empty boxes dropped), each with the candidate it
+    /// came from, in the order /detect answers them: the list /cam's detection index refers to.
+    /// </summary>
+    public static List<(Detection Detection, Candidate Candidate)> Decode(ModelRuntime runtime, PreparedImage image, RunOutputs outputs, DetectionParameters parameters)
+    {
+        var labels = runtime.Config.Labels;
+        var result = new List<(Detection, Candidate)>();
+        int width = image.Transform.OriginalWidth, height = image.Transform.OriginalHeight;
+        foreach (var c in runtime.Decoder!.Decode(outputs, 0, parameters))
         {
-            var box = transform.ToOriginal(c.Box, spec.Width, spec.Height);
+            var box = image.Transform.ToOriginal(c.Box, image.Spec.Width, image.Spec.Height);
             if (box.Area <= 0) continue;
-            detections.Add(new Detection(labels[c.ClassIndex], c.ClassIndex, MathF.Round(c.Score, 5),
+            result.Add((new Detection(labels[c.ClassIndex], c.ClassIndex, MathF.Round(c.Score, 5),
                 new PixelBox(Round(box.XMin), Round(box.YMin), Round(box.Width), Round(box.Height)),
-                new NormalizedBox(box.XMin / width, box.YMin / height, box.XMax / width, box.YMax / height)));
+                new NormalizedBox(box.XMin / width, box.YMin / height, box.XMax / width, box.YMax / height)), c));
         }
-        return detections;
+        return result;
     }
 
     private static float Round(float value) => MathF.Round(value, 2);

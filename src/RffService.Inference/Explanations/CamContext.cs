@@ -1,96 +1,59 @@
-using RffService.Inference.Runtime;
 using RffService.Onnx.Explanations;
-using RffService.Onnx;
-using RffService.Vision.Postprocessing;
 
 namespace RffService.Inference.Explanations;
 
-/// <summary>
-/// Everything a CAM method may use for one image, one target class and one layer: the layer's activations A [C, h, w]
-/// (from the model itself), the gradient G of the target's score (logit) with respect to A, and ways to re-score
-/// edited inputs or activations in batches with ONNX Runtime.
-/// </summary>
-public sealed class CamContext
+/// <summary>Runs the model for an explanation, through the model's queue: the serving session on inputs, the explanation graph on activations.</summary>
+public interface ICamRunner
 {
-    private readonly Lazy<float[]> _gradients;
+    /// <summary>The explained outcome's probability for each of <paramref name="count"/> inputs [C, H, W] laid end to end.</summary>
+    Task<float[]> ProbabilitiesAsync(float[] inputs, int count, CancellationToken cancellationToken);
 
-    /// <param name="reference">The layer's activations for a blank reference image (same shape), or null to explain raw activations.</param>
-    public CamContext(Explainer model, ModelSession session, RffLayerInfo layer, float[] input, int[] inputShape, float[] activations, int[] activationShape, int target,
-        float[]? reference = null)
-    {
-        Model = model;
-        Session = session;
-        Layer = layer;
-        Input = input;
-        InputShape = inputShape;
-        Activations = activations;
-        ActivationShape = activationShape;
-        Target = target;
-        OpIndex = model.Network.IndexOf(layer.Output);
-        Relative = reference is null ? activations : activations.Select((a, i) => a - reference[i]).ToArray();
-        _gradients = new Lazy<float[]>(() => model.Network.GradientAt(OpIndex, new Tensor(activations, activationShape), target).Data);
-    }
+    /// <summary>The explained outcome's score for each of <paramref name="count"/> perturbations of the layer's activations.</summary>
+    Task<float[]> ScoresWithDeltasAsync(CamLayer layer, float[] deltas, int[] activationShape, int count, CancellationToken cancellationToken);
+}
 
-    public Explainer Model { get; }
-    /// <summary>The model's serving session (for re-scoring edited inputs).</summary>
-    public ModelSession Session { get; }
-    public RffLayerInfo Layer { get; }
+/// <summary>
+/// Everything a CAM method may use for one image, one target and one layer: the activations A [C, h, w], the gradient G
+/// of the target's score with respect to A (from the explanation graph), the activations of a blank reference image,
+/// and the runner that re-scores edited inputs or activations in batches through the model's queue.
+/// </summary>
+public sealed class CamContext(CamLayer layer, float[] input, int[] inputShape, float[] activations, float[] gradients, int[] activationShape,
+    float[]? reference, float[]? blankInput, ICamRunner runner, int? channelLimit)
+{
+    public CamLayer Layer { get; } = layer;
     /// <summary>The normalised input tensor [1, C, H, W].</summary>
-    public float[] Input { get; }
-    public int[] InputShape { get; }
-    public float[] Activations { get; }
-    public int[] ActivationShape { get; }
-    public int Target { get; }
-    public int OpIndex { get; }
+    public float[] Input { get; } = input;
+    public int[] InputShape { get; } = inputShape;
+    public float[] Activations { get; } = activations;
+    public float[] Gradients { get; } = gradients;
+    public int[] ActivationShape { get; } = activationShape;
+    public ICamRunner Runner { get; } = runner;
+    /// <summary>Score-CAM and Ablation-CAM score at most this many channels (those with the largest Grad-CAM contribution); null: all.</summary>
+    public int? ChannelLimit { get; } = channelLimit;
+    /// <summary>The blank reference input (the baseline), or null when explaining raw activations.</summary>
+    public float[]? BlankInput { get; } = blankInput;
     public int Channels => ActivationShape[1];
     public int Height => ActivationShape[2];
     public int Width => ActivationShape[3];
     public int Plane => Height * Width;
-    public float[] Gradients => _gradients.Value;
-    public bool LinearAfterLayer => Model.Network.IsLinearAfter(OpIndex);
 
     /// <summary>
     /// The activations the maps weight: A, or A - A(blank) when a reference is given. RFF features answer a flat region
     /// with a constant, non-zero cos(W c / sigma + b); subtracting the blank image's answer makes flat background 0 and the
     /// map a decomposition of score(x) - score(blank).
     /// </summary>
-    public float[] Relative { get; }
+    public float[] Relative { get; } = reference is null ? activations : activations.Select((a, i) => a - reference[i]).ToArray();
 
     public ReadOnlySpan<float> Channel(int k) => Relative.AsSpan(k * Plane, Plane);
     public ReadOnlySpan<float> GradientChannel(int k) => Gradients.AsSpan(k * Plane, Plane);
 
-    /// <summary>Target-class probabilities of a batch of inputs [n, C, H, W], run through the full model in chunks.</summary>
-    public float[] TargetProbabilities(float[] inputs, int count, int batchSize)
+    /// <summary>The channels Score-CAM and Ablation-CAM score: all, or the <see cref="ChannelLimit"/> with the largest mean(G_k) * mean(A_k).</summary>
+    public int[] ScoredChannels()
     {
-        int size = Input.Length, classes = 0;
-        var result = new float[count];
-        for (int start = 0; start < count; start += batchSize)
-        {
-            int n = Math.Min(batchSize, count - start);
-            var (logits, shape) = Session.Run(inputs.AsMemory(start * size, n * size), [n, InputShape[1], InputShape[2], InputShape[3]], [Session.OutputName])[Session.OutputName];
-            classes = (int)shape[1];
-            var probabilities = new float[classes];
-            for (int i = 0; i < n; i++)
-            {
-                Softmax.Apply(logits.AsSpan(i * classes, classes), probabilities);
-                result[start + i] = probabilities[Target];
-            }
-        }
-        return result;
+        var all = Enumerable.Range(0, Channels);
+        if (ChannelLimit is not { } limit || limit >= Channels) return all.ToArray();
+        return all.OrderByDescending(k => Mean(GradientChannel(k)) * Mean(Channel(k))).ThenBy(k => k).Take(limit).Order().ToArray();
     }
 
-    /// <summary>Target-class scores (logits) after the layer, for a batch of edited activations, via the tail model in chunks.</summary>
-    public float[] TargetScoresFromLayer(float[] activations, int count, int batchSize)
-    {
-        int size = Activations.Length;
-        var result = new float[count];
-        for (int start = 0; start < count; start += batchSize)
-        {
-            int n = Math.Min(batchSize, count - start);
-            var logits = Model.RunTail(Layer, activations.AsSpan(start * size, n * size).ToArray(), [n, Channels, Height, Width]);
-            int classes = logits.Length / n;
-            for (int i = 0; i < n; i++) result[start + i] = logits[i * classes + Target];
-        }
-        return result;
-    }
+    private static double Mean(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.Sum(values) / values.Length;
 }

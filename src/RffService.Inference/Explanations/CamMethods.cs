@@ -1,30 +1,31 @@
-using RffService.Vision.Postprocessing;
+using System.Numerics.Tensors;
 using RffService.Vision;
+using RffService.Vision.Postprocessing;
 
 namespace RffService.Inference.Explanations;
 
 /// <summary>
 /// A class activation map method over the shared template (as pytorch-grad-cam's BaseCAM): per-channel weights from
-/// activations and gradients (or scores), then <c>ReLU(Σ_k w_k A_k)</c>. Methods that weight per position override <see cref="Compute"/>.
+/// activations and gradients (or scores), then <c>ReLU(Σ_k w_k A_k)</c>. Methods that weight per position override <see cref="ComputeAsync"/>.
 /// </summary>
 public abstract class CamMethod
 {
     public abstract string Name { get; }
 
-    public virtual Heatmap Compute(CamContext context) => WeightedSum(context, ChannelWeights(context), relu: true);
+    /// <summary>True when the method needs the gradient (every method but Score-CAM and Ablation-CAM).</summary>
+    public virtual bool UsesGradients => true;
 
-    protected virtual float[] ChannelWeights(CamContext context) => throw new NotSupportedException();
+    public virtual async Task<Heatmap> ComputeAsync(CamContext context, CancellationToken cancellationToken) =>
+        WeightedSum(context, await ChannelWeightsAsync(context, cancellationToken), relu: true);
+
+    public virtual Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken) => throw new NotSupportedException();
 
     protected static Heatmap WeightedSum(CamContext context, float[] weights, bool relu)
     {
         var map = new float[context.Plane];
         for (int k = 0; k < context.Channels; k++)
-        {
-            if (weights[k] == 0) continue;
-            var channel = context.Channel(k);
-            for (int p = 0; p < map.Length; p++) map[p] += weights[k] * channel[p];
-        }
-        if (relu) for (int p = 0; p < map.Length; p++) map[p] = Math.Max(map[p], 0);
+            if (weights[k] != 0) TensorPrimitives.MultiplyAdd(context.Channel(k), weights[k], map, map);
+        if (relu) TensorPrimitives.Max(map, 0f, map);
         return new Heatmap(map, context.Height, context.Width);
     }
 
@@ -32,21 +33,25 @@ public abstract class CamMethod
     {
         new Cam(), new GradCam(), new GradCamPlusPlus(), new LayerCam(), new ScoreCam(), new AblationCam(),
     }.ToDictionary(m => m.Name, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The methods that apply to a layer: every method, but cam only where it is an exact decomposition.</summary>
+    public static IReadOnlyList<string> ApplicableTo(Onnx.Explanations.CamLayer layer) =>
+        All.Values.Where(m => m is not Cam || layer.LinearAfter).Select(m => m.Name).ToList();
 }
 
 /// <summary>
 /// CAM: the target's score decomposed over the layer's positions, <c>Σ_k G_k ⊙ A_k</c>. Exact when everything after the
-/// layer is linear: for global average pooling and a linear readout it is <c>Σ_k w_ck A_k / (h w)</c>, the original CAM.
+/// layer is affine in it: for global average pooling and a linear readout it is <c>Σ_k w_ck A_k / (h w)</c>, the original CAM.
 /// </summary>
 public sealed class Cam : CamMethod
 {
     public override string Name => "cam";
 
-    public override Heatmap Compute(CamContext context)
+    public override Task<Heatmap> ComputeAsync(CamContext context, CancellationToken cancellationToken)
     {
-        if (!context.LinearAfterLayer)
+        if (!context.Layer.LinearAfter)
             throw new InferenceException(ErrorKind.InvalidParameter, "CAM not defined for this layer",
-                $"'cam' needs a layer followed only by average pooling and the linear readout; '{context.Layer.Name}' is not. Use gradcam or layercam.");
+                $"'cam' needs a layer followed only by affine operations (pooling, reshaping, the linear readout); '{context.Layer.Name}' is not. Use gradcam or layercam.");
         var map = new float[context.Plane];
         for (int k = 0; k < context.Channels; k++)
         {
@@ -54,7 +59,7 @@ public sealed class Cam : CamMethod
             var g = context.GradientChannel(k);
             for (int p = 0; p < map.Length; p++) map[p] += g[p] * a[p];
         }
-        return new Heatmap(map, context.Height, context.Width);
+        return Task.FromResult(new Heatmap(map, context.Height, context.Width));
     }
 }
 
@@ -63,8 +68,8 @@ public sealed class GradCam : CamMethod
 {
     public override string Name => "gradcam";
 
-    protected override float[] ChannelWeights(CamContext context) =>
-        Enumerable.Range(0, context.Channels).Select(k => System.Numerics.Tensors.TensorPrimitives.Sum(context.GradientChannel(k)) / context.Plane).ToArray();
+    public override Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken) =>
+        Task.FromResult(Enumerable.Range(0, context.Channels).Select(k => TensorPrimitives.Sum(context.GradientChannel(k)) / context.Plane).ToArray());
 }
 
 /// <summary>Grad-CAM++: <c>w_k = Σ_ij a_ij ReLU(G_k,ij)</c>, <c>a_ij = G² / (2 G² + Σ_ab A_k,ab G³)</c>.</summary>
@@ -72,13 +77,13 @@ public sealed class GradCamPlusPlus : CamMethod
 {
     public override string Name => "gradcampp";
 
-    protected override float[] ChannelWeights(CamContext context)
+    public override Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken)
     {
         var weights = new float[context.Channels];
         for (int k = 0; k < context.Channels; k++)
         {
             var g = context.GradientChannel(k);
-            float sumA = System.Numerics.Tensors.TensorPrimitives.Sum(context.Channel(k));
+            float sumA = TensorPrimitives.Sum(context.Channel(k));
             double w = 0;
             for (int p = 0; p < g.Length; p++)
             {
@@ -89,7 +94,7 @@ public sealed class GradCamPlusPlus : CamMethod
             }
             weights[k] = (float)w;
         }
-        return weights;
+        return Task.FromResult(weights);
     }
 }
 
@@ -98,7 +103,7 @@ public sealed class LayerCam : CamMethod
 {
     public override string Name => "layercam";
 
-    public override Heatmap Compute(CamContext context)
+    public override Task<Heatmap> ComputeAsync(CamContext context, CancellationToken cancellationToken)
     {
         var map = new float[context.Plane];
         for (int k = 0; k < context.Channels; k++)
@@ -107,61 +112,84 @@ public sealed class LayerCam : CamMethod
             var g = context.GradientChannel(k);
             for (int p = 0; p < map.Length; p++) map[p] += Math.Max(g[p], 0) * a[p];
         }
-        for (int p = 0; p < map.Length; p++) map[p] = Math.Max(map[p], 0);
-        return new Heatmap(map, context.Height, context.Width);
+        TensorPrimitives.Max(map, 0f, map);
+        return Task.FromResult(new Heatmap(map, context.Height, context.Width));
     }
 }
 
 /// <summary>
-/// Score-CAM: each channel, upsampled to the input and min-max normalised, masks the input; the target probabilities of
-/// the masked inputs (run in batches), softmax-normalised over channels, weight the channels. No gradients.
+/// Score-CAM: each scored channel, upsampled to the input and min-max normalised, masks the input (towards the blank
+/// reference when there is one); the target probabilities of the masked inputs, softmax-normalised over the scored
+/// channels, weight them. No gradients.
 /// </summary>
 public sealed class ScoreCam : CamMethod
 {
-    public const int DefaultBatchSize = 64;
+    public const int BatchSize = 64;
     public override string Name => "scorecam";
+    public override bool UsesGradients => false;
 
-    protected override float[] ChannelWeights(CamContext context) => ChannelScores(context, DefaultBatchSize);
-
-    public static float[] ChannelScores(CamContext context, int batchSize)
+    public override async Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken)
     {
+        var channels = context.ScoredChannels();
         int height = context.InputShape[2], width = context.InputShape[3], inputChannels = context.InputShape[1];
-        int plane = height * width;
-        var masked = new float[context.Channels * context.Input.Length];
-        for (int k = 0; k < context.Channels; k++)
+        int plane = height * width, size = context.Input.Length;
+        var scores = new float[channels.Length];
+        for (int start = 0; start < channels.Length; start += BatchSize)
         {
-            var mask = new Heatmap(context.Channel(k).ToArray(), context.Height, context.Width).Resize(height, width).MinMax();
-            for (int c = 0; c < inputChannels; c++)
-                for (int p = 0; p < plane; p++)
-                    masked[k * context.Input.Length + c * plane + p] = context.Input[c * plane + p] * mask.Values[p];
+            int n = Math.Min(BatchSize, channels.Length - start);
+            var masked = new float[n * size];
+            for (int j = 0; j < n; j++)
+            {
+                var mask = new Heatmap(context.Channel(channels[start + j]).ToArray(), context.Height, context.Width).Resize(height, width).MinMax();
+                for (int c = 0; c < inputChannels; c++)
+                    for (int p = 0; p < plane; p++)
+                    {
+                        int at = c * plane + p;
+                        float baseline = context.BlankInput?[at] ?? 0f;
+                        masked[j * size + at] = baseline + (context.Input[at] - baseline) * mask.Values[p];
+                    }
+            }
+            (await context.Runner.ProbabilitiesAsync(masked, n, cancellationToken)).CopyTo(scores, start);
         }
-        var scores = context.TargetProbabilities(masked, context.Channels, batchSize);
-        var weights = new float[scores.Length];
-        Softmax.Apply(scores, weights);
+        var normalised = new float[scores.Length];
+        Softmax.Apply(scores, normalised);
+        var weights = new float[context.Channels];
+        for (int j = 0; j < channels.Length; j++) weights[channels[j]] = normalised[j];
         return weights;
     }
 }
 
-/// <summary>Ablation-CAM: zero one channel at a time, re-run the rest of the network (batched), <c>w_k = (y - y_k) / y</c>.</summary>
+/// <summary>
+/// Ablation-CAM: each scored channel is switched off (set to its blank-image value, or 0 without a baseline) in the
+/// layer's activations and the rest of the network re-run (batched, through the explanation graph):
+/// <c>w_k = (y - y_k) / y</c>.
+/// </summary>
 public sealed class AblationCam : CamMethod
 {
-    public const int DefaultBatchSize = 64;
+    public const int BatchSize = 64;
     public override string Name => "ablationcam";
+    public override bool UsesGradients => false;
 
-    protected override float[] ChannelWeights(CamContext context) => ChannelScores(context, DefaultBatchSize);
-
-    public static float[] ChannelScores(CamContext context, int batchSize)
+    public override async Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken)
     {
+        var channels = context.ScoredChannels();
         int size = context.Activations.Length;
-        var ablated = new float[context.Channels * size];
-        for (int k = 0; k < context.Channels; k++)
-        {
-            context.Activations.CopyTo(ablated.AsSpan(k * size, size));
-            ablated.AsSpan(k * size + k * context.Plane, context.Plane).Clear();
-        }
-        float original = context.TargetScoresFromLayer(context.Activations, 1, 1)[0];
-        var scores = context.TargetScoresFromLayer(ablated, context.Channels, batchSize);
+        float original = (await context.Runner.ScoresWithDeltasAsync(context.Layer, new float[size], context.ActivationShape, 1, cancellationToken))[0];
         float denominator = Math.Abs(original) > 1e-7f ? original : 1e-7f;
-        return scores.Select(s => (original - s) / denominator).ToArray();
+        var weights = new float[context.Channels];
+        for (int start = 0; start < channels.Length; start += BatchSize)
+        {
+            int n = Math.Min(BatchSize, channels.Length - start);
+            var deltas = new float[n * size];
+            for (int j = 0; j < n; j++)
+            {
+                int k = channels[start + j];
+                var channel = context.Channel(k);
+                for (int p = 0; p < context.Plane; p++) deltas[j * size + k * context.Plane + p] = -channel[p];
+            }
+            var scores = await context.Runner.ScoresWithDeltasAsync(context.Layer, deltas, context.ActivationShape, n, cancellationToken);
+            for (int j = 0; j < n; j++) weights[channels[start + j]] = (original - scores[j]) / denominator;
+        }
+        return weights;
     }
 }

@@ -1,37 +1,45 @@
 using System.Diagnostics;
+using System.Globalization;
 using RffService.Inference.Classification;
 using RffService.Inference.Common;
+using RffService.Inference.Detection;
 using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
 using RffService.Onnx.Explanations;
-using RffService.Onnx;
+using RffService.Vision;
+using RffService.Vision.Detection;
 using RffService.Vision.Imaging;
 using RffService.Vision.Postprocessing;
-using RffService.Vision;
 
 namespace RffService.Inference.Explanations;
 
 /// <summary>What to explain and how.</summary>
-/// <param name="Model">Model name; the default classifier when empty.</param>
-/// <param name="Target">Class label or index; the top-1 class when empty.</param>
+/// <param name="Model">Model name; the default classifier (or, with a detection, the default detector) when empty.</param>
+/// <param name="Target">Class label or index; the top-1 class when empty (classifiers only).</param>
 /// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam.</param>
-/// <param name="Layer">Layer name or index (0-based, in graph order); the default layer when empty.</param>
+/// <param name="Layer">A layer's name or index, several separated by commas, or "all" (their normalised maps averaged); the default layer when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1.</param>
 /// <param name="Colormap">jet, viridis, inferno or gray.</param>
 /// <param name="Baseline">blank: explain relative to a blank image of the input's border colour (A - A(blank)); none: raw activations.</param>
 /// <param name="MeasureFaithfulness">Compute the faithfulness metrics (one extra batched run of 18 inputs).</param>
-public sealed record CamRequest(string? Model = null, string? Target = null, string Method = CamRequest.DefaultMethod, string? Layer = null,
+/// <param name="Channels">Score-CAM and Ablation-CAM: how many channels to score (those with the largest Grad-CAM contribution), or "all".</param>
+/// <param name="Detection">The index of a detection in the /detect answer for the same image and thresholds: explains that detection.</param>
+/// <param name="DetectionQuery">The thresholds that detection list was made with.</param>
+public sealed record CamRequest(string? Model = null, string? Target = null, string? Method = null, string? Layer = null,
     float Alpha = CamRequest.DefaultAlpha, string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline,
-    bool MeasureFaithfulness = true)
+    bool MeasureFaithfulness = true, string Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null)
 {
-    public const string DefaultMethod = "gradcam", DefaultColormap = "jet", DefaultBaseline = "blank";
+    /// <summary>Grad-CAM for classifications; Layer-CAM for a detection, whose gradient is local: Grad-CAM's channel
+    /// weights average it over the whole map and light up every object with similar features.</summary>
+    public const string DefaultMethod = "gradcam", DefaultDetectionMethod = "layercam";
+    public const string DefaultColormap = "jet", DefaultBaseline = "blank", DefaultChannels = "32";
     public const float DefaultAlpha = 0.5f;
 }
 
 /// <summary>Where the time of an explanation went, in milliseconds.</summary>
 public sealed record CamTimings(double DecodeMs, double CamMs, double FaithfulnessMs, double RenderMs, double TotalMs);
 
-/// <summary>An explanation: the map as PNGs (and as values at the original size), the class explained, and how faithful the map is.</summary>
+/// <summary>An explanation: the map as PNGs (and as values at the original size), what was explained, and how faithful the map is.</summary>
 public sealed record CamResult(
     string ImageId,
     string Model,
@@ -39,60 +47,114 @@ public sealed record CamResult(
     string Method,
     string Layer,
     Prediction Target,
+    Detection.Detection? Detection,
     byte[] OverlayPng,
     byte[] HeatmapPng,
     FaithfulnessScores? Faithfulness,
     CamTimings Timings,
     Heatmap Map) : IModelResult;
 
-/// <summary>Explains a classifier's decision on one image with a class activation map method.</summary>
+/// <summary>
+/// Explains a classification, or one detection, with a class activation map method. Every model run (the image, the
+/// explanation graph, Score-CAM's masked inputs, Ablation-CAM's ablations, the faithfulness batch) goes through the
+/// model's queue in turn with its other work, and stops when the request is cancelled or times out.
+/// </summary>
 public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
 {
+    private readonly BlankReferences blanks = new();
+
     public async Task<CamResult> ExplainAsync(ReadOnlyMemory<byte> imageBytes, CamRequest request, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
-        var method = CamMethod.All.GetValueOrDefault(request.Method ?? "")
-            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Text.Shorten(request.Method)}'.");
+        bool detection = request.Detection is not null;
+        string methodName = request.Method ?? (detection ? CamRequest.DefaultDetectionMethod : CamRequest.DefaultMethod);
+        var method = CamMethod.All.GetValueOrDefault(methodName)
+            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Text.Shorten(methodName)}'.");
         var colormap = Colormap.ByName.GetValueOrDefault(request.Colormap ?? "")
             ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Colormap.ByName.Keys)}; got '{Text.Shorten(request.Colormap)}'.");
         if (!(request.Alpha >= 0 && request.Alpha <= 1))
             throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {request.Alpha}.");
         if (request.Baseline is not ("blank" or "none"))
             throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(request.Baseline)}'.");
+        int? channelLimit = ParseChannels(request.Channels);
+        if (detection && !string.IsNullOrWhiteSpace(request.Target))
+            throw Invalid("Target and detection", "A detection is explained for its own class; leave target out.");
 
-        var model = resolver.Resolve(request.Model, ClassificationService.Task);
+        var model = resolver.Resolve(request.Model, detection ? DetectionService.Task : ClassificationService.Task);
         var runtime = model.Runtime!;
-        var explainer = runtime.Explainer ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {runtime.ExplanationError}.");
-        var layer = ResolveLayer(explainer, request.Layer);
-        var config = runtime.Config;
-        string scores = runtime.Session.OutputName;
+        var explainer = runtime.Explainer
+            ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {runtime.ExplanationError}.");
+        var layers = ResolveLayers(explainer, request.Layer);
 
-        using var batch = await pipeline.RunAsync(model, [imageBytes], [scores, layer.Output], keepDecoded: true, cancellationToken);
+        using var batch = await pipeline.RunAsync(model, [imageBytes], keepDecoded: true, cancellationToken: cancellationToken);
         var (image, outputs) = batch.Runs[0];
         var camStarted = Stopwatch.GetTimestamp();
+        var config = runtime.Config;
+        var scores = outputs[explainer.ScoreOutput].Values;
+        CamTarget target;
+        Prediction explained;
+        Detection.Detection? explainedDetection = null;
+        if (detection)
+        {
+            var parameters = DetectionService.Parameters(request.DetectionQuery ?? new DetectionRequest(), config.Labels);
+            var found = DetectionService.Decode(runtime, image, outputs, parameters);
+            if (request.Detection < 0 || request.Detection >= found.Count)
+                throw new InferenceException(ErrorKind.NotFound, "Unknown detection",
+                    $"The image has {found.Count} detection(s) with these thresholds; detection must be 0..{found.Count - 1}, got {request.Detection}.");
+            var (chosen, candidate) = found[request.Detection!.Value];
+            var decoder = (SsdDecoder)runtime.Decoder!;
+            target = new DetectionTarget(candidate.Prior, decoder.ScoreColumn(candidate.ClassIndex), config.Labels.Count + 1,
+                config.Detection!.ScoresAreProbabilities);
+            explained = new Prediction(chosen.Label, chosen.ClassIndex, target.Probability(scores));
+            explainedDetection = chosen;
+        }
+        else
+        {
+            var probabilities = ClassificationService.Probabilities(scores, config.Labels.Count, config.Output.Probabilities);
+            int index = ResolveTarget(request.Target, config.Labels, probabilities);
+            target = new ClassTarget(index, config.Labels.Count, config.Output.Probabilities);
+            explained = new Prediction(config.Labels[index], index, probabilities[index]);
+        }
+
+        // One run of the explanation graph gives the activations and gradients of every chosen layer. The blank reference
+        // needs activations only; images with the same background share them (cached per model, layers, size and colour).
         var spec = image.Spec;
-        var input = image.Tensor;
         int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
-        var probabilities = ClassificationService.Probabilities(outputs[scores].Values, config.Labels.Count, config.Output.Probabilities);
-        int target = ResolveTarget(request.Target, config.Labels, probabilities);
-        var (activations, activationShape) = outputs[layer.Output];
-        float[]? reference = null;
-        if (request.Baseline == "blank")
-            reference = (await pipeline.RunTensorAsync(runtime, BlankLike(input, spec), spec, [layer.Output], cancellationToken))[layer.Output].Values;
-        var context = new CamContext(explainer, runtime.Session, layer, input, inputShape, activations, activationShape.Select(d => (int)d).ToArray(), target, reference);
-        var map = method.Compute(context);
+        long[] tensorShape = [1, spec.Channels, spec.Height, spec.Width];
+        var runner = new QueuedCamRunner(runtime, explainer, target, spec, image.Tensor);
+        var run = await runner.QueueAsync(() => explainer.Run(image.Tensor, tensorShape, target.Weights(explainer.ScoreShape),
+            [1, .. explainer.ScoreShape], layers), cancellationToken);
+        var blank = request.Baseline == "blank" ? BlankLike(image.Tensor, spec) : null;
+        var references = blank is null ? null : await blanks.GetAsync(runtime, layers, blank, tensorShape,
+            () => runner.QueueAsync(() => explainer.Activations(blank, tensorShape, layers), cancellationToken));
+
+        var maps = new List<Heatmap>();
+        CamContext? first = null;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            var (activations, gradients, shape) = run.Layers[layer.Tensor];
+            var context = new CamContext(layer, image.Tensor, inputShape, activations, gradients, [1, (int)shape[1], (int)shape[2], (int)shape[3]],
+                references?[i], blank, runner, channelLimit);
+            first ??= context;
+            var map = await method.ComputeAsync(context, cancellationToken);
+            maps.Add(map.Resize(spec.Height, spec.Width));
+        }
+        // Several layers: the normalised maps averaged (the Layer-CAM paper's fusion).
+        var fused = maps.Count == 1 ? maps[0] : Average(maps.Select(m => m.Normalised()).ToList());
         double camMs = Stopwatch.GetElapsedTime(camStarted).TotalMilliseconds;
 
         var faithfulnessStarted = Stopwatch.GetTimestamp();
-        var faithfulness = request.MeasureFaithfulness ? Faithfulness.Measure(context, map, probabilities[target]) : null;
+        var faithfulness = request.MeasureFaithfulness ? await Faithfulness.MeasureAsync(first!, fused, explained.Probability, cancellationToken) : null;
         double faithfulnessMs = Stopwatch.GetElapsedTime(faithfulnessStarted).TotalMilliseconds;
 
         var renderStarted = Stopwatch.GetTimestamp();
-        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image.Decoded!, map.Resize(spec.Height, spec.Width), image.Transform, colormap, request.Alpha);
+        Box? outline = explainedDetection is { Box: var b } ? new Box(b.X, b.Y, b.X + b.Width, b.Y + b.Height) : null;
+        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image.Decoded!, fused, image.Transform, colormap, request.Alpha, outline);
         double renderMs = Stopwatch.GetElapsedTime(renderStarted).TotalMilliseconds;
 
-        return new CamResult(image.Id, model.Name, model.Version!.Value, method.Name, layer.Name,
-            new Prediction(config.Labels[target], target, probabilities[target]), overlay, heatmap, faithfulness,
+        return new CamResult(image.Id, model.Name, model.Version!.Value, method.Name, string.Join(",", layers.Select(l => l.Name)), explained,
+            explainedDetection, overlay, heatmap, faithfulness,
             new CamTimings(Timings.Round(image.DecodeMs), Timings.Round(camMs), Timings.Round(faithfulnessMs), Timings.Round(renderMs),
                 Timings.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
             originalMap);
@@ -122,14 +184,41 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
         return blank;
     }
 
-    private static RffLayerInfo ResolveLayer(Explainer explainer, string? layer)
+    private static Heatmap Average(List<Heatmap> maps)
     {
-        if (string.IsNullOrWhiteSpace(layer)) return explainer.Layers[^1];
-        var byName = explainer.Layers.FirstOrDefault(l => l.Name == layer || l.Output == layer);
-        if (byName is not null) return byName;
-        if (int.TryParse(layer, out int index) && index >= 0 && index < explainer.Layers.Count) return explainer.Layers[index];
-        throw Invalid("Unknown layer",
-            $"layer must be an RFF layer name ({string.Join(", ", explainer.Layers.Select(l => l.Name))}) or index 0..{explainer.Layers.Count - 1}; got '{Text.Shorten(layer)}'.");
+        var values = new float[maps[0].Values.Length];
+        foreach (var map in maps) System.Numerics.Tensors.TensorPrimitives.Add(values, map.Values, values);
+        System.Numerics.Tensors.TensorPrimitives.Divide(values, maps.Count, values);
+        return new Heatmap(values, maps[0].Height, maps[0].Width);
+    }
+
+    private static int? ParseChannels(string? channels)
+    {
+        if (string.IsNullOrWhiteSpace(channels) || channels.Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
+        return int.TryParse(channels, NumberStyles.None, CultureInfo.InvariantCulture, out int count) && count >= 1 ? count
+            : throw Invalid("Invalid channels", $"channels must be a positive number or 'all'; got '{Text.Shorten(channels)}'.");
+    }
+
+    /// <summary>The layers a request names: by name, tensor or index, comma-separated, "all", or the default layer.</summary>
+    private static IReadOnlyList<CamLayer> ResolveLayers(Explainer explainer, string? layer)
+    {
+        var usable = explainer.Layers.Where(l => l.Usable).ToList();
+        if (usable.Count == 0)
+            throw Invalid("No layer can be explained", "The model has no layer that can be explained: " +
+                string.Join("; ", explainer.Layers.Select(l => $"'{l.Name}': {l.Refusal}")) + ".");
+        if (string.IsNullOrWhiteSpace(layer)) return [explainer.DefaultLayer!];
+        if (layer.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return usable;
+        var result = new List<CamLayer>();
+        foreach (var part in layer.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var found = explainer.Layers.FirstOrDefault(l => l.Name == part || l.Tensor == part)
+                        ?? (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int index) && index < explainer.Layers.Count ? explainer.Layers[index] : null)
+                        ?? throw Invalid("Unknown layer",
+                            $"layer must be a layer name ({string.Join(", ", usable.Select(l => l.Name))}), an index 0..{explainer.Layers.Count - 1}, a comma-separated list or 'all'; got '{Text.Shorten(part)}'.");
+            if (!found.Usable) throw Invalid("Layer cannot be explained", $"Layer '{found.Name}' cannot be explained: {found.Refusal}.");
+            if (!result.Contains(found)) result.Add(found);
+        }
+        return result;
     }
 
     private static int ResolveTarget(string? target, IReadOnlyList<string> labels, float[] probabilities)
@@ -143,4 +232,27 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
 
     private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);
 
+    /// <summary>
+    /// The layers' activations for blank reference images, kept per model runtime, layer set, size and fill colour:
+    /// most images of one kind share a background, so the blank run is usually done once. Bounded; cleared when full.
+    /// </summary>
+    private sealed class BlankReferences
+    {
+        private const int Capacity = 256;
+        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelRuntime, System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<float[]>>> _byModel = new();
+
+        public async Task<IReadOnlyList<float[]>> GetAsync(ModelRuntime runtime, IReadOnlyList<CamLayer> layers, float[] blank, long[] shape,
+            Func<Task<IReadOnlyList<float[]>>> compute)
+        {
+            var cache = _byModel.GetOrCreateValue(runtime);
+            int plane = (int)(shape[2] * shape[3]);
+            string key = string.Join("|", layers.Select(l => l.Tensor)) + "|" + string.Join("x", shape) + "|" +
+                         string.Join(",", Enumerable.Range(0, (int)shape[1]).Select(c => blank[c * plane].ToString("R", CultureInfo.InvariantCulture)));
+            if (cache.TryGetValue(key, out var known)) return known;
+            var computed = await compute();
+            if (cache.Count >= Capacity) cache.Clear();
+            cache[key] = computed;
+            return computed;
+        }
+    }
 }

@@ -8,23 +8,28 @@ public sealed record FaithfulnessScores(double AverageDrop, double IncreaseInCon
 
 /// <summary>
 /// Average drop and increase in confidence (Chattopadhyay et al., Grad-CAM++), and the deletion curve's AUC
-/// (Petsiuk et al., RISE), computed together in one batched run of the model.
+/// (Petsiuk et al., RISE), computed together in one batched run of the model. Masking and deleting move pixels towards
+/// the blank reference (the image's border colour) when the explanation has one, else towards 0 (the mean).
 /// </summary>
 public static class Faithfulness
 {
     public const int DeletionSteps = 16;
 
-    public static FaithfulnessScores Measure(CamContext context, Heatmap map, float originalProbability)
+    public static async Task<FaithfulnessScores> MeasureAsync(CamContext context, Heatmap map, float originalProbability, CancellationToken cancellationToken)
     {
         int channels = context.InputShape[1], height = context.InputShape[2], width = context.InputShape[3];
         int plane = height * width, size = context.Input.Length;
         var saliency = map.Normalised().Resize(height, width);
+        float Baseline(int at) => context.BlankInput?[at] ?? 0f;
 
-        // Row 0: input x map; rows 1..S+1: the input with the top s/S most salient pixels set to 0 (the mean after normalisation).
+        // Row 0: the input masked by the map; rows 1..S+1: the input with the top s/S most salient pixels deleted.
         var batch = new float[(DeletionSteps + 2) * size];
         for (int c = 0; c < channels; c++)
             for (int p = 0; p < plane; p++)
-                batch[c * plane + p] = context.Input[c * plane + p] * saliency.Values[p];
+            {
+                int at = c * plane + p;
+                batch[at] = Baseline(at) + (context.Input[at] - Baseline(at)) * saliency.Values[p];
+            }
         var order = Enumerable.Range(0, plane).OrderByDescending(p => saliency.Values[p]).ToArray();
         for (int step = 0; step <= DeletionSteps; step++)
         {
@@ -32,9 +37,9 @@ public static class Faithfulness
             context.Input.CopyTo(row);
             int deleted = (int)Math.Round((double)plane * step / DeletionSteps);
             for (int i = 0; i < deleted; i++)
-                for (int c = 0; c < channels; c++) row[c * plane + order[i]] = 0;
+                for (int c = 0; c < channels; c++) row[c * plane + order[i]] = Baseline(c * plane + order[i]);
         }
-        var probabilities = context.TargetProbabilities(batch, DeletionSteps + 2, DeletionSteps + 2);
+        var probabilities = await context.Runner.ProbabilitiesAsync(batch, DeletionSteps + 2, cancellationToken);
 
         float masked = probabilities[0];
         double drop = originalProbability > 0 ? Math.Max(0, originalProbability - masked) / originalProbability : 0;

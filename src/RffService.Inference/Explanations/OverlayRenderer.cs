@@ -1,3 +1,4 @@
+using RffService.Vision.Detection;
 using RffService.Vision.Imaging;
 using SkiaSharp;
 
@@ -11,7 +12,7 @@ public static class OverlayRenderer
     /// upsampled bilinearly to the original size, coloured, and blended: <c>alpha * colour + (1 - alpha) * image</c>.
     /// </summary>
     public static (byte[] OverlayPng, byte[] HeatmapPng, Heatmap Original) Render(DecodedImage original, Heatmap inputHeatmap, ResizeTransform transform,
-        Colormap colormap, float alpha)
+        Colormap colormap, float alpha, Box? box = null)
     {
         var heat = ToOriginal(inputHeatmap, transform, original.Width, original.Height);
         using var overlay = new SKBitmap(new SKImageInfo(original.Width, original.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
@@ -32,6 +33,13 @@ public static class OverlayRenderer
                 destination[d + 3] = 255;
                 grayPixels[y * grayRow + x] = (byte)MathF.Round(Math.Clamp(v, 0f, 1f) * 255f);
             }
+        if (box is { } outline)
+        {
+            // The explained detection's box, in white over the overlay.
+            using var canvas = new SKCanvas(overlay);
+            using var paint = new SKPaint { Style = SKPaintStyle.Stroke, Color = SKColors.White, StrokeWidth = Math.Max(1f, Math.Min(original.Width, original.Height) / 100f) };
+            canvas.DrawRect(outline.XMin, outline.YMin, outline.Width, outline.Height, paint);
+        }
         return (Encode(overlay), Encode(gray), heat);
     }
 

@@ -42,7 +42,7 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                 : null;
             bool batchAxis = ModelConformance.Check(session, config, decoder);
             var batcher = CreateBatcher(entry.Name, config, session, batchAxis);
-            var (explainer, explanationError) = Explainer.TryCreate(proto, layers, sessions);
+            var (explainer, explanationError) = CreateExplainer(proto, config, session, layers);
             var runtime = new ModelRuntime(config, session, layers, decoder, batchAxis, batcher, explainer, explanationError);
             return entry with { State = ModelState.Ready, Error = null, Runtime = runtime };
         }
@@ -50,6 +50,25 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         {
             session?.Dispose();
             return entry.Failed(ex.Message);
+        }
+    }
+
+    /// <summary>The explanation engine, or why the model cannot be explained (the rest of the model serves either way).</summary>
+    private (Explainer?, string?) CreateExplainer(ModelProto proto, Vision.Configuration.ModelConfig config, ModelSession session, IReadOnlyList<RffLayerInfo> layers)
+    {
+        if (config.Detection is { Layout: Vision.Configuration.DetectionConfig.DecodedLayout })
+            return (null, "the model decodes and suppresses its detections inside its graph (detection.layout 'decoded'), so a detection cannot be " +
+                          "traced back to the scores that produced it");
+        string scores = config.Detection?.ScoresOutput ?? session.OutputName;
+        var input = config.Input;
+        try
+        {
+            return (Explainer.Create(proto, session.InputName, [1, input.Channels, input.Height, input.Width], scores,
+                layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First().Output), sessions), null);
+        }
+        catch (Exception ex) when (ex is NotSupportedException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException)
+        {
+            return (null, ex.Message);
         }
     }
 

@@ -132,8 +132,14 @@ public sealed class ModelRepository : IAsyncDisposable
     private void Report(ModelEntry entry, string action)
     {
         if (entry.State == ModelState.Ready)
+        {
             _logger.LogInformation("Model {Model}: {Action} version {Version} on {Provider} ({Layers} RFF layers)",
                 entry.Name, action, entry.Version, entry.Runtime!.ExecutionProvider, entry.Runtime.RffLayers.Count);
+            if (entry.Runtime.ExplanationError is { } reason)
+                _logger.LogWarning("Model {Model}: explanations are not offered: {Reason}", entry.Name, reason);
+            foreach (var layer in entry.Runtime.Explainer?.Layers.Where(l => !l.Usable) ?? [])
+                _logger.LogWarning("Model {Model}: layer {Layer} is not offered for explanations: {Reason}", entry.Name, layer.Name, layer.Refusal);
+        }
         else
             _logger.LogInformation("Model {Model}: {Action} version {Version} ({State})", entry.Name, action, entry.Version, entry.State);
     }

@@ -7,6 +7,8 @@ using RffService.Onnx;
 using RffService.Training.Data;
 using RffService.Training.Features;
 
+using RffService.Training.Common;
+
 namespace RffService.Training.Commands;
 
 /// <summary>
@@ -100,6 +102,7 @@ public static class CalibrateCommand
         using var ort = new SessionFactory(SessionSettings.Cpu).Create(model);
         var session = ort.Session;
         var all = new List<float>();
+        var progress = new Progress("logits", data.Count);
         for (int start = 0; start < data.Count; start += 500)
         {
             int count = Math.Min(500, data.Count - start);
@@ -110,6 +113,7 @@ public static class CalibrateCommand
             using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
             using var outputs = session.Run(runOptions, [session.InputNames[0]], [value], [session.OutputNames[0]]);
             all.AddRange(outputs[0].GetTensorDataAsSpan<float>().ToArray());
+            progress.Advance(count);
         }
         return all.ToArray();
     }

@@ -10,7 +10,8 @@ public sealed record DetectionParameters(float ScoreThreshold, float IouThreshol
 }
 
 /// <summary>A detection on the model's input: class index into the labels, score, box as fractions of the input size.</summary>
-public readonly record struct Candidate(int ClassIndex, float Score, Box Box);
+/// <param name="Prior">The default box it was decoded from (raw SSD outputs), or -1 when the model decoded it itself.</param>
+public readonly record struct Candidate(int ClassIndex, float Score, Box Box, int Prior = -1);
 
 /// <summary>Turns one image's slice of a detector's outputs into detections (best first).</summary>
 public interface IDetectionDecoder

@@ -34,6 +34,9 @@ public sealed class SsdDecoder : IDetectionDecoder
     public ReadOnlySpan<float> Priors => _priors;
     public IReadOnlyList<string> OutputNames => [_config.ScoresOutput, _config.BoxesOutput];
 
+    /// <summary>The column of a label's score in a prior's row of K + 1 scores (the background column skipped).</summary>
+    public int ScoreColumn(int label) => label < _config.BackgroundClass ? label : label + 1;
+
     public bool CheckOutputs(IReadOnlyDictionary<string, (float[] Values, long[] Shape)> outputs)
     {
         var scores = outputs[_config.ScoresOutput].Shape;
@@ -74,6 +77,7 @@ public sealed class SsdDecoder : IDetectionDecoder
         var shifted = new List<Box>();
         var candidateScores = new List<float>();
         var labels = new List<int>();
+        var fromPrior = new List<int>();
         for (int label = 0; label < _labels; label++)
         {
             if (perClass[label] is not { } list) continue;
@@ -85,9 +89,10 @@ public sealed class SsdDecoder : IDetectionDecoder
                 shifted.Add(new Box(box.XMin + shift, box.YMin + shift, box.XMax + shift, box.YMax + shift));
                 candidateScores.Add(score);
                 labels.Add(label);
+                fromPrior.Add(prior);
             }
         }
         var kept = NonMaxSuppression.Apply(shifted, candidateScores.ToArray(), parameters.IouThreshold, parameters.MaxDetections);
-        return kept.Select(i => new Candidate(labels[i], candidateScores[i], boxes[i])).ToList();
+        return kept.Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
     }
 }

@@ -1,0 +1,520 @@
+using RffService.Onnx.Proto;
+
+namespace RffService.Onnx.Explanations;
+
+/// <summary>
+/// The vector-Jacobian product of each supported operator, written as ONNX nodes: given the gradients of a node's
+/// outputs, the gradients of those of its inputs that need one. Shapes that broadcasting and pooling need come from the
+/// model's probe run; sizes that vary with the input (batch, a dynamic height and width) are read at run time.
+/// </summary>
+internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
+{
+    /// <summary>Operators that have a rule.</summary>
+    public static readonly IReadOnlySet<string> Supported = new HashSet<string>
+    {
+        "Identity", "Dropout", "Cast", "Add", "Sum", "Sub", "Mul", "Div", "Neg", "Cos", "Sin", "Exp", "Erf", "Log", "Sqrt", "Abs", "Pow",
+        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Softmax", "LogSoftmax", "BatchNormalization",
+        "Conv", "MaxPool", "GlobalMaxPool", "AveragePool", "GlobalAveragePool", "Pad", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
+        "Transpose", "Concat", "Split", "Slice", "Gemm", "MatMul", "Expand", "ReduceMean", "ReduceSum", "Where",
+    };
+
+    /// <summary>Input index -> gradient tensor, for the inputs <paramref name="needs"/> accepts.</summary>
+    public Dictionary<int, string> Backward(NodeProto node, string?[] outputGrads, Func<string, bool> needs)
+    {
+        if (node.Domain is not ("" or "ai.onnx") || !Supported.Contains(node.OpType))
+            throw new NotSupportedException($"Explanations do not support the {(node.Domain.Length > 0 ? node.Domain + "::" : "")}{node.OpType} operation (node '{node.Name}')");
+        var grads = new Dictionary<int, string>();
+        string dy = outputGrads[0] ?? throw new InvalidOperationException($"node '{node.Name}' has no gradient on its first output");
+        bool Need(int i) => i < node.Input.Count && node.Input[i].Length > 0 && needs(node.Input[i]);
+        string x = node.Input.Count > 0 ? node.Input[0] : "", y = node.Output[0];
+
+        switch (node.OpType)
+        {
+            case "Identity" or "Dropout" or "Cast":
+                if (Need(0)) grads[0] = dy;
+                break;
+            case "Neg":
+                if (Need(0)) grads[0] = e.Op("Neg", [dy]);
+                break;
+            case "Add" or "Sum":
+                for (int i = 0; i < node.Input.Count; i++) if (Need(i)) grads[i] = Unbroadcast(dy, node.Input[i], y);
+                break;
+            case "Sub":
+                if (Need(0)) grads[0] = Unbroadcast(dy, node.Input[0], y);
+                if (Need(1)) grads[1] = Unbroadcast(e.Op("Neg", [dy]), node.Input[1], y);
+                break;
+            case "Mul":
+                if (Need(0)) grads[0] = Unbroadcast(e.Op("Mul", [dy, node.Input[1]]), node.Input[0], y);
+                if (Need(1)) grads[1] = Unbroadcast(e.Op("Mul", [dy, node.Input[0]]), node.Input[1], y);
+                break;
+            case "Div":
+                if (Need(0)) grads[0] = Unbroadcast(e.Op("Div", [dy, node.Input[1]]), node.Input[0], y);
+                if (Need(1)) grads[1] = Unbroadcast(e.Op("Neg", [e.Op("Div", [e.Op("Mul", [dy, y]), node.Input[1]])]), node.Input[1], y);
+                break;
+            case "Cos":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Neg", [e.Op("Sin", [x])])]);
+                break;
+            case "Sin":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Cos", [x])]);
+                break;
+            case "Exp":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, y]);
+                break;
+            case "Erf": // GELU, as torch exports it: d erf(x) / dx = 2 / sqrt(pi) exp(-x^2)
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Mul", [e.Float((float)(2 / Math.Sqrt(Math.PI))), e.Op("Exp", [e.Op("Neg", [e.Op("Mul", [x, x])])])])]);
+                break;
+            case "Log":
+                if (Need(0)) grads[0] = e.Op("Div", [dy, x]);
+                break;
+            case "Sqrt":
+                if (Need(0)) grads[0] = e.Op("Div", [dy, e.Op("Mul", [y, e.Float(2f)])]);
+                break;
+            case "Abs":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Sign", [x])]);
+                break;
+            case "Pow":
+                {
+                    var exponent = model.Index.ConstantFloats(node.Input[1]);
+                    if (Need(1) || exponent is not { Length: 1 }) throw new NotSupportedException($"Explanations support Pow only with a constant scalar exponent (node '{node.Name}')");
+                    if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Mul", [e.Float(exponent[0]), e.Op("Pow", [x, e.Float(exponent[0] - 1)])])]);
+                    break;
+                }
+            case "Relu":
+                if (Need(0)) grads[0] = e.Op("Where", [e.Op("Greater", [x, e.Float(0f)]), dy, e.Float(0f)]);
+                break;
+            case "LeakyRelu":
+                if (Need(0))
+                {
+                    float alpha = Attributes.GetFloat(node, "alpha") ?? 0.01f;
+                    grads[0] = e.Op("Where", [e.Op("Greater", [x, e.Float(0f)]), dy, e.Op("Mul", [dy, e.Float(alpha)])]);
+                }
+                break;
+            case "Sigmoid":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Mul", [y, e.Op("Sub", [e.Float(1f), y])])]);
+                break;
+            case "Tanh":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Sub", [e.Float(1f), e.Op("Mul", [y, y])])]);
+                break;
+            case "HardSigmoid":
+                if (Need(0))
+                {
+                    float alpha = Attributes.GetFloat(node, "alpha") ?? 0.2f, beta = Attributes.GetFloat(node, "beta") ?? 0.5f;
+                    grads[0] = e.Op("Where", [Inside(x, alpha, beta), e.Op("Mul", [dy, e.Float(alpha)]), e.Float(0f)]);
+                }
+                break;
+            case "HardSwish":
+                if (Need(0))
+                {
+                    // y = x * hardsigmoid(x) with alpha 1/6, beta 1/2: dy/dx = hardsigmoid(x) + x * alpha * [0 < alpha x + beta < 1].
+                    const float alpha = 1f / 6, beta = 0.5f;
+                    var hard = e.Op("HardSigmoid", [x], Attributes.Float("alpha", alpha), Attributes.Float("beta", beta));
+                    var slope = e.Op("Where", [Inside(x, alpha, beta), e.Op("Mul", [x, e.Float(alpha)]), e.Float(0f)]);
+                    grads[0] = e.Op("Mul", [dy, e.Op("Add", [hard, slope])]);
+                }
+                break;
+            case "Clip":
+                if (Need(0))
+                {
+                    string? min = node.Input.Count > 1 && node.Input[1].Length > 0 ? node.Input[1] : Attributes.GetFloat(node, "min") is { } a ? e.Float(a) : null;
+                    string? max = node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : Attributes.GetFloat(node, "max") is { } b ? e.Float(b) : null;
+                    string? mask = null;
+                    if (min is not null) mask = e.Op("GreaterOrEqual", [x, min]);
+                    if (max is not null) mask = mask is null ? e.Op("LessOrEqual", [x, max]) : e.Op("And", [mask, e.Op("LessOrEqual", [x, max])]);
+                    grads[0] = mask is null ? dy : e.Op("Where", [mask, dy, e.Float(0f)]);
+                }
+                break;
+            case "Softmax":
+                if (Need(0))
+                {
+                    var axes = e.Int64s(Attributes.GetInt(node, "axis") ?? -1);
+                    var dot = e.Op("ReduceSum", [e.Op("Mul", [dy, y]), axes], Attributes.Int("keepdims", 1));
+                    grads[0] = e.Op("Mul", [y, e.Op("Sub", [dy, dot])]);
+                }
+                break;
+            case "LogSoftmax":
+                if (Need(0))
+                {
+                    var axes = e.Int64s(Attributes.GetInt(node, "axis") ?? -1);
+                    var total = e.Op("ReduceSum", [dy, axes], Attributes.Int("keepdims", 1));
+                    grads[0] = e.Op("Sub", [dy, e.Op("Mul", [e.Op("Exp", [y]), total])]);
+                }
+                break;
+            case "BatchNormalization":
+                if (Need(0)) grads[0] = e.Op("Mul", [dy, BatchNormFactor(node)]);
+                if (node.Input.Skip(1).Any(needs)) throw new NotSupportedException($"BatchNormalization with computed parameters (node '{node.Name}')");
+                break;
+            case "Conv":
+                if (Need(1) || Need(2)) throw new NotSupportedException($"Explanations support Conv only with constant weights and bias (node '{node.Name}')");
+                if (Need(0)) grads[0] = ConvInputGradient(node, dy);
+                break;
+            case "MaxPool":
+                if (Need(0)) grads[0] = MaxPoolGradient(node, dy);
+                break;
+            case "GlobalMaxPool":
+                if (Need(0)) grads[0] = GlobalMaxPoolGradient(x, dy);
+                break;
+            case "AveragePool":
+                if (Need(0)) grads[0] = AveragePoolGradient(node, dy);
+                break;
+            case "GlobalAveragePool":
+                if (Need(0))
+                {
+                    var shape = e.Shape(x);
+                    var spatial = e.Op("Slice", [shape, e.Int64s(2), e.Int64s(long.MaxValue)]);
+                    var count = e.Op("Cast", [e.Op("ReduceProd", [spatial], Attributes.Int("keepdims", 0))], Attributes.Int("to", (long)TensorProto.Types.DataType.Float));
+                    grads[0] = e.Op("Div", [e.Op("Expand", [dy, shape]), count]);
+                }
+                break;
+            case "Pad":
+                if (Need(0)) grads[0] = PadGradient(node, dy);
+                break;
+            case "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze":
+                if (Need(0)) grads[0] = e.Reshape(dy, e.Shape(x));
+                break;
+            case "Transpose":
+                if (Need(0))
+                {
+                    var perm = Attributes.GetInts(node, "perm") ?? Enumerable.Range(0, Rank(x)).Reverse().Select(i => (long)i).ToArray();
+                    var inverse = new long[perm.Length];
+                    for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
+                    grads[0] = e.Op("Transpose", [dy], Attributes.Ints("perm", inverse));
+                }
+                break;
+            case "Concat":
+                {
+                    long axis = Attributes.GetInt(node, "axis") ?? 0;
+                    var sizes = e.Op("Concat", node.Input.Select(input => e.Op("Gather", [e.Shape(input), e.Int64s(Normalise(axis, input))])).ToArray(), Attributes.Int("axis", 0));
+                    var parts = e.Ops("Split", [dy, sizes], node.Input.Count, Attributes.Int("axis", axis));
+                    for (int i = 0; i < node.Input.Count; i++) if (Need(i)) grads[i] = parts[i];
+                    break;
+                }
+            case "Split":
+                if (Need(0))
+                {
+                    long axis = Attributes.GetInt(node, "axis") ?? 0;
+                    var parts = node.Output.Select((output, i) => i < outputGrads.Length && outputGrads[i] is { } g ? g : e.ZerosLike(output)).ToArray();
+                    grads[0] = e.Op("Concat", parts, Attributes.Int("axis", axis));
+                }
+                break;
+            case "Slice":
+                if (Need(0)) grads[0] = SliceGradient(node, dy);
+                break;
+            case "Gemm":
+                GemmGradients(node, dy, Need, grads);
+                break;
+            case "MatMul":
+                {
+                    if (Rank(node.Input[0]) < 2 || Rank(node.Input[1]) < 2) throw new NotSupportedException($"MatMul with a 1-D operand (node '{node.Name}')");
+                    if (Need(0)) grads[0] = Unbroadcast(e.Op("MatMul", [dy, SwapLast(node.Input[1])]), node.Input[0], y);
+                    if (Need(1)) grads[1] = Unbroadcast(e.Op("MatMul", [SwapLast(node.Input[0]), dy]), node.Input[1], y);
+                    break;
+                }
+            case "Expand":
+                if (Need(0)) grads[0] = Unbroadcast(dy, x, y);
+                break;
+            case "ReduceMean" or "ReduceSum":
+                if (Need(0)) grads[0] = ReduceGradient(node, dy);
+                break;
+            case "Where":
+                if (Need(1)) grads[1] = Unbroadcast(e.Op("Where", [node.Input[0], dy, e.Float(0f)]), node.Input[1], y);
+                if (Need(2)) grads[2] = Unbroadcast(e.Op("Where", [node.Input[0], e.Float(0f), dy]), node.Input[2], y);
+                break;
+        }
+        return grads;
+    }
+
+    private int Rank(string tensor) => Shape(tensor).Length;
+
+    private long[] Shape(string tensor) => model.Shapes.TryGetValue(tensor, out var shape) ? shape
+        : throw new NotSupportedException($"the shape of '{tensor}' is unknown");
+
+    private long Normalise(long axis, string tensor) => axis < 0 ? axis + Rank(tensor) : axis;
+
+    private string Inside(string x, float alpha, float beta)
+    {
+        var z = e.Op("Add", [e.Op("Mul", [x, e.Float(alpha)]), e.Float(beta)]);
+        return e.Op("And", [e.Op("Greater", [z, e.Float(0f)]), e.Op("Less", [z, e.Float(1f)])]);
+    }
+
+    /// <summary>Sums a gradient over the axes its input was broadcast along (from the probe's shapes), back to the input's shape.</summary>
+    private string Unbroadcast(string grad, string input, string output)
+    {
+        var inShape = Shape(input);
+        var outShape = Shape(output);
+        if (inShape.SequenceEqual(outShape)) return grad;
+        int offset = outShape.Length - inShape.Length;
+        var axes = new List<long>();
+        for (int i = 0; i < outShape.Length; i++)
+            if (i < offset || (inShape[i - offset] == 1 && outShape[i] != 1)) axes.Add(i);
+        var summed = axes.Count == 0 ? grad : e.Op("ReduceSum", [grad, e.Int64s([.. axes])], Attributes.Int("keepdims", 1));
+        return e.Reshape(summed, e.Shape(input));
+    }
+
+    private string SwapLast(string tensor)
+    {
+        int rank = Rank(tensor);
+        var perm = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
+        (perm[^1], perm[^2]) = (perm[^2], perm[^1]);
+        return e.Op("Transpose", [tensor], Attributes.Ints("perm", perm));
+    }
+
+    private string BatchNormFactor(NodeProto node)
+    {
+        var scale = model.Index.ConstantFloats(node.Input[1]);
+        var variance = model.Index.ConstantFloats(node.Input[4]);
+        if (scale is null || variance is null) throw new NotSupportedException($"BatchNormalization with computed parameters (node '{node.Name}')");
+        if (node.Output.Count > 1 && node.Output.Skip(1).Any(o => o.Length > 0) || (Attributes.GetInt(node, "training_mode") ?? 0) != 0)
+            throw new NotSupportedException($"BatchNormalization in training mode (node '{node.Name}')");
+        float epsilon = Attributes.GetFloat(node, "epsilon") ?? 1e-5f;
+        var factor = scale.Select((s, c) => (float)(s / Math.Sqrt(variance[c] + epsilon))).ToArray();
+        int rank = Rank(node.Input[0]);
+        long[] dims = [1, factor.Length, .. Enumerable.Repeat(1L, rank - 2)];
+        return e.Floats(dims, factor);
+    }
+
+    /// <summary>Explicit pads [begin..., end...] of a pooling or convolution node (auto_pad resolved on the probe's size).</summary>
+    private long[] Pads(NodeProto node, long[] kernel, long[] strides, long[] dilations)
+    {
+        string autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
+        int spatial = kernel.Length;
+        if (autoPad is "NOTSET" or "") return Attributes.GetInts(node, "pads") ?? new long[2 * spatial];
+        if (autoPad == "VALID") return new long[2 * spatial];
+        if (model.Model.Graph.Input.First(i => i.Name == model.InputName).Type.TensorType.Shape.Dim.Skip(2).Any(d => !d.HasDimValue))
+            throw new NotSupportedException($"auto_pad {autoPad} on an input of dynamic size (node '{node.Name}'): its padding changes with the size");
+        var input = Shape(node.Input[0]);
+        var pads = new long[2 * spatial];
+        for (int i = 0; i < spatial; i++)
+        {
+            long size = input[2 + i], output = (size + strides[i] - 1) / strides[i];
+            long total = Math.Max(0, (output - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size);
+            long small = total / 2, large = total - small;
+            (pads[i], pads[spatial + i]) = autoPad == "SAME_UPPER" ? (small, large) : (large, small);
+        }
+        return pads;
+    }
+
+    /// <summary>
+    /// The input gradient of a convolution. With stride 1 it is itself a convolution of the output gradient with the
+    /// weights flipped in space and swapped between input and output channels (ONNX Runtime's fastest kernels); with
+    /// larger strides, the transposed convolution with the same weights, cropped to the input.
+    /// </summary>
+    private string ConvInputGradient(NodeProto node, string dy)
+    {
+        var weights = model.Index.Initializers.GetValueOrDefault(node.Input[1]) ?? throw new NotSupportedException($"Conv with computed weights (node '{node.Name}')");
+        long[] kernel = weights.Dims.Skip(2).ToArray();
+        int spatial = kernel.Length;
+        long[] strides = Attributes.GetInts(node, "strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        long[] dilations = Attributes.GetInts(node, "dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        long group = Attributes.GetInt(node, "group") ?? 1;
+        var pads = Pads(node, kernel, strides, dilations);
+        var flippedPads = new long[2 * spatial];
+        for (int i = 0; i < spatial; i++)
+        {
+            long reach = (kernel[i] - 1) * dilations[i];
+            (flippedPads[i], flippedPads[spatial + i]) = (reach - pads[i], reach - pads[spatial + i]);
+        }
+        if (strides.All(s => s == 1) && flippedPads.All(p => p >= 0) && spatial == 2)
+        {
+            var flipped = e.Floats(FlippedDims(weights, group), FlipWeights(weights, group));
+            return e.Op("Conv", [dy, flipped], Attributes.Ints("pads", flippedPads), Attributes.Ints("dilations", dilations),
+                Attributes.Int("group", group), Attributes.Ints("kernel_shape", kernel));
+        }
+        var transposed = e.Op("ConvTranspose", [dy, node.Input[1]],
+            Attributes.Ints("strides", strides), Attributes.Ints("pads", pads), Attributes.Ints("dilations", dilations),
+            Attributes.Int("group", group), Attributes.Ints("kernel_shape", kernel),
+            Attributes.Ints("output_padding", strides.Select(s => s - 1).ToArray()));
+        return CropTo(transposed, node.Input[0], spatial);
+    }
+
+    /// <summary>Conv weights [M, C/g, kH, kW] become [C, M/g, kH, kW]: channels swapped within each group, kernel rotated by 180 degrees.</summary>
+    private static long[] FlippedDims(TensorProto weights, long group) =>
+        [weights.Dims[1] * group, weights.Dims[0] / group, weights.Dims[2], weights.Dims[3]];
+
+    private static float[] FlipWeights(TensorProto weights, long group)
+    {
+        var w = Tensors.ToFloats(weights);
+        int m = (int)weights.Dims[0], cPerGroup = (int)weights.Dims[1], kh = (int)weights.Dims[2], kw = (int)weights.Dims[3];
+        int mPerGroup = m / (int)group;
+        var flipped = new float[w.Length];
+        for (int o = 0; o < m; o++)
+        {
+            int g = o / mPerGroup, oInGroup = o % mPerGroup;
+            for (int c = 0; c < cPerGroup; c++)
+                for (int y = 0; y < kh; y++)
+                    for (int x = 0; x < kw; x++)
+                    {
+                        int source = ((o * cPerGroup + c) * kh + y) * kw + x;
+                        int target = (((g * cPerGroup + c) * mPerGroup + oInGroup) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
+                        flipped[target] = w[source];
+                    }
+        }
+        return flipped;
+    }
+
+    /// <summary>The first spatial elements of a tensor, as many as <paramref name="like"/> has (runtime sizes).</summary>
+    private string CropTo(string tensor, string like, int spatial)
+    {
+        long[] axes = Enumerable.Range(2, spatial).Select(i => (long)i).ToArray();
+        var ends = e.Op("Slice", [e.Shape(like), e.Int64s(2), e.Int64s(2 + spatial)]);
+        return e.Op("Slice", [tensor, e.Int64s(new long[spatial]), ends, e.Int64s(axes)]);
+    }
+
+    /// <summary>Each output gradient goes to the position its window's maximum came from (the first one on ties), accumulated.</summary>
+    private string MaxPoolGradient(NodeProto node, string dy)
+    {
+        if ((Attributes.GetInt(node, "storage_order") ?? 0) != 0) throw new NotSupportedException($"MaxPool with column-major indices (node '{node.Name}')");
+        var attributes = node.Attribute.Select(a => a.Clone()).ToArray();
+        var indices = e.Ops("MaxPool", [node.Input[0]], 2, attributes)[1];
+        var flat = e.Int64s(-1);
+        var zeros = e.Reshape(e.ZerosLike(node.Input[0]), flat);
+        var scattered = e.Op("ScatterElements", [zeros, e.Reshape(indices, flat), e.Reshape(dy, flat)],
+            Attributes.Int("axis", 0), Attributes.String("reduction", "add"));
+        return e.Reshape(scattered, e.Shape(node.Input[0]));
+    }
+
+    private string GlobalMaxPoolGradient(string x, string dy)
+    {
+        var planes = e.Reshape(x, e.Int64s(0, 0, -1));
+        var argmax = e.Op("ArgMax", [planes], Attributes.Int("axis", 2), Attributes.Int("keepdims", 1));
+        var scattered = e.Op("ScatterElements", [e.ZerosLike(planes), argmax, e.Reshape(dy, e.Int64s(0, 0, 1))], Attributes.Int("axis", 2));
+        return e.Reshape(scattered, e.Shape(x));
+    }
+
+    /// <summary>Each output gradient spread evenly over its window (divided by the window's count of real elements when padding is not counted).</summary>
+    private string AveragePoolGradient(NodeProto node, string dy)
+    {
+        if ((Attributes.GetInt(node, "ceil_mode") ?? 0) != 0) throw new NotSupportedException($"AveragePool with ceil_mode (node '{node.Name}')");
+        if (Attributes.GetInts(node, "dilations") is { } d && d.Any(v => v != 1)) throw new NotSupportedException($"AveragePool with dilations (node '{node.Name}')");
+        long[] kernel = Attributes.GetInts(node, "kernel_shape") ?? throw new NotSupportedException($"AveragePool without kernel_shape (node '{node.Name}')");
+        int spatial = kernel.Length;
+        long[] strides = Attributes.GetInts(node, "strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        var pads = Pads(node, kernel, strides, Enumerable.Repeat(1L, spatial).ToArray());
+        long channels = Shape(node.Input[0])[1];
+        long window = kernel.Aggregate(1L, (a, b) => a * b);
+        if (spatial == 2 && pads.All(p => p == 0) && strides.SequenceEqual(kernel)) return TiledGradient(node.Input[0], dy, kernel, 1f / window);
+        bool countPads = (Attributes.GetInt(node, "count_include_pad") ?? 0) != 0 || pads.All(p => p == 0);
+        string scaled;
+        float weight;
+        if (countPads)
+        {
+            scaled = dy;
+            weight = 1f / window;
+        }
+        else
+        {
+            // The divisor of each window: the real (unpadded) elements in it.
+            var ones = e.Op("ConstantOfShape", [e.Shape(node.Input[0])], Attributes.Tensor("value", Tensors.FromFloats("one", [1], [1f])));
+            var covered = e.Op("AveragePool", [ones], Attributes.Ints("kernel_shape", kernel), Attributes.Ints("strides", strides),
+                Attributes.Ints("pads", pads), Attributes.Int("count_include_pad", 1));
+            scaled = e.Op("Div", [dy, e.Op("Mul", [covered, e.Float(window)])]);
+            weight = 1f;
+        }
+        long[] dims = [channels, 1, .. kernel];
+        var filter = e.Floats(dims, Enumerable.Repeat(weight, (int)(channels * window)).ToArray());
+        var spread = e.Op("ConvTranspose", [scaled, filter], Attributes.Ints("strides", strides), Attributes.Ints("pads", pads),
+            Attributes.Int("group", channels), Attributes.Ints("kernel_shape", kernel),
+            Attributes.Ints("output_padding", strides.Select(s => s - 1).ToArray()));
+        return CropTo(spread, node.Input[0], spatial);
+    }
+
+    /// <summary>
+    /// Non-overlapping 2-D windows: each output gradient, times <paramref name="weight"/>, repeated over its window
+    /// (reshape and expand: no convolution), and zeros for the rows and columns no window covered.
+    /// </summary>
+    private string TiledGradient(string x, string dy, long[] kernel, float weight)
+    {
+        var scaled = e.Op("Mul", [dy, e.Float(weight)]);
+        var split = e.Reshape(scaled, e.Int64s(0, 0, 0, 1, -1, 1));
+        var tiled = e.Op("Expand", [split, e.Int64s(1, 1, 1, kernel[0], 1, kernel[1])]);
+        var dyShape = e.Shape(dy);
+        var covered = e.Op("Mul", [e.Op("Slice", [dyShape, e.Int64s(2), e.Int64s(4)]), e.Int64s(kernel)]);
+        var merged = e.Reshape(tiled, e.Op("Concat", [e.Op("Slice", [dyShape, e.Int64s(0), e.Int64s(2)]), covered], Attributes.Int("axis", 0)));
+        var missing = e.Op("Sub", [e.Op("Slice", [e.Shape(x), e.Int64s(2), e.Int64s(4)]), covered]);
+        var pads = e.Op("Concat", [e.Int64s(0, 0, 0, 0, 0, 0), missing], Attributes.Int("axis", 0));
+        return e.Op("Pad", [merged, pads, e.Float(0f)]);
+    }
+
+    private string PadGradient(NodeProto node, string dy)
+    {
+        string mode = node.Attribute.FirstOrDefault(a => a.Name == "mode")?.S.ToStringUtf8() ?? "constant";
+        if (mode != "constant") throw new NotSupportedException($"Pad in {mode} mode (node '{node.Name}')");
+        var pads = (node.Input.Count > 1 && node.Input[1].Length > 0 ? model.Index.ConstantInts(node.Input[1]) : Attributes.GetInts(node, "pads"))
+                   ?? throw new NotSupportedException($"Pad with computed pads (node '{node.Name}')");
+        if (pads.Any(p => p < 0)) throw new NotSupportedException($"Pad with negative pads (node '{node.Name}')");
+        int rank = Rank(node.Input[0]);
+        long[] axes = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
+        if (node.Input.Count > 3 && node.Input[3].Length > 0)
+            axes = (model.Index.ConstantInts(node.Input[3]) ?? throw new NotSupportedException($"Pad with computed axes (node '{node.Name}')"))
+                .Select(a => a < 0 ? a + rank : a).ToArray();
+        var begins = pads[..axes.Length];
+        var ends = e.Op("Sub", [e.Op("Gather", [e.Shape(node.Output[0]), e.Int64s(axes)]), e.Int64s(pads[axes.Length..])]);
+        return e.Op("Slice", [dy, e.Int64s(begins), ends, e.Int64s(axes)]);
+    }
+
+    /// <summary>The output gradient placed back where the slice came from, zeros elsewhere (steps of 1).</summary>
+    private string SliceGradient(NodeProto node, string dy)
+    {
+        long[]? Constant(int i) => node.Input.Count > i && node.Input[i].Length > 0 ? model.Index.ConstantInts(node.Input[i]) : null;
+        var starts = Constant(1) ?? Attributes.GetInts(node, "starts") ?? throw new NotSupportedException($"Slice with computed starts (node '{node.Name}')");
+        var ends = Constant(2) ?? Attributes.GetInts(node, "ends") ?? throw new NotSupportedException($"Slice with computed ends (node '{node.Name}')");
+        int rank = Rank(node.Input[0]);
+        var axes = (Constant(3) ?? Attributes.GetInts(node, "axes") ?? Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray())
+            .Select(a => a < 0 ? a + rank : a).ToArray();
+        if (Constant(4) is { } steps && steps.Any(s => s != 1)) throw new NotSupportedException($"Slice with steps other than 1 (node '{node.Name}')");
+        var shape = e.Shape(node.Input[0]);
+        var begin = new string[rank];
+        var end = new string[rank];
+        var zero = e.Int64s(0);
+        for (int a = 0; a < rank; a++) (begin[a], end[a]) = (zero, zero);
+        for (int i = 0; i < axes.Length; i++)
+        {
+            int a = (int)axes[i];
+            var size = e.Op("Gather", [shape, e.Int64s(a)]);
+            string Clamp(long bound)
+            {
+                // A bound as Python slicing reads it: negative from the end, then clamped to [0, size].
+                var value = bound < 0 ? e.Op("Add", [size, e.Int64s(bound)]) : e.Int64s(Math.Min(bound, long.MaxValue / 2));
+                return e.Op("Min", [e.Op("Max", [value, zero]), size]);
+            }
+            var first = Clamp(starts[i]);
+            var last = Clamp(ends[i]);
+            begin[a] = first;
+            end[a] = e.Op("Sub", [size, e.Op("Max", [last, first])]);
+        }
+        var pads = e.Op("Concat", [.. begin, .. end], Attributes.Int("axis", 0));
+        return e.Op("Pad", [dy, pads, e.Float(0f)]);
+    }
+
+    private void GemmGradients(NodeProto node, string dy, Func<int, bool> need, Dictionary<int, string> grads)
+    {
+        float alpha = Attributes.GetFloat(node, "alpha") ?? 1f, beta = Attributes.GetFloat(node, "beta") ?? 1f;
+        long transA = Attributes.GetInt(node, "transA") ?? 0, transB = Attributes.GetInt(node, "transB") ?? 0;
+        string a = node.Input[0], b = node.Input[1];
+        // Y = alpha op(A) op(B) + beta C.
+        if (need(0))
+            grads[0] = transA == 0
+                ? e.Op("Gemm", [dy, b], Attributes.Float("alpha", alpha), Attributes.Int("transB", transB == 0 ? 1 : 0))
+                : e.Op("Gemm", [b, dy], Attributes.Float("alpha", alpha), Attributes.Int("transA", transB), Attributes.Int("transB", 1));
+        if (need(1))
+            grads[1] = transB == 0
+                ? e.Op("Gemm", [a, dy], Attributes.Float("alpha", alpha), Attributes.Int("transA", transA == 0 ? 1 : 0))
+                : e.Op("Gemm", [dy, a], Attributes.Float("alpha", alpha), Attributes.Int("transA", 1), Attributes.Int("transB", transA));
+        if (need(2)) grads[2] = Unbroadcast(e.Op("Mul", [dy, e.Float(beta)]), node.Input[2], node.Output[0]);
+    }
+
+    private string ReduceGradient(NodeProto node, string dy)
+    {
+        string x = node.Input[0];
+        int rank = Rank(x);
+        var axes = (node.Input.Count > 1 && node.Input[1].Length > 0 ? model.Index.ConstantInts(node.Input[1]) : Attributes.GetInts(node, "axes"))
+                   ?? Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
+        axes = axes.Select(a => a < 0 ? a + rank : a).ToArray();
+        bool keep = (Attributes.GetInt(node, "keepdims") ?? 1) != 0;
+        var kept = keep ? dy : e.Op("Unsqueeze", [dy, e.Int64s(axes)]);
+        var spread = e.Op("Expand", [kept, e.Shape(x)]);
+        if (node.OpType == "ReduceSum") return spread;
+        var count = e.Op("Cast", [e.Op("ReduceProd", [e.Op("Gather", [e.Shape(x), e.Int64s(axes)])], Attributes.Int("keepdims", 0))],
+            Attributes.Int("to", (long)TensorProto.Types.DataType.Float));
+        return e.Op("Div", [spread, count]);
+    }
+}
