@@ -40,6 +40,30 @@ class RffCnn(nn.Module):
             hook.remove()
 
 
+class HybridRffCnn(nn.Module):
+    """RFF layers where they carry the explanation, ordinary convolutions where they carry the accuracy: an RffConv stem
+    (random Fourier features of 5x5 patches), max pooling, convolution + BatchNorm + ReLU blocks (max pooling after the
+    blocks listed in pool_after), then a 1x1 RffConv head (the default CAM layer: global average pooling and the linear
+    readout follow it, so CAM is exact there)."""
+
+    def __init__(self, stem=64, widths=(128, 128), head=256, sigmas=(4.0, 8.0), classes=10, in_channels=1, seed=1, pool_after=()):
+        super().__init__()
+        layers = [RffConv2d(in_channels, stem, 5, sigma=sigmas[0], padding=2, trainable=True, seed=seed), nn.MaxPool2d(2)]
+        channels = stem
+        for i, width in enumerate(widths):
+            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            if i in pool_after:
+                layers.append(nn.MaxPool2d(2))
+            channels = width
+        layers.append(RffConv2d(channels, head, 1, sigma=sigmas[1], trainable=True, seed=seed + 1))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.readout = nn.Linear(head, classes)
+
+    forward = RffCnn.forward
+    logits_and_last_map = RffCnn.logits_and_last_map
+
+
 def conv_block(cin, cout, stride=1):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 

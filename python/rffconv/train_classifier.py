@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import data as fmnist
 from .layers import RffConv2d
-from .models import RffCnn
+from .models import HybridRffCnn, RffCnn
 from .onnx_export import export
 from .training import Progress, load_checkpoint, save_checkpoint, setup
 
@@ -34,10 +34,14 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data", help="data cache with fashion-mnist/train.bin and test.bin (fetch-data)")
     p.add_argument("--out", default="runs/classifier", help="run folder: checkpoints, model.onnx, config.json, report.json")
-    p.add_argument("--widths", type=ints, default=[64, 128, 256])
+    p.add_argument("--architecture", choices=["rff", "hybrid"], default="hybrid",
+                   help="rff: RffConv layers only; hybrid: an RffConv stem, convolution + BatchNorm + ReLU blocks, a 1x1 RffConv head")
+    p.add_argument("--widths", type=ints, default=[64, 128, 256],
+                   help="rff: every layer's width; hybrid: stem, the convolution blocks, head")
     p.add_argument("--kernels", type=ints, default=[5, 3, 3])
     p.add_argument("--sigmas", type=floats, default=[4.0, 2.0, 2.0], help="initial kernel bandwidths")
-    p.add_argument("--pools", type=ints, default=[2, 2, 1], help="max-pooling window after each layer (1 = none)")
+    p.add_argument("--pools", type=ints, default=[2, 2, 1], help="rff: max-pooling window after each layer (1 = none)")
+    p.add_argument("--pool-after", type=ints, default=[], help="hybrid: 2x2 max pooling after these convolution blocks (0-based)")
     p.add_argument("--batch-norm", action="store_true", help="BatchNorm after each RffConv layer")
     p.add_argument("--fixed", action="store_true", help="keep the random W, b and sigma fixed (train the readout only)")
     p.add_argument("--epochs", type=int, default=20)
@@ -91,6 +95,14 @@ def augment(batch, shift, canvas, generator):
     return batch
 
 
+def build_model(args, classes):
+    if args.architecture == "hybrid":
+        return HybridRffCnn(stem=args.widths[0], widths=args.widths[1:-1], head=args.widths[-1], sigmas=(args.sigmas[0], args.sigmas[-1]),
+                            classes=classes, seed=args.seed, pool_after=tuple(args.pool_after))
+    return RffCnn(args.widths, args.kernels, args.sigmas, args.pools, classes=classes, trainable=not args.fixed,
+                  seed=args.seed, batch_norm=args.batch_norm)
+
+
 def parameter_groups(model, args):
     rff = [p for m in model.modules() if isinstance(m, RffConv2d) for p in m.parameters(recurse=False)]
     ids = {id(p) for p in rff}
@@ -102,7 +114,7 @@ def parameter_groups(model, args):
 def localisation_loss(model, items, labels, args, generator, device):
     """Places items [n, 1, 28, 28] on black canvases and asks the true class's CAM and Layer-CAM maps (on the last RFF
     layer, relative to a blank canvas, upsampled to the canvas as the service does) to peak inside each item's tight box:
-    a hinge on (highest value outside the box - highest value inside), relative to the inside peak. The canvases also
+    a hinge on (highest value outside the box - highest value inside), relative to the map's largest magnitude. The canvases also
     count in the classification loss, so the model keeps classifying items that do not fill the frame."""
     n, side = items.shape[0], items.shape[-1]
     flip = torch.rand(n, generator=generator) < 0.5
@@ -120,7 +132,16 @@ def localisation_loss(model, items, labels, args, generator, device):
             inside[i, y + rows.min():y + rows.max() + 1, x + cols.min():x + cols.max() + 1] = True
     x = normalise(canvas).to(device)
     blank = normalise(torch.zeros(1, 1, big, big, dtype=items.dtype)).to(device)
-    logits, maps = model.logits_and_last_map(torch.cat([x, blank]))
+    # BatchNorm as at inference (running statistics, not updated): mostly black canvases must neither shift the
+    # statistics the classifier is evaluated with nor be normalised by their own batch's.
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.eval()
+    try:
+        logits, maps = model.logits_and_last_map(torch.cat([x, blank]))
+    finally:
+        for m in norms:
+            m.train()
     labels = labels.to(device)
     delta = maps[:n] - maps[n:]
     weights = model.readout.weight[labels][:, :, None, None]
@@ -131,7 +152,9 @@ def localisation_loss(model, items, labels, args, generator, device):
         mask = inside.to(device)
         top_in = up.masked_fill(~mask, float("-inf")).flatten(1).max(1).values
         top_out = up.masked_fill(mask, float("-inf")).flatten(1).max(1).values
-        scale = top_in.abs().detach() + 1e-3
+        # Relative to the map's largest magnitude, so each canvas adds at most about 2 and a near-zero map early in
+        # training cannot outweigh the classification loss.
+        scale = up.abs().flatten(1).max(1).values.detach() + 1e-6
         penalty = penalty + F.relu(top_out - top_in + 0.1 * scale).div(scale).mean()
     return ce + args.explain_weight * penalty
 
@@ -161,8 +184,7 @@ def main(argv=None):
     val_x, val_y = torch.from_numpy(train_x[val_idx]).unsqueeze(1), torch.from_numpy(train_y[val_idx])
     test_x, test_y = torch.from_numpy(test_x).unsqueeze(1), torch.from_numpy(test_y)
 
-    model = RffCnn(args.widths, args.kernels, args.sigmas, args.pools, classes=len(names), trainable=not args.fixed,
-                   seed=args.seed, batch_norm=args.batch_norm).to(device)
+    model = build_model(args, len(names)).to(device)
     optimizer = torch.optim.AdamW(parameter_groups(model, args), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(fit_x) / args.batch)
     total_steps = args.epochs * steps_per_epoch

@@ -2,6 +2,7 @@ using RffService.Api.Hosting;
 using RffService.Api;
 
 if (args.Contains(HealthProbe.Flag)) return HealthProbe.Run(args);
+if (args.FirstOrDefault() == InspectCommand.Verb) return InspectCommand.Run(args, Console.Out, Console.Error);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddRffService();

@@ -2,6 +2,9 @@ using RffService.Onnx.Proto;
 
 namespace RffService.Onnx;
 
+/// <summary>A Cos after a Conv that is not read as an RFF layer, and why.</summary>
+public sealed record UnrecognisedRffChain(string Node, string Reason);
+
 /// <summary>Reads what a model contains: its RFF layers (custom op or standard-op chains) and initializers.</summary>
 public sealed class ModelInspector
 {
@@ -65,14 +68,39 @@ public sealed class ModelInspector
             RffLayerForm.CustomOp);
     }
 
-    /// <summary>Matches Conv -> (Div c | Mul c)? -> (Add B)? -> Cos -> (Mul s)? where every branch has one consumer.</summary>
-    private RffLayerInfo? TryMatchChain(NodeProto conv)
+    /// <summary>
+    /// Every Cos fed (through Div, Mul, Add) by a Conv that is not recognised as an RFF layer, with the reason: such a
+    /// model still serves, but the layer is not listed as one (its maps are still offered as plain feature maps).
+    /// </summary>
+    public IReadOnlyList<UnrecognisedRffChain> UnrecognisedRffChains()
+    {
+        var recognised = FindRffLayers().Select(l => l.Output).ToHashSet();
+        var result = new List<UnrecognisedRffChain>();
+        foreach (var cos in _model.Graph.Node.Where(n => n.OpType == "Cos"))
+        {
+            var conv = _producers.GetValueOrDefault(cos.Input[0]);
+            for (int hops = 0; conv is { OpType: "Div" or "Mul" or "Add" } && hops < 3; hops++)
+                conv = conv.Input.Select(i => _producers.GetValueOrDefault(i)).FirstOrDefault(p => p is not null && p.OpType is "Conv" or "Div" or "Mul" or "Add");
+            if (conv is not { OpType: "Conv" }) continue;
+            var (layer, reason) = MatchChain(conv);
+            if (layer is null || !recognised.Contains(layer.Output))
+                result.Add(new UnrecognisedRffChain(LayerName(cos), reason ?? "it does not follow Conv -> Div or Mul by a constant -> Add a constant bias -> Cos -> Mul by a constant"));
+        }
+        return result;
+    }
+
+    private RffLayerInfo? TryMatchChain(NodeProto conv) => MatchChain(conv).Layer;
+
+    /// <summary>Matches Conv -> (Div c | Mul c)? -> (Add B)? -> Cos -> (Mul s)? where every branch has one consumer; else says why not.</summary>
+    private (RffLayerInfo? Layer, string? Reason) MatchChain(NodeProto conv)
     {
         float sigma = 1f, scale = 1f;
         string? biasName = conv.Input.Count > 2 ? conv.Input[2] : null;
         var current = SingleConsumer(conv.Output[0]);
-        if (current is { OpType: "Div" } div && ScalarConstant(div.Input[1]) is { } divisor)
+        if (current is null) return (null, $"the output of Conv '{LayerName(conv)}' has several consumers");
+        if (current is { OpType: "Div" } div)
         {
+            if (ScalarConstant(div.Input[1]) is not { } divisor) return (null, $"the divisor of '{LayerName(div)}' is not a constant scalar (sigma)");
             sigma = divisor;
             current = SingleConsumer(div.Output[0]);
         }
@@ -83,10 +111,11 @@ public sealed class ModelInspector
         }
         if (current is { OpType: "Add" } add)
         {
+            if (!add.Input.Any(i => Initializer(i) is not null)) return (null, $"the bias of '{LayerName(add)}' is not a constant");
             biasName ??= add.Input.FirstOrDefault(i => Initializer(i) is not null);
             current = SingleConsumer(add.Output[0]);
         }
-        if (current is not { OpType: "Cos" } cos) return null;
+        if (current is not { OpType: "Cos" } cos) return (null, null);
         string output = cos.Output[0];
         if (SingleConsumer(output) is { OpType: "Mul" } scaleMul && OtherScalar(scaleMul, output) is { } s)
         {
@@ -99,8 +128,8 @@ public sealed class ModelInspector
             Attributes.GetInts(conv, "pads") ?? [0, 0, 0, 0],
             Attributes.GetInts(conv, "dilations") ?? [1, 1]);
         var (m, c, kh, kw) = WeightShape(conv.Input[1]);
-        return new RffLayerInfo(LayerName(conv), output, conv.Input[0], m, c, kh, kw, attributes,
-            Initializer(conv.Input[1]) is null ? null : conv.Input[1], biasName, RffLayerForm.StandardOpChain);
+        return (new RffLayerInfo(LayerName(conv), output, conv.Input[0], m, c, kh, kw, attributes,
+            Initializer(conv.Input[1]) is null ? null : conv.Input[1], biasName, RffLayerForm.StandardOpChain), null);
     }
 
     private float? OtherScalar(NodeProto binary, string knownInput)

@@ -1,4 +1,5 @@
 using RffService.Inference.Models;
+using RffService.Onnx;
 using RffService.Onnx.Runtime;
 using RffService.TestSupport;
 using RffService.Vision.Configuration;
@@ -37,7 +38,7 @@ public class ModelRepositoryTests
             .AddModel("lying-labels", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(labels: ["a", "b"]))
             .AddModel("lying-channels", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(channels: 3));
         Directory.CreateDirectory(Path.Combine(models.Root, "no-file", "1")); // a version folder without model.onnx
-        Directory.CreateDirectory(Path.Combine(models.Root, "no-config", "1"));
+        models.AddGraphOnly("no-config", RffCnnBuilder.Build(TestModelRepository.TinySpec())); // no labels or normalisation in its metadata
         await using var services = TestServices.Load(models.Root);
         var repository = services.Repository;
 

@@ -97,11 +97,11 @@ public class CanvasAndMatchingTests
                 Assert.InRange(o.Box.XMin, 0, 128);
                 Assert.InRange(o.Box.XMax, o.Box.XMin + 1, 128);
                 Assert.InRange(o.Box.YMax, o.Box.YMin + 1, 128);
-                // The items are 16-20 of 28 pixels wide, 20 high, scaled to 0.15-0.6 of the canvas.
-                Assert.InRange(o.Box.Height, 0.15f * 128 * 20 / 28 - 4, 0.6f * 128 * 20 / 28 + 4); // bilinear edges add a pixel or two
-                // Inside the tight box the item is drawn: its brightest pixel is the item's 200.
+                // The items are 16-20 of 28 pixels wide, 20 high, scaled to a side of 24-80 pixels.
+                Assert.InRange(o.Box.Height, CanvasGenerator.MinSide * 20f / 28 - 4, CanvasGenerator.MaxSide * 20f / 28 + 4); // bilinear edges add a pixel or two
+                // Inside the tight box the item is drawn: the item's 200 at a contrast of 0.7 to 1.
                 int cx = (int)((o.Box.XMin + o.Box.XMax) / 2), cy = (int)((o.Box.YMin + o.Box.YMax) / 2);
-                Assert.True(canvas.Pixels[cy * 128 + cx] >= 150);
+                Assert.True(canvas.Pixels[cy * 128 + cx] >= 0.7 * 200 - 1);
             }
         }
         Assert.NotEqual(generator.Make(0).Pixels, new CanvasGenerator(Items(), 128, seed: 6).Make(0).Pixels);

@@ -142,6 +142,14 @@ public sealed class TestModelRepository : IDisposable
         return this;
     }
 
+    /// <summary>A model folder without config.json: the service infers the configuration from the file, or says what is missing.</summary>
+    public TestModelRepository AddGraphOnly(string name, Onnx.Proto.ModelProto model, int version = 1)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(ModelPath(name, version))!);
+        OnnxModelFile.Save(model, ModelPath(name, version));
+        return this;
+    }
+
     public TestModelRepository AddModel(string name, RffCnnSpec spec, ModelConfig config, int version = 1)
     {
         WriteConfig(name, config);

@@ -20,6 +20,8 @@ namespace RffService.Api.Contracts;
 /// <param name="CamLayers">The layers explanations can use (RFF layers and other 4-D feature maps), with their shape and methods, or why not.</param>
 /// <param name="DefaultCamLayer">The layer /cam uses when the request names none.</param>
 /// <param name="ExplanationError">Why the model cannot be explained at all, when it cannot.</param>
+/// <param name="UnrecognisedRffChains">Cos-after-Conv chains that were not read as RFF layers, with the reason (they still serve, as plain feature maps).</param>
+/// <param name="ConfigInferred">True when the folder has no config.json and the configuration shown was inferred from the ONNX file.</param>
 public sealed record ModelInfo(
     string Name,
     string? Task,
@@ -35,7 +37,9 @@ public sealed record ModelInfo(
     IReadOnlyList<RffLayerSummary> RffLayers,
     IReadOnlyList<CamLayerInfo> CamLayers,
     string? DefaultCamLayer,
-    string? ExplanationError)
+    string? ExplanationError,
+    IReadOnlyList<UnrecognisedRffChain> UnrecognisedRffChains,
+    bool ConfigInferred)
 {
     public static ModelInfo From(ModelEntry model) => new(
         model.Name,
@@ -52,7 +56,9 @@ public sealed record ModelInfo(
         (model.Runtime?.RffLayers ?? []).Select(RffLayerSummary.From).ToList(),
         (model.Runtime?.Explainer?.Layers ?? []).Select(CamLayerInfo.From).ToList(),
         model.Runtime?.Explainer?.DefaultLayer?.Name,
-        model.Runtime?.ExplanationError);
+        model.Runtime?.ExplanationError,
+        model.Runtime?.UnrecognisedRffChains ?? [],
+        model.ConfigInferred);
 }
 
 /// <summary>A layer explanations can use.</summary>

@@ -62,8 +62,9 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
     }
 
     /// <summary>
-    /// One image's detections in the original image's pixels (clipped; empty boxes dropped), each with the candidate it
-    /// came from, in the order /detect answers them: the list /cam's detection index refers to.
+    /// One image's detections in the original image's pixels (clipped to the image; a box that collapses to zero area
+    /// there is kept, as torchvision keeps it), at full precision, each with the candidate it came from, in the order
+    /// /detect answers them: the list /cam's detection index refers to.
     /// </summary>
     public static List<(Detection Detection, Candidate Candidate)> Decode(ModelRuntime runtime, PreparedImage image, RunOutputs outputs, DetectionParameters parameters)
     {
@@ -73,15 +74,12 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
         foreach (var c in runtime.Decoder!.Decode(outputs, 0, parameters))
         {
             var box = image.Transform.ToOriginal(c.Box, image.Spec.Width, image.Spec.Height);
-            if (box.Area <= 0) continue;
-            result.Add((new Detection(labels[c.ClassIndex], c.ClassIndex, MathF.Round(c.Score, 5),
-                new PixelBox(Round(box.XMin), Round(box.YMin), Round(box.Width), Round(box.Height)),
+            result.Add((new Detection(labels[c.ClassIndex], c.ClassIndex, c.Score,
+                new PixelBox(box.XMin, box.YMin, box.Width, box.Height),
                 new NormalizedBox(box.XMin / width, box.YMin / height, box.XMax / width, box.YMax / height)), c));
         }
         return result;
     }
-
-    private static float Round(float value) => MathF.Round(value, 2);
 
     private static void CheckFraction(float value, string name)
     {

@@ -5,8 +5,9 @@ using RffService.Vision.Detection;
 namespace RffService.Inference.Models;
 
 /// <summary>
-/// Checks a freshly loaded session against its config.json with one warm-up run on a blank input: input rank, channels
-/// and size; a classifier's output shape against its labels; a detector's outputs against its decoder.
+/// Checks a freshly loaded session against its config.json with one warm-up run on a blank input: input rank (NCHW, or
+/// CHW for a model that takes one image), channels and size; a classifier's output shape against its labels; a
+/// detector's outputs against its decoder.
 /// </summary>
 public static class ModelConformance
 {
@@ -22,20 +23,22 @@ public static class ModelConformance
             foreach (var name in decoder.OutputNames)
                 if (!session.OutputNames.Contains(name))
                     throw new InvalidDataException($"config.json names output '{name}' but the model's outputs are {string.Join(", ", session.OutputNames)}");
-            return decoder.CheckOutputs(session.Run(blank, shape, decoder.OutputNames, report: false));
+            return decoder.CheckOutputs(session.Run(blank, shape, decoder.OutputNames, report: false)) && session.InputHasBatchAxis;
         }
         var (_, outputShape) = session.Run(blank, shape, [session.OutputName], report: false)[session.OutputName];
+        if (!session.InputHasBatchAxis && outputShape.Length == 1 && outputShape[0] == config.Labels.Count) return false;
         if (outputShape.Length != 2 || outputShape[1] != config.Labels.Count)
             throw new InvalidDataException(
                 $"output '{session.OutputName}' has shape [{string.Join(", ", outputShape)}] but config.json lists {config.Labels.Count} labels (expected [1, {config.Labels.Count}])");
-        return true;
+        return session.InputHasBatchAxis;
     }
 
     private static void CheckInput(ModelSession session, InputConfig input)
     {
         int[] shape = session.InputShape;
+        if (shape.Length == 3) shape = [1, .. shape]; // one image [C, H, W]
         if (shape.Length != 4)
-            throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an NCHW image input has rank 4");
+            throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an image input is NCHW (rank 4) or one image CHW (rank 3)");
         Check(shape[1], input.Channels, "channels");
         if (input.DynamicSize && (shape[2] > 0 || shape[3] > 0))
             throw new InvalidDataException($"config.json says input.dynamicSize but the model's input '{session.InputName}' has a fixed size {shape[2]}x{shape[3]}");

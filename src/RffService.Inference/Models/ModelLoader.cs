@@ -23,27 +23,39 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         ModelSession? session = null;
         try
         {
-            var config = entry.Config ?? throw new InvalidDataException($"{ModelFolder.ConfigFileName} is missing");
             if (entry.Version is not { } version)
                 throw new InvalidDataException("no version folder (models/<name>/<number>/model.onnx) was found");
             string path = ModelFolder.ModelPath(entry, version);
             if (!File.Exists(path))
                 throw new FileNotFoundException($"version {version} has no {ModelFolder.ModelFileName} ({path})");
             var proto = Parse(File.ReadAllBytes(path));
-            var layers = new ModelInspector(proto).FindRffLayers();
+            // Exporters leave constants behind Identity, Reshape, Exp (sigma as exp(log_sigma)) and the like: the layers are read on the folded graph.
+            var inspector = new ModelInspector(ConstantFolder.Fold(proto, sessions));
+            var layers = inspector.FindRffLayers();
 
             // The session also returns every RFF layer's activations on request (for explanations).
             var served = proto.Clone();
             ModelEditor.ExposeOutputs(served, layers.Select(l => l.Output));
-            session = new ModelSession(sessions.Create(served), entry.Name, config.Task, config.Input.Name,
-                config.Output.Name ?? config.Detection?.ScoresOutput, metrics);
+            var ort = sessions.Create(served);
+            try
+            {
+                var found = entry.Config ?? Infer(proto, ort);
+                entry = entry with { Config = found, ConfigInferred = entry.Config is null };
+                session = new ModelSession(ort, entry.Name, found.Task, found.Input.Name, found.Output.Name ?? found.Detection?.ScoresOutput, metrics);
+            }
+            catch
+            {
+                ort.Dispose();
+                throw;
+            }
+            var config = entry.Config!;
             var decoder = config.Detection is { } detection
                 ? IDetectionDecoder.Create(detection, config.Labels.Count, config.Input.Width, config.Input.Height)
                 : null;
             bool batchAxis = ModelConformance.Check(session, config, decoder);
             var batcher = CreateBatcher(entry.Name, config, session, batchAxis);
             var (explainer, explanationError) = CreateExplainer(proto, config, session, layers);
-            var runtime = new ModelRuntime(config, session, layers, decoder, batchAxis, batcher, explainer, explanationError);
+            var runtime = new ModelRuntime(config, session, layers, decoder, batchAxis, batcher, explainer, explanationError, inspector.UnrecognisedRffChains());
             return entry with { State = ModelState.Ready, Error = null, Runtime = runtime };
         }
         catch (Exception ex)
@@ -53,12 +65,33 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         }
     }
 
+    /// <summary>A config inferred from the model file when the folder has no config.json, if the file says everything needed.</summary>
+    private static Vision.Configuration.ModelConfig Infer(ModelProto proto, OrtSession ort)
+    {
+        var proposal = ModelConfigInference.Propose(proto, shape => Probe(ort, shape));
+        return proposal.Complete ? proposal.Config
+            : throw new InvalidDataException($"{ModelFolder.ConfigFileName} is missing and the model file does not say everything it needs: " +
+                                             string.Join("; ", proposal.Missing) + ". Write a config.json (`RffService.Api inspect model.onnx` proposes one).");
+    }
+
+    /// <summary>The output shapes of one run on a blank input of <paramref name="shape"/>.</summary>
+    public static IReadOnlyDictionary<string, long[]> Probe(OrtSession ort, long[] shape)
+    {
+        var session = ort.Session;
+        using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[shape.Aggregate(1L, (a, b) => a * b)], shape);
+        using var options = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var outputs = session.Run(options, [session.InputNames[0]], [input], session.OutputNames);
+        return session.OutputNames.Select((name, i) => (name, outputs[i].GetTensorTypeAndShape().Shape)).ToDictionary(p => p.name, p => p.Shape);
+    }
+
     /// <summary>The explanation engine, or why the model cannot be explained (the rest of the model serves either way).</summary>
     private (Explainer?, string?) CreateExplainer(ModelProto proto, Vision.Configuration.ModelConfig config, ModelSession session, IReadOnlyList<RffLayerInfo> layers)
     {
         if (config.Detection is { Layout: Vision.Configuration.DetectionConfig.DecodedLayout })
             return (null, "the model decodes and suppresses its detections inside its graph (detection.layout 'decoded'), so a detection cannot be " +
                           "traced back to the scores that produced it");
+        if (!session.InputHasBatchAxis)
+            return (null, "the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
         string scores = config.Detection?.ScoresOutput ?? session.OutputName;
         var input = config.Input;
         try

@@ -19,11 +19,14 @@ public sealed class ModelRuntime(
     bool batchAxis,
     DynamicBatcher? batcher,
     Explainer? explainer,
-    string? explanationError) : IAsyncDisposable
+    string? explanationError,
+    IReadOnlyList<UnrecognisedRffChain>? unrecognisedRffChains = null) : IAsyncDisposable
 {
     public ModelConfig Config { get; } = config;
     public ModelSession Session { get; } = session;
     public IReadOnlyList<RffLayerInfo> RffLayers { get; } = rffLayers;
+    /// <summary>Cos-after-Conv chains not read as RFF layers, with the reason.</summary>
+    public IReadOnlyList<UnrecognisedRffChain> UnrecognisedRffChains { get; } = unrecognisedRffChains ?? [];
     /// <summary>For detection models: reads the outputs into detections.</summary>
     public IDetectionDecoder? Decoder { get; } = decoder;
     /// <summary>False when the outputs have no batch axis (the model runs one image at a time).</summary>

@@ -65,18 +65,23 @@ public sealed class ModelSession : IDisposable
     /// <summary>The declared input shape; -1 marks a symbolic (dynamic) dimension.</summary>
     public int[] InputShape => _ort.Session.InputMetadata[InputName].Dimensions;
 
+    /// <summary>False for a model that takes one image [C, H, W] (torchvision's detection exports): it runs one image at a time.</summary>
+    public bool InputHasBatchAxis => InputShape.Length != 3;
+
     /// <summary>Runs the model on a tensor over (possibly pooled) memory, without copying the input.</summary>
     /// <param name="report">False for the service's own runs (the warm-up at load), which the metrics leave out.</param>
     public RunOutputs Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputNames, bool report = true)
     {
         long started = Stopwatch.GetTimestamp();
+        if (!InputHasBatchAxis)
+            shape = shape[0] == 1 ? shape[1..] : throw new InvalidOperationException($"Model '{_model}' takes one image at a time.");
         using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
         using var runOptions = new RunOptions();
         using var outputs = _ort.Session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
         var result = new RunOutputs(outputNames.Count);
         for (int i = 0; i < outputNames.Count; i++)
             result[outputNames[i]] = (ToFloats(outputs[i]), outputs[i].GetTensorTypeAndShape().Shape);
-        if (report) _metrics.InferenceRun(_model, _task, (int)shape[0], Stopwatch.GetElapsedTime(started));
+        if (report) _metrics.InferenceRun(_model, _task, InputHasBatchAxis ? (int)shape[0] : 1, Stopwatch.GetElapsedTime(started));
         return result;
     }
 

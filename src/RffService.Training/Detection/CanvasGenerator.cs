@@ -6,16 +6,18 @@ namespace RffService.Training.Detection;
 
 /// <summary>
 /// Multi-object canvases for detection, deterministic from a seed: 1 to <see cref="MaxObjects"/> Fashion-MNIST items,
-/// each scaled to a side of 0.15-0.6 of the canvas and placed where it overlaps the others little, on a background of
-/// random brightness, two sinusoidal gratings (texture) and Gaussian noise. Items are composited with max(), as light
-/// on a dark ground; an item's box is the tight box of its pixels brighter than <see cref="ObjectThreshold"/>.
+/// each scaled to a side of <see cref="MinSide"/>-<see cref="MaxSide"/> pixels at a contrast of 0.7-1 and placed so that
+/// it overlaps the others only partly, on one of four backgrounds (flat, sinusoidal gratings, a linear gradient or a
+/// smooth random texture) with Gaussian noise. Items are composited with max(), light on dark; their pixels darker than
+/// <see cref="ObjectThreshold"/> are transparent, and an item's box is the tight box of the others. The PyTorch trainer
+/// (python/rffconv/canvases.py) follows the same recipe with its own random stream.
 /// </summary>
 public sealed class CanvasGenerator(ImageDataset items, int size = 128, int seed = 1)
 {
     public const int MaxObjects = 6;
-    public const float MinSide = 0.15f, MaxSide = 0.6f;
-    /// <summary>Largest fraction of either item's square that may overlap another item's square.</summary>
-    public const float MaxOverlap = 0.2f;
+    public const int MinSide = 24, MaxSide = 80;
+    /// <summary>Largest fraction of the smaller item's square that may overlap another item's square.</summary>
+    public const float MaxOverlap = 0.35f;
     public const byte ObjectThreshold = 24;
 
     public int Size => size;
@@ -28,16 +30,18 @@ public sealed class CanvasGenerator(ImageDataset items, int size = 128, int seed
         var placed = new List<(int X, int Y, int Side)>();
         var objects = new List<GroundTruth>();
         int wanted = random.Next(1, MaxObjects + 1);
+        int minSide = Math.Min(MinSide, size), maxSide = Math.Min(MaxSide, size);
         for (int n = 0; n < wanted; n++)
         {
             int item = random.Next(items.Count);
-            int side = (int)MathF.Round(size * (MinSide + (MaxSide - MinSide) * random.NextSingle()));
+            int side = random.Next(minSide, maxSide + 1);
+            float contrast = 0.7f + 0.3f * random.NextSingle();
             for (int attempt = 0; attempt < 30; attempt++)
             {
                 int x = random.Next(0, size - side + 1), y = random.Next(0, size - side + 1);
                 if (placed.Any(p => Overlap(p, (x, y, side)) > MaxOverlap)) continue;
                 var scaled = Scale(items.Image(item), items.Width, side);
-                var box = Composite(pixels, scaled, side, x, y);
+                var box = Composite(pixels, scaled, side, x, y, contrast);
                 if (box is { } tight)
                 {
                     placed.Add((x, y, side));
@@ -51,26 +55,65 @@ public sealed class CanvasGenerator(ImageDataset items, int size = 128, int seed
 
     private byte[] Background(Random random)
     {
+        var values = new float[size * size];
+        float level = 5 + 55 * random.NextSingle();
+        switch (random.Next(4))
+        {
+            case 0: // flat
+                Array.Fill(values, level);
+                break;
+            case 1: // one or two gratings
+                Array.Fill(values, level);
+                for (int g = random.Next(1, 3); g > 0; g--)
+                {
+                    float fx = random.NextSingle() - 0.5f, fy = random.NextSingle() - 0.5f;
+                    float amplitude = 5 + 20 * random.NextSingle(), phase = random.NextSingle() * MathF.Tau;
+                    for (int y = 0; y < size; y++)
+                        for (int x = 0; x < size; x++)
+                            values[y * size + x] += amplitude * MathF.Sin(fx * x + fy * y + phase);
+                }
+                break;
+            case 2: // a linear gradient
+                {
+                    float angle = random.NextSingle() * MathF.Tau, rise = -50 + 100 * random.NextSingle();
+                    float cos = MathF.Cos(angle), sin = MathF.Sin(angle);
+                    float min = float.MaxValue, max = float.MinValue;
+                    for (int i = 0; i < values.Length; i++)
+                    {
+                        values[i] = cos * (i % size) + sin * (i / size);
+                        (min, max) = (Math.Min(min, values[i]), Math.Max(max, values[i]));
+                    }
+                    for (int i = 0; i < values.Length; i++) values[i] = level + rise * (values[i] - min) / Math.Max(max - min, 1e-6f);
+                    break;
+                }
+            default: // a smooth texture: a coarse random grid, upsampled bilinearly
+                {
+                    int cells = random.Next(3, 13);
+                    var grid = Enumerable.Range(0, cells * cells).Select(_ => 2 * random.NextSingle() - 1).ToArray();
+                    float amplitude = 10 + 25 * random.NextSingle();
+                    var smooth = ScaleFloat(grid, cells, size);
+                    for (int i = 0; i < values.Length; i++) values[i] = level + amplitude * smooth[i];
+                    break;
+                }
+        }
+        float noise = 2 + 8 * random.NextSingle();
         var pixels = new byte[size * size];
-        float level = 10 + 50 * random.NextSingle();
-        var gratings = Enumerable.Range(0, 2).Select(_ => (
-            Fx: (random.NextSingle() - 0.5f) * 0.5f, Fy: (random.NextSingle() - 0.5f) * 0.5f,
-            Phase: random.NextSingle() * MathF.Tau, Amplitude: 15 * random.NextSingle())).ToArray();
-        float noise = 3 + 7 * random.NextSingle();
-        for (int y = 0; y < size; y++)
-            for (int x = 0; x < size; x++)
-            {
-                float v = level + noise * (float)RffLayerSpec.Gaussian(random);
-                foreach (var g in gratings) v += g.Amplitude * MathF.Sin(g.Fx * x + g.Fy * y + g.Phase);
-                pixels[y * size + x] = (byte)Math.Clamp(MathF.Round(v), 0, 255);
-            }
+        for (int i = 0; i < pixels.Length; i++)
+            pixels[i] = (byte)Math.Clamp(MathF.Round(values[i] + noise * (float)RffLayerSpec.Gaussian(random)), 0, 255);
         return pixels;
     }
 
-    /// <summary>Bilinear resize of a square gray image to side x side.</summary>
+    /// <summary>Bilinear resize of a square gray image to side x side, pixel centres aligned.</summary>
     public static byte[] Scale(ReadOnlySpan<byte> image, int source, int side)
     {
-        var result = new byte[side * side];
+        var values = new float[image.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = image[i];
+        return ScaleFloat(values, source, side).Select(v => (byte)MathF.Round(v)).ToArray();
+    }
+
+    private static float[] ScaleFloat(float[] image, int source, int side)
+    {
+        var result = new float[side * side];
         float ratio = (float)source / side;
         for (int y = 0; y < side; y++)
             for (int x = 0; x < side; x++)
@@ -80,13 +123,13 @@ public sealed class CanvasGenerator(ImageDataset items, int size = 128, int seed
                 float fy = sy - y0, fx = sx - x0;
                 float top = image[y0 * source + x0] * (1 - fx) + image[y0 * source + x1] * fx;
                 float bottom = image[y1 * source + x0] * (1 - fx) + image[y1 * source + x1] * fx;
-                result[y * side + x] = (byte)MathF.Round(top * (1 - fy) + bottom * fy);
+                result[y * side + x] = top * (1 - fy) + bottom * fy;
             }
         return result;
     }
 
     /// <summary>Draws the item (max with the background) and returns its tight box, or null if it has no visible pixel.</summary>
-    private Box? Composite(byte[] canvas, byte[] item, int side, int left, int top)
+    private Box? Composite(byte[] canvas, byte[] item, int side, int left, int top, float contrast)
     {
         int minX = int.MaxValue, minY = int.MaxValue, maxX = -1, maxY = -1;
         for (int y = 0; y < side; y++)
@@ -95,7 +138,7 @@ public sealed class CanvasGenerator(ImageDataset items, int size = 128, int seed
                 byte v = item[y * side + x];
                 if (v <= ObjectThreshold) continue;
                 ref byte target = ref canvas[(top + y) * size + left + x];
-                target = Math.Max(target, v);
+                target = Math.Max(target, (byte)MathF.Round(v * contrast));
                 (minX, minY, maxX, maxY) = (Math.Min(minX, x), Math.Min(minY, y), Math.Max(maxX, x), Math.Max(maxY, y));
             }
         return maxX < 0 ? null : new Box(left + minX, top + minY, left + maxX + 1, top + maxY + 1);

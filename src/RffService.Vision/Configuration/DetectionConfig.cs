@@ -36,14 +36,26 @@ public sealed record DetectionConfig
 }
 
 /// <summary>
-/// Default boxes: either the SSD recipe (one entry per feature map, scales spaced linearly between
-/// <see cref="MinScale"/> and <see cref="MaxScale"/>) or an explicit list of (cx, cy, w, h) boxes, fractions of the input.
+/// Default boxes: a recipe (one entry per feature map, scales spaced linearly between <see cref="MinScale"/> and
+/// <see cref="MaxScale"/>) in one of two styles, or an explicit list of (cx, cy, w, h) boxes, fractions of the input.
 /// </summary>
 public sealed record PriorConfig
 {
+    public const string SsdStyle = "ssd", TorchvisionStyle = "torchvision";
+
+    /// <summary>
+    /// <c>ssd</c>: the SSD paper's recipe (the extra square of the last map uses the next scale in line, at most 1;
+    /// clipping clips the box to the image). <c>torchvision</c>: torchvision's DefaultBoxGenerator exactly (scale 1.0
+    /// appended after the last map; clipping clamps width and height to [0, 1], centres unchanged; optional steps).
+    /// </summary>
+    public string Style { get; init; } = SsdStyle;
     public IReadOnlyList<FeatureMapConfig> FeatureMaps { get; init; } = [];
     public float MinScale { get; init; } = 0.2f;
     public float MaxScale { get; init; } = 0.9f;
+    /// <summary>Explicit scales instead of min and max: one per map plus the one after the last (torchvision's <c>scales</c>).</summary>
+    public IReadOnlyList<float>? Scales { get; init; }
+    /// <summary>torchvision style: the stride of each map's cells in model-input pixels (torchvision's <c>steps</c>); cells tile the input exactly when absent.</summary>
+    public IReadOnlyList<int>? Steps { get; init; }
     /// <summary>Clip priors to the image.</summary>
     public bool Clip { get; init; }
     /// <summary>Explicit priors (cx, cy, w, h); when given, the recipe is not used.</summary>

@@ -19,13 +19,16 @@ public sealed class BoxCoder(IReadOnlyList<float> variances)
         offsets[3] = MathF.Log(h / prior[3]) / _v3;
     }
 
-    /// <summary>The box that 4 offsets describe against a prior (log sizes clamped so exp cannot overflow).</summary>
+    /// <summary>The largest log size ratio decoded, as torchvision's BoxCoder (<c>log(1000 / 16)</c>): exp cannot overflow.</summary>
+    public static readonly float MaxLogRatio = MathF.Log(1000f / 16);
+
+    /// <summary>The box that 4 offsets describe against a prior (log size ratios clamped above at <see cref="MaxLogRatio"/>).</summary>
     public Box Decode(ReadOnlySpan<float> offsets, ReadOnlySpan<float> prior)
     {
         float cx = prior[0] + offsets[0] * _v0 * prior[2];
         float cy = prior[1] + offsets[1] * _v1 * prior[3];
-        float w = prior[2] * MathF.Exp(Math.Clamp(offsets[2] * _v2, -10f, 10f));
-        float h = prior[3] * MathF.Exp(Math.Clamp(offsets[3] * _v3, -10f, 10f));
+        float w = prior[2] * MathF.Exp(Math.Min(offsets[2] * _v2, MaxLogRatio));
+        float h = prior[3] * MathF.Exp(Math.Min(offsets[3] * _v3, MaxLogRatio));
         return Box.FromCentre(cx, cy, w, h);
     }
 }

@@ -29,7 +29,7 @@ public interface IDetectionDecoder
 
     static IDetectionDecoder Create(DetectionConfig config, int labels, int inputWidth, int inputHeight) => config.Layout switch
     {
-        DetectionConfig.RawLayout => new SsdDecoder(config, labels),
+        DetectionConfig.RawLayout => new SsdDecoder(config, labels, inputWidth, inputHeight),
         DetectionConfig.DecodedLayout => new DecodedOutputDecoder(config, labels, inputWidth, inputHeight),
         _ => throw new InvalidDataException($"detection.layout must be '{DetectionConfig.RawLayout}' or '{DetectionConfig.DecodedLayout}', got '{config.Layout}'"),
     };

@@ -17,7 +17,7 @@ public sealed class SsdDecoder : IDetectionDecoder
     private readonly float[] _priors;
     private readonly BoxCoder _coder;
 
-    public SsdDecoder(DetectionConfig config, int labels)
+    public SsdDecoder(DetectionConfig config, int labels, int inputWidth = 0, int inputHeight = 0)
     {
         if (config.Variances.Count != 4 || config.Variances.Any(v => !(v > 0)))
             throw new InvalidDataException("detection.variances must hold 4 positive values");
@@ -25,7 +25,7 @@ public sealed class SsdDecoder : IDetectionDecoder
             throw new InvalidDataException($"detection.backgroundClass must be between 0 and {labels}");
         _config = config;
         _labels = labels;
-        _priors = PriorGenerator.Generate(config.Priors);
+        _priors = PriorGenerator.Generate(config.Priors, inputWidth, inputHeight);
         if (_priors.Length == 0) throw new InvalidDataException("detection.priors describes no default boxes");
         _coder = new BoxCoder(config.Variances);
     }
