@@ -24,12 +24,7 @@ public class DefaultModelsTests
             }));
     }
 
-    public static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "RffService.sln"))) return dir.FullName;
-        throw new InvalidOperationException("RffService.sln not found above the test folder.");
-    }
+    public static string RepositoryRoot() => FashionMnistFixture.FindRepositoryRoot();
 
     [Fact]
     public async Task Every_committed_model_loads_and_the_default_classifier_answers()

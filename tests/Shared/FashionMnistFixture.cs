@@ -31,7 +31,7 @@ public sealed class FashionMnistFixture
     public ImageDataset Test { get; }
     public string ModelsRoot => Path.Combine(RepositoryRoot, "models");
 
-    private static string FindRepositoryRoot()
+    public static string FindRepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "RffService.sln"))) return dir.FullName;

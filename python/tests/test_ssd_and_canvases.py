@@ -1,0 +1,44 @@
+"""Default boxes, box coding and matching, and the detection canvases."""
+
+import numpy as np
+import torch
+
+from rffconv import ssd
+from rffconv.canvases import CanvasGenerator, THRESHOLD
+
+
+def test_priors_follow_the_ssd_recipe():
+    priors = ssd.priors([(2, 2, [2.0]), (1, 1, [])], 0.2, 0.6)
+    assert priors.shape == (2 * 2 * 4 + 1 * 1 * 2, 4)
+    first = priors[0].tolist()
+    assert np.allclose(first, [0.25, 0.25, 0.2, 0.2])
+    assert np.allclose(priors[1].tolist(), [0.25, 0.25, (0.2 * 0.6) ** 0.5, (0.2 * 0.6) ** 0.5], atol=1e-6)
+    assert np.allclose(priors[2, 2:].tolist(), [0.2 * 2 ** 0.5, 0.2 / 2 ** 0.5], atol=1e-6)
+
+
+def test_encode_and_decode_are_inverse():
+    priors = ssd.priors([(4, 4, [2.0])], 0.3, 0.6)
+    boxes = torch.tensor([[0.1, 0.2, 0.5, 0.7]]).repeat(len(priors), 1)
+    assert torch.allclose(ssd.decode(ssd.encode(boxes, priors), priors), boxes, atol=1e-5)
+
+
+def test_matching_gives_each_object_its_best_prior():
+    priors = ssd.priors([(4, 4, [])], 0.25, 0.5)
+    boxes = torch.tensor([[0.0, 0.0, 0.25, 0.25], [0.5, 0.5, 1.0, 1.0]])
+    classes, _ = ssd.match(boxes, torch.tensor([3, 5]), priors)
+    assert set(classes[classes > 0].tolist()) == {4, 6}
+
+
+def test_canvases_are_deterministic_with_tight_boxes_of_visible_items():
+    rng = np.random.default_rng(0)
+    items = rng.integers(0, 255, (20, 28, 28)).astype(np.uint8)
+    items[:, :4] = 0
+    generator = CanvasGenerator(items, np.arange(20) % 10, size=128, seed=4)
+    for index in range(20):
+        pixels, boxes, labels = generator.make(index)
+        again, _, _ = generator.make(index)
+        assert np.array_equal(pixels, again)
+        assert 1 <= len(boxes) <= 6 and len(boxes) == len(labels)
+        for x0, y0, x1, y1 in boxes:
+            assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
+            assert pixels[int(y0):int(y1), int(x0):int(x1)].max() > THRESHOLD
