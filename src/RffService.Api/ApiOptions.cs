@@ -24,6 +24,14 @@ public sealed class ApiOptions
     /// <summary>Most open connections (null: no limit); more are refused by Kestrel.</summary>
     public long? MaxConcurrentConnections { get; set; }
 
+    /// <summary>
+    /// The port of the Open Inference Protocol's gRPC service: the listener on this port speaks HTTP/2 only (cleartext
+    /// gRPC). It must be among the service's URLs (the default URLs are localhost:5080 and localhost:5081); 0: no
+    /// HTTP/2-only listener.
+    /// </summary>
+    [Range(0, 65535)]
+    public int GrpcPort { get; set; } = 5081;
+
     /// <summary>A client that has not sent its request headers after this is disconnected (slowloris).</summary>
     public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -43,6 +43,10 @@ public class MetricsEndpointTests(ServiceFactory factory) : IClassFixture<Servic
         Assert.Equal(5, Value(scrape, "rff_inference_batch_size_sum{model=\"tiny\"}"));
         Assert.Equal(3, Value(scrape, "rff_inference_batch_size_bucket{model=\"tiny\",le=\"1\"}"));
         Assert.True(Value(scrape, "rff_images_decoded_total{format=\"png\"}") >= 4);
+
+        // Route patterns as written: /cam, not /cam/.
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/cam?model=tiny&faithfulness=false", png)).StatusCode);
+        Assert.Equal(1, Value(await client.GetStringAsync("/metrics"), "rff_http_requests_total{endpoint=\"/cam\",model=\"tiny\",status=\"200\"}"));
         Assert.True(Value(scrape, "rff_images_decoded_total{format=\"jpeg\"}") >= 1);
         Assert.Equal(1, Value(scrape, "rff_model_state{model=\"tiny\",state=\"ready\"}"));
         Assert.Equal(1, Value(scrape, "rff_model_state{model=\"broken\",state=\"failed\"}"));

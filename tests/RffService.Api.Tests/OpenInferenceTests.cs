@@ -61,17 +61,18 @@ public class OpenInferenceTests(ServiceFactory factory) : IClassFixture<ServiceF
             Assert.Equal("tiny", metadata.GetProperty("name").GetString());
             Assert.Equal(["1"], metadata.GetProperty("versions").EnumerateArray().Select(v => v.GetString()));
             Assert.Equal("onnxruntime_onnx", metadata.GetProperty("platform").GetString());
-            var input = Assert.Single(metadata.GetProperty("inputs").EnumerateArray());
-            Assert.Equal("input", input.GetProperty("name").GetString());
-            Assert.Equal("FP32", input.GetProperty("datatype").GetString());
-            Assert.Equal([-1L, 1, 16, 16], input.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
-            // The RFF activations the service exposes for explanations are not the model's outputs.
-            var output = Assert.Single(metadata.GetProperty("outputs").EnumerateArray());
-            Assert.Equal("logits", output.GetProperty("name").GetString());
-            Assert.Equal([-1L, 3], output.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
+            static string Describe(JsonElement t) =>
+                $"{t.GetProperty("name").GetString()} {t.GetProperty("datatype").GetString()} [{string.Join(", ", t.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()))}]";
+            // Two ways in: the model's own tensor, and encoded images.
+            var inputs = metadata.GetProperty("inputs").EnumerateArray().Select(Describe).ToList();
+            Assert.Equal(["input FP32 [-1, 1, 16, 16]", "image BYTES [-1]"], inputs);
+            // The model's output (not the RFF activations exposed for explanations), then what BYTES requests return.
+            var outputs = metadata.GetProperty("outputs").EnumerateArray().Select(Describe).ToList();
+            Assert.Equal(["logits FP32 [-1, 3]", "probabilities FP32 [-1, 3]", "class_index INT64 [-1]", "label BYTES [-1]"], outputs);
         }
         var detector = await client.GetFromJsonAsync<JsonElement>("/v2/models/detector-decoded");
         Assert.Contains(detector.GetProperty("outputs").EnumerateArray(), o => o.GetProperty("datatype").GetString() == "INT64");
+        Assert.Contains(detector.GetProperty("outputs").EnumerateArray(), o => o.GetProperty("name").GetString() == "detection_boxes");
         await AssertErrorAsync(await client.GetAsync("/v2/models/tiny/versions/2"), HttpStatusCode.NotFound);
         await AssertErrorAsync(await client.GetAsync("/v2/models/nope"), HttpStatusCode.NotFound);
     }
@@ -203,13 +204,48 @@ public class OpenInferenceTests(ServiceFactory factory) : IClassFixture<ServiceF
     }
 
     [Fact]
-    public async Task Wrong_model_version_or_content_type()
+    public async Task Wrong_model_or_version_and_failed_models()
     {
         var client = await factory.ReadyClientAsync();
         const string body = """{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":[1]}]}""";
         await AssertErrorAsync(await client.PostAsync("/v2/models/nope/infer", Json(body)), HttpStatusCode.NotFound);
         await AssertErrorAsync(await client.PostAsync("/v2/models/tiny/versions/9/infer", Json(body)), HttpStatusCode.NotFound);
-        await AssertErrorAsync(await client.PostAsync("/v2/models/broken/infer", Json(body)), HttpStatusCode.ServiceUnavailable);
-        await AssertErrorAsync(await client.PostAsync("/v2/models/tiny/infer", new StringContent(body, Encoding.UTF8, "text/plain")), HttpStatusCode.UnsupportedMediaType);
+        // A model that failed to load stays failed until its files change: no Retry-After.
+        var failed = await client.PostAsync("/v2/models/broken/infer", Json(body));
+        await AssertErrorAsync(failed, HttpStatusCode.ServiceUnavailable);
+        Assert.Null(failed.Headers.RetryAfter);
+        Assert.Null((await client.GetAsync("/v2/models/broken")).Headers.RetryAfter);
+    }
+
+    [Theory]
+    [InlineData(null)] // Triton's HTTP client sends no Content-Type
+    [InlineData("application/octet-stream")] // its aiohttp client
+    [InlineData("text/plain")]
+    public async Task The_json_body_is_read_whatever_its_content_type(string? contentType)
+    {
+        var client = await factory.ReadyClientAsync();
+        var body = JsonSerializer.Serialize(new { inputs = new[] { new { name = "input", shape = new[] { 1, 1, 16, 16 }, datatype = "FP32", data = new float[256] } } });
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        if (contentType is not null) content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        var response = await client.PostAsync("/v2/models/tiny/infer", content);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("logits", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("outputs")[0].GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task The_binary_data_extension_is_refused_with_a_clear_400()
+    {
+        var client = await factory.ReadyClientAsync();
+        var content = Json("""{"inputs":[{"name":"input","shape":[1,1,16,16],"datatype":"FP32","parameters":{"binary_data_size":1024}}]}""");
+        content.Headers.Add("Inference-Header-Content-Length", "90");
+        Assert.Contains("binary tensor data", await AssertErrorAsync(await client.PostAsync("/v2/models/tiny/infer", content), HttpStatusCode.BadRequest));
+    }
+
+    [Fact]
+    public async Task Framework_errors_on_v2_use_the_protocols_error_body()
+    {
+        var client = await factory.ReadyClientAsync();
+        Assert.Contains("no endpoint", await AssertErrorAsync(await client.GetAsync("/v2/no/such/route"), HttpStatusCode.NotFound));
+        await AssertErrorAsync(await client.DeleteAsync("/v2/models/tiny/infer"), HttpStatusCode.MethodNotAllowed);
     }
 }

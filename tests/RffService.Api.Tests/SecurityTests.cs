@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net.Http.Headers;
 using System.Net;
 using System.Security.Cryptography;
@@ -59,7 +60,10 @@ public class SecurityTests(SecuredServiceFactory factory) : IClassFixture<Secure
         Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(Classify(SecuredServiceFactory.AdminKey))).StatusCode);
 
         await Problems.AssertProblemAsync(await client.GetAsync("/models"), HttpStatusCode.Unauthorized);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/v2/models/tiny/infer", new StringContent("{}"))).StatusCode);
+        var unauthorized = await client.PostAsync("/v2/models/tiny/infer", new StringContent("{}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
+        // The protocol's own error body on /v2, not problem details.
+        Assert.Contains("API key", JsonDocument.Parse(await unauthorized.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
         foreach (var open in new[] { "/health/live", "/health/ready", "/metrics", "/v2/health/live", "/v2/health/ready", "/" })
             Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(open)).StatusCode);
     }
@@ -146,6 +150,9 @@ public class RateLimitTests(RateLimitedServiceFactory factory) : IClassFixture<R
         Assert.NotNull(limited);
         await Problems.AssertProblemAsync(limited!, HttpStatusCode.TooManyRequests);
         Assert.True(limited!.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+        var v2 = await client.GetAsync("/v2/models/tiny");
+        Assert.Equal(HttpStatusCode.TooManyRequests, v2.StatusCode);
+        Assert.Contains("budget", JsonDocument.Parse(await v2.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
         for (int i = 0; i < 10; i++) Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
     }
 }

@@ -78,8 +78,9 @@ public static class CamEndpoints
 
     public static IEndpointRouteBuilder MapCamEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/cam").WithTags("Explanations");
-        group.MapGet("/", ExplainCachedAsync)
+        // Mapped without a group: a group's "" route would be named "/cam/" in metrics and logs.
+        app.MapGet("/cam", ExplainCachedAsync)
+            .WithTags("Explanations")
             .WithName("CamForImageId")
             .WithSummary("Explain an image classified earlier, by its imageId")
             .WithDescription(Description + " The imageId comes from a /classify response; images are kept for a while (bounded cache).")
@@ -89,7 +90,8 @@ public static class CamEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        group.MapPost("/", ExplainUploadAsync)
+        app.MapPost("/cam", ExplainUploadAsync)
+            .WithTags("Explanations")
             .WithName("CamForImage")
             .WithSummary("Explain an image sent in the request")
             .WithDescription(Description + " The image is sent as for /classify (multipart, raw body or base64 JSON; one image).")

@@ -8,11 +8,12 @@ public static class ModelEndpoints
 {
     public static IEndpointRouteBuilder MapModelEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/models").WithTags("Models");
-        group.MapGet("/", ListModels)
+        app.MapGet("/models", ListModels)
+            .WithTags("Models")
             .WithName("ListModels")
             .WithSummary("List every model: task, versions, labels, input, RFF layers, execution provider, load state");
-        group.MapGet("/{name}", GetModel)
+        app.MapGet("/models/{name}", GetModel)
+            .WithTags("Models")
             .WithName("GetModel")
             .WithSummary("Describe one model")
             .ProducesProblem(StatusCodes.Status404NotFound);

@@ -11,6 +11,8 @@ namespace RffService.Api.Errors;
 /// </summary>
 internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
+    private const string OpenInferencePrefix = "/v2";
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         var problem = exception switch
@@ -40,7 +42,10 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    /// <summary>Writes problem+json whatever the request's Accept header says (an error must always be readable).</summary>
+    /// <summary>
+    /// Writes problem+json whatever the request's Accept header says (an error must always be readable); on the Open
+    /// Inference Protocol's routes (/v2) the protocol's own <c>{"error": "..."}</c> body instead.
+    /// </summary>
     public static async Task WriteAsync(HttpContext context, ProblemDetails problem, CancellationToken cancellationToken, string? retryAfter = null)
     {
         if (context.Response.HasStarted) return;
@@ -48,6 +53,11 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         context.Response.Headers.ContentLength = null;
         context.Response.StatusCode = problem.Status ?? 500;
         if (retryAfter is not null) context.Response.Headers.RetryAfter = retryAfter;
+        if (context.Request.Path.StartsWithSegments(OpenInferencePrefix))
+        {
+            await context.Response.WriteAsJsonAsync(new OpenInference.ErrorResponse(problem.Detail ?? problem.Title ?? "Request failed"), cancellationToken);
+            return;
+        }
         problem.Instance ??= context.Request.Path;
         problem.Extensions["traceId"] = context.TraceIdentifier;
         await context.Response.WriteAsJsonAsync(problem, problem.GetType(), options: null, contentType: "application/problem+json", cancellationToken);

@@ -24,7 +24,7 @@ public static class ServiceSetup
         // The default address lives here, not in appsettings.json: a "Urls" there would override ASPNETCORE_URLS (the
         // container's 0.0.0.0:8080), since appsettings loads after the ASPNETCORE_ environment variables.
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
-            builder.WebHost.UseUrls("http://localhost:5080");
+            builder.WebHost.UseUrls("http://localhost:5080", "http://localhost:5081");
 
         var services = builder.Services;
         services.AddSerilog((provider, logger) => logger
@@ -52,7 +52,19 @@ public static class ServiceSetup
             kestrel.Limits.MaxConcurrentConnections = api.MaxConcurrentConnections;
             kestrel.Limits.RequestHeadersTimeout = api.RequestHeadersTimeout;
             kestrel.AddServerHeader = false;
+            // gRPC without TLS needs HTTP/2 with prior knowledge: the gRPC port's listener speaks nothing else.
+            if (api.GrpcPort > 0)
+                kestrel.ConfigureEndpointDefaults(listen =>
+                {
+                    if (listen.IPEndPoint?.Port == api.GrpcPort) listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2;
+                });
         });
+        services.AddGrpc(grpc =>
+        {
+            var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+            grpc.MaxReceiveMessageSize = (int)Math.Min(api.MaxRequestBytes, int.MaxValue);
+        });
+        services.AddSingleton<OpenInferenceService>();
         services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models", tags: [HealthEndpoints.ReadyTag]);
         services.AddRffSwagger();
         return builder;
@@ -87,6 +99,7 @@ public static class ServiceSetup
         inference.MapDetectEndpoints();
         inference.MapCamEndpoints();
         inference.MapOpenInferenceEndpoints();
+        inference.MapGrpcService<OpenInferenceGrpcService>().WithTags("Open Inference Protocol (v2), gRPC");
         app.MapGroup("").RequireAdminAccess(security).MapAdminEndpoints();
         app.MapMetrics("/metrics", app.Services.GetRequiredService<PrometheusMetrics>().Registry)
             .WithTags("Operations").WithSummary("Prometheus metrics (text exposition format)");

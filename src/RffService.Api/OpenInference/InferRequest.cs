@@ -3,14 +3,15 @@ using RffService.Vision;
 
 namespace RffService.Api.OpenInference;
 
-/// <summary>One input tensor of an inference request: FP32 numbers or BYTES strings, flattened.</summary>
-public sealed record RequestTensor(string Name, string Datatype, long[] Shape, float[]? Numbers, string[]? Strings);
+/// <summary>One input tensor of an inference request, flattened: FP32 numbers, or BYTES elements (encoded images).</summary>
+public sealed record RequestTensor(string Name, string Datatype, long[] Shape, float[]? Numbers, IReadOnlyList<byte[]>? Bytes);
 
 /// <summary>
-/// An Open Inference Protocol (v2) inference request, read from JSON: <c>id</c>, <c>inputs</c> (name, shape, datatype,
-/// data as a flat or nested row-major array), optional <c>outputs</c> (names) and <c>parameters</c>.
+/// An Open Inference Protocol (v2) inference request, whatever the transport: <c>id</c>, <c>inputs</c>, optional
+/// <c>outputs</c> (names) and <c>parameters</c> (as invariant text). <see cref="Parse"/> reads the REST form (JSON:
+/// data as a flat or nested row-major array, BYTES elements as base64 strings).
 /// </summary>
-public sealed record InferRequest(string? Id, IReadOnlyList<RequestTensor> Inputs, IReadOnlyList<string>? Outputs, JsonElement? Parameters)
+public sealed record InferRequest(string? Id, IReadOnlyList<RequestTensor> Inputs, IReadOnlyList<string>? Outputs, IReadOnlyDictionary<string, string>? Parameters)
 {
     public const int MaxShapeRank = 8;
 
@@ -29,7 +30,17 @@ public sealed record InferRequest(string? Id, IReadOnlyList<RequestTensor> Input
                 o.ValueKind == JsonValueKind.Object && o.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
                     ? n.GetString()! : throw Bad("Each requested output must be an object with a string 'name'.")).ToList();
         }
-        JsonElement? parameters = root.TryGetProperty("parameters", out var p) ? p.ValueKind == JsonValueKind.Object ? p : throw Bad("'parameters' must be an object.") : null;
+        Dictionary<string, string>? parameters = null;
+        if (root.TryGetProperty("parameters", out var p))
+        {
+            if (p.ValueKind != JsonValueKind.Object) throw Bad("'parameters' must be an object.");
+            parameters = p.EnumerateObject().ToDictionary(e => e.Name, e => e.Value.ValueKind switch
+            {
+                JsonValueKind.String => e.Value.GetString()!,
+                JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => e.Value.GetRawText(),
+                _ => throw Bad($"Parameter '{Shorten(e.Name)}' must be a number, a string or a boolean."),
+            });
+        }
         return new InferRequest(id, tensors, outputs, parameters);
     }
 
@@ -52,8 +63,8 @@ public sealed record InferRequest(string? Id, IReadOnlyList<RequestTensor> Input
         {
             "FP32" => new RequestTensor(name, datatype, shape, flat.Select(e => e.ValueKind == JsonValueKind.Number
                 ? (float)e.GetDouble() : throw Bad($"Input '{name}' is FP32: every data element must be a number.")).ToArray(), null),
-            "BYTES" => new RequestTensor(name, datatype, shape, null, flat.Select(e => e.ValueKind == JsonValueKind.String
-                ? e.GetString()! : throw Bad($"Input '{name}' is BYTES: every data element must be a string.")).ToArray()),
+            "BYTES" => new RequestTensor(name, datatype, shape, null, flat.Select((e, i) => e.ValueKind == JsonValueKind.String
+                ? Base64(e.GetString()!, i) : throw Bad($"Input '{name}' is BYTES: every data element must be a string.")).ToArray()),
             _ => throw Bad($"Input '{name}': datatype '{Shorten(datatype)}' is not supported here; send FP32 tensors or BYTES (base64-encoded images)."),
         };
     }
@@ -67,6 +78,18 @@ public sealed record InferRequest(string? Id, IReadOnlyList<RequestTensor> Input
 
     private static string String(JsonElement tensor, string property) =>
         tensor.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : throw Bad($"Each input needs a string '{property}'.");
+
+    private static byte[] Base64(string text, int index)
+    {
+        try
+        {
+            return Convert.FromBase64String(text);
+        }
+        catch (FormatException)
+        {
+            throw Bad($"BYTES element {index} is not base64 (send image files base64-encoded).");
+        }
+    }
 
     private static string Shorten(string text) => text.Length <= 32 ? text : text[..32] + "...";
 

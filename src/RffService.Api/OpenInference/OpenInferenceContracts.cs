@@ -22,6 +22,12 @@ public sealed record ModelMetadataResponse(
     [property: JsonPropertyName("inputs")] IReadOnlyList<TensorMetadata> Inputs,
     [property: JsonPropertyName("outputs")] IReadOnlyList<TensorMetadata> Outputs);
 
+/// <summary>GET /v2/health/live.</summary>
+public sealed record ServerLiveResponse([property: JsonPropertyName("live")] bool Live);
+
+/// <summary>GET /v2/health/ready.</summary>
+public sealed record ServerReadyResponse([property: JsonPropertyName("ready")] bool Ready);
+
 /// <summary>GET /v2/models/{name}/ready.</summary>
 public sealed record ModelReadyResponse(
     [property: JsonPropertyName("name")] string Name,
