@@ -9,7 +9,7 @@ namespace RffService.Training.Tests;
 public class PythonPackageTests
 {
     [Fact]
-    public void The_pytorch_package_passes_its_tests()
+    public async Task The_pytorch_package_passes_its_tests()
     {
         string root = FashionMnistFixture.FindRepositoryRoot();
         var start = new ProcessStartInfo("/usr/bin/python3", ["-m", "pytest", "-q", "-p", "no:cacheprovider", Path.Combine(root, "python", "tests")])
@@ -20,9 +20,9 @@ public class PythonPackageTests
         };
         using var process = Process.Start(start)!;
         var errors = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"pytest failed:\n{output}\n{errors.Result}");
+        string output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"pytest failed:\n{output}\n{await errors}");
         Assert.Contains(" passed", output);
     }
 }
