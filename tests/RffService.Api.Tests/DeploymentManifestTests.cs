@@ -56,6 +56,24 @@ public class DeploymentManifestTests(ServiceFactory factory) : IClassFixture<Ser
 
     private static int DockerfilePort => int.Parse(Regex.Match(DockerfileText, @"^EXPOSE (\d+)", RegexOptions.Multiline).Groups[1].Value);
 
+    /// <summary>An overlay as the cluster would get it: <c>kubectl kustomize</c>'s output, parsed.</summary>
+    private static List<YamlMappingNode> Rendered(string overlay)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("kubectl", ["kustomize", Path.Combine(Root, "deploy", "k8s", "overlays", overlay)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("kubectl did not start");
+        string yaml = process.StandardOutput.ReadToEnd();
+        string errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"kubectl kustomize {overlay}: {errors}");
+        var stream = new YamlStream();
+        stream.Load(new StringReader(yaml));
+        return stream.Documents.Select(d => (YamlMappingNode)d.RootNode).ToList();
+    }
+
     [Fact]
     public void Every_yaml_file_parses_and_names_its_kind()
     {
@@ -185,12 +203,57 @@ public class DeploymentManifestTests(ServiceFactory factory) : IClassFixture<Ser
         foreach (var key in ((YamlMappingNode)At(configMap, "data")!).Children.Keys.Select(k => ((YamlScalarNode)k).Value!))
         {
             var parts = key.Split("__");
-            if (parts[0] is "ASPNETCORE_URLS" or "Serilog") continue;
+            if (parts[0] is "ASPNETCORE_URLS" or "ASPNETCORE_HTTP_PORTS" or "Serilog") continue;
             Assert.True(known.TryGetValue(parts[0], out var options), $"unknown section in {key}");
             Assert.True(options.GetProperty(parts[1]) is not null, $"{options.Name} has no {parts[1]} ({key})");
         }
         Assert.Equal("/models", Text(configMap, "data", "Inference__ModelsPath"));
         var mounts = (YamlSequenceNode)At(Container(Manifest("deploy/k8s/base/deployment.yaml", "Deployment")), "volumeMounts")!;
         Assert.Contains(mounts, m => Text(m, "mountPath") == "/models");
+    }
+
+    [Theory]
+    [Trait("Needs", "kubectl")]
+    [InlineData("cpu")]
+    [InlineData("gpu")]
+    public void Rendered_overlays_allow_drains_meet_pod_security_restricted_and_keep_a_shutdown_budget(string overlay)
+    {
+        var documents = Rendered(overlay);
+        YamlMappingNode Kind(string kind) => documents.Single(d => Text(d, "kind") == kind);
+        var deployment = Kind("Deployment");
+        var pod = (YamlMappingNode)At(deployment, "spec", "template", "spec")!;
+
+        // A drain can always evict a pod: the budget allows one down whatever the replica count.
+        var pdb = Kind("PodDisruptionBudget");
+        int replicas = Math.Min(int.Parse(Text(deployment, "spec", "replicas")), int.Parse(Text(Kind("HorizontalPodAutoscaler"), "spec", "minReplicas")));
+        bool allows = At(pdb, "spec", "maxUnavailable") is YamlScalarNode max ? int.Parse(max.Value!) >= 1
+            : int.Parse(Text(pdb, "spec", "minAvailable")) < replicas;
+        Assert.True(allows, $"{overlay}: the disruption budget blocks drains at {replicas} replica(s)");
+
+        // Pod Security Standard "restricted", for every container, init containers included.
+        Assert.Equal("true", Text(pod, "securityContext", "runAsNonRoot"));
+        Assert.Equal("RuntimeDefault", Text(pod, "securityContext", "seccompProfile", "type"));
+        var containers = ((YamlSequenceNode)At(pod, "containers")!).Concat((At(pod, "initContainers") as YamlSequenceNode) ?? []).ToList();
+        Assert.True(containers.Count >= 2);
+        foreach (var container in containers)
+        {
+            string name = Text(container, "name");
+            Assert.True(Text(container, "securityContext", "allowPrivilegeEscalation") == "false", $"{overlay}/{name}: allowPrivilegeEscalation");
+            Assert.Equal(["ALL"], ((YamlSequenceNode)At(container, "securityContext", "capabilities", "drop")!).Select(c => ((YamlScalarNode)c).Value));
+            Assert.NotEqual("true", (At(container, "securityContext", "privileged") as YamlScalarNode)?.Value);
+        }
+
+        // SIGKILL comes only after the preStop pause, the app's own shutdown timeout and some headroom.
+        var config = Kind("ConfigMap");
+        int grace = int.Parse(Text(pod, "terminationGracePeriodSeconds"));
+        int preStop = int.Parse(Text(Container(deployment), "lifecycle", "preStop", "sleep", "seconds"));
+        double shutdown = TimeSpan.Parse(Text(config, "data", "Api__ShutdownTimeout"), System.Globalization.CultureInfo.InvariantCulture).TotalSeconds;
+        Assert.True(grace >= preStop + shutdown + 10, $"{overlay}: grace {grace} s < preStop {preStop} s + shutdown {shutdown} s + 10 s headroom");
+
+        // The gRPC port: listened on, declared by the container and the Service.
+        int grpc = int.Parse(Text(config, "data", "Api__GrpcPort"));
+        Assert.Contains($":{grpc}", Text(config, "data", "ASPNETCORE_URLS"));
+        Assert.Contains((YamlSequenceNode)At(Container(deployment), "ports")!, p => Text(p, "name") == "grpc" && Text(p, "containerPort") == grpc.ToString());
+        Assert.Contains((YamlSequenceNode)At(Kind("Service"), "spec", "ports")!, p => Text(p, "targetPort") == "grpc");
     }
 }
