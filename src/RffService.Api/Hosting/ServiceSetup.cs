@@ -9,6 +9,7 @@ using RffService.Api.Metrics;
 using RffService.Api.OpenInference;
 using RffService.Api.Security;
 using RffService.Api.Swagger;
+using RffService.Api.Tracing;
 using RffService.Inference.Hosting;
 using RffService.Inference.Models;
 using RffService.Inference;
@@ -38,6 +39,7 @@ public static class ServiceSetup
         services.AddRffInference(builder.Configuration);
         services.AddSingleton<ImageRequestReader>();
         services.AddRffSecurity(builder.Configuration);
+        services.AddRffTracing(builder.Configuration);
         services.AddSingleton<PrometheusMetrics>();
         services.AddSingleton<IInferenceMetrics>(provider => provider.GetRequiredService<PrometheusMetrics>());
 

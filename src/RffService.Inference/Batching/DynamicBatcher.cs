@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using RffService.Inference.Monitoring;
 using System.Buffers;
 using RffService.Inference.Runtime;
 using RffService.Vision;
@@ -89,6 +91,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
                     $"Model '{_model}' has {_queue.Count} requests waiting (the limit); retry shortly.");
             item.Node = _queue.AddLast(item);
             item.Enqueued = DateTime.UtcNow;
+            item.Caller = Activity.Current?.Context; // the request's span: the batch's span links to it
         }
         ChangeWaiting(+1);
         item.Result.Task.ContinueWith(_ => { if (Interlocked.Exchange(ref item.Counted, 1) == 0) ChangeWaiting(-1); }, TaskScheduler.Default);
@@ -192,7 +195,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
         foreach (var item in taken) item.Registration.Dispose(); // running: no longer cancellable
         var batch = taken.Where(i => !i.Result.Task.IsCompleted).ToList(); // cancelled while the batch was filling
         if (batch.Count == 0) return;
-        Started(batch, batch.Count);
+        using var activity = Started(batch, batch.Count, "rff.batch");
         var (c, h, w) = batch[0].Shape;
         int length = c * h * w;
         float[] buffer = ArrayPool<float>.Shared.Rent(batch.Count * length);
@@ -234,8 +237,11 @@ public sealed class DynamicBatcher : IAsyncDisposable
         _signal.Dispose();
     }
 
-    /// <summary>Items leave the waiting count when they start running (or end early: cancelled, refused at shutdown).</summary>
-    private void Started(IEnumerable<Item> items, int size)
+    /// <summary>
+    /// Items leave the waiting count when they start running (or end early: cancelled, refused at shutdown). Returns
+    /// the run's span (null when nobody listens), linked to the requests' spans.
+    /// </summary>
+    private Activity? Started(IReadOnlyList<Item> items, int size, string kind)
     {
         var now = DateTime.UtcNow;
         var oldest = TimeSpan.Zero;
@@ -245,6 +251,13 @@ public sealed class DynamicBatcher : IAsyncDisposable
             if (now - item.Enqueued > oldest) oldest = now - item.Enqueued;
         }
         _observer?.Started(size, oldest);
+        if (!InferenceTracing.Source.HasListeners()) return null;
+        var links = items.Where(i => i.Caller is not null).Select(i => new ActivityLink(i.Caller!.Value));
+        var activity = InferenceTracing.Source.StartActivity(kind, ActivityKind.Internal, parentContext: default, links: links);
+        activity?.SetTag(InferenceTracing.ModelTag, _model);
+        activity?.SetTag(InferenceTracing.BatchSizeTag, size);
+        activity?.SetTag(InferenceTracing.QueueTimeTag, oldest.TotalMilliseconds);
+        return activity;
     }
 
     private void ChangeWaiting(int delta) => _observer?.Waiting(Interlocked.Add(ref _waiting, delta));
@@ -253,6 +266,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         public int Counted;
         public DateTime Enqueued { get; set; }
+        public ActivityContext? Caller { get; set; }
         public LinkedListNode<Item>? Node { get; set; }
         public CancellationTokenRegistration Registration { get; set; }
         public abstract void Cancel(CancellationToken token);
@@ -281,7 +295,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             Registration.Dispose();
             if (Result.Task.IsCompleted) return; // cancelled while queued
-            batcher.Started([this], 1);
+            using var activity = batcher.Started([this], 1, "rff.work");
             try
             {
                 Result.TrySetResult(work());

@@ -73,6 +73,10 @@ public sealed class ModelSession : IDisposable
     public RunOutputs Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputNames, bool report = true)
     {
         long started = Stopwatch.GetTimestamp();
+        using var activity = report ? InferenceTracing.Source.StartActivity("rff.model_run") : null;
+        activity?.SetTag(InferenceTracing.ModelTag, _model);
+        activity?.SetTag(InferenceTracing.TaskTag, _task);
+        activity?.SetTag(InferenceTracing.BatchSizeTag, InputHasBatchAxis ? shape[0] : 1);
         if (!InputHasBatchAxis)
             shape = shape[0] == 1 ? shape[1..] : throw new InvalidOperationException($"Model '{_model}' takes one image at a time.");
         using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);

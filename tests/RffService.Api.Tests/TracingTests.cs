@@ -1,0 +1,87 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
+using RffService.TestSupport;
+
+namespace RffService.Api.Tests;
+
+/// <summary>OpenTelemetry tracing: off by default; when on, request, batch and model-run spans reach an OTLP collector.</summary>
+public class TracingTests
+{
+    [Fact]
+    public async Task Tracing_is_off_by_default()
+    {
+        await using var factory = new ServiceFactory();
+        await factory.ReadyClientAsync();
+        Assert.Null(factory.Services.GetService<TracerProvider>());
+    }
+
+    [Fact]
+    public async Task When_on_spans_with_model_batch_size_and_queue_time_are_exported_over_otlp()
+    {
+        // A stand-in OTLP/HTTP collector that keeps what it receives.
+        using var collector = new HttpListener();
+        int port = FreePort();
+        collector.Prefixes.Add($"http://127.0.0.1:{port}/");
+        collector.Start();
+        var received = new List<(string ContentType, byte[] Body)>();
+        var listening = Task.Run(async () =>
+        {
+            while (collector.IsListening)
+            {
+                HttpListenerContext context;
+                try { context = await collector.GetContextAsync(); }
+                catch (HttpListenerException) { return; }
+                catch (ObjectDisposedException) { return; }
+                using var body = new MemoryStream();
+                await context.Request.InputStream.CopyToAsync(body);
+                lock (received) received.Add((context.Request.ContentType ?? "", body.ToArray()));
+                context.Response.StatusCode = 200;
+                context.Response.Close();
+            }
+        });
+
+        var factory = new TracingFactory(new()
+        {
+            ["Tracing:Enabled"] = "true",
+            ["Tracing:OtlpProtocol"] = "http/protobuf",
+            ["Tracing:OtlpEndpoint"] = $"http://127.0.0.1:{port}/v1/traces",
+        });
+        var client = await factory.ReadyClientAsync();
+        Assert.NotNull(factory.Services.GetService<TracerProvider>());
+        var png = new ByteArrayContent(TestImages.Png(16, 16, gray: true));
+        png.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/classify?model=tiny", png)).StatusCode);
+        Assert.True(factory.Services.GetRequiredService<TracerProvider>().ForceFlush(10_000));
+        await factory.DisposeAsync();
+
+        byte[] all;
+        lock (received) all = received.SelectMany(r => r.Body).ToArray();
+        Assert.Contains(received, r => r.ContentType.StartsWith("application/x-protobuf"));
+        string text = Encoding.UTF8.GetString(all); // protobuf strings are UTF-8 as they are
+        foreach (var expected in new[] { "POST /classify", "rff.batch", "rff.model_run", "rff.model", "tiny", "rff.batch_size", "rff.queue_time_ms", "rffservice" })
+            Assert.Contains(expected, text);
+        collector.Stop();
+        await listening;
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private sealed class TracingFactory(Dictionary<string, string> settings) : ServiceFactory
+    {
+        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            foreach (var (key, value) in settings) builder.UseSetting(key, value);
+        }
+    }
+}
