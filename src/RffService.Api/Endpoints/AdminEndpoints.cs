@@ -10,8 +10,12 @@ public static class AdminEndpoints
     {
         var group = app.MapGroup("/admin").WithTags("Admin");
         group.MapPost("/models/reload", ReloadAllAsync)
+            .WithName("ReloadModels")
+            .Produces<IReadOnlyList<ReloadResult>>()
             .WithSummary("Reload the model repository now: new, changed and removed model folders (also done every Inference:ReloadInterval)");
         group.MapPost("/models/{name}/reload", ReloadOneAsync)
+            .WithName("ReloadModel")
+            .Produces<IReadOnlyList<ReloadResult>>()
             .WithSummary("Reload one model now (its highest version folder and config.json)")
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;

@@ -24,6 +24,7 @@ public static class ClassifyEndpoints
                              "(image/png, image/jpeg, image/webp, image/bmp, image/gif) or as JSON `{\"image\": \"<base64>\"}` / " +
                              "`{\"images\": [...]}`. One image gives one result object; a batch gives an array of them, in order.")
             .Produces<ClassificationResult>(StatusCodes.Status200OK)
+            .WithMetadata(new Swagger.BatchResultMetadata(typeof(ClassificationResult)))
             .AcceptsImageBody();
         return app;
     }

@@ -35,6 +35,7 @@ public static class DetectEndpoints
                              "pixels (after EXIF orientation). One image gives one result object; a batch gives an array, in order. " +
                              "The imageId works with GET /cam. `overlay=true` adds a base64 PNG with the boxes, labels and scores drawn.")
             .Produces<DetectionResult>(StatusCodes.Status200OK)
+            .WithMetadata(new Swagger.BatchResultMetadata(typeof(DetectionResult)))
             .AcceptsImageBody();
         return app;
     }

@@ -22,8 +22,12 @@ public static class HealthEndpoints
     {
         var group = app.MapGroup("/health").WithTags("Health");
         group.MapGet("/live", Live)
+            .WithName("Live")
+            .AllowAnonymous()
             .WithSummary("Liveness: 200 while the process answers (no model is checked)");
         group.MapGet("/ready", Ready)
+            .WithName("Ready")
+            .AllowAnonymous()
             .WithSummary("Readiness: 200 once every model has loaded and warmed up (failed ones excepted) and at least one serves; 503 before")
             .Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable);
         return app;

@@ -25,20 +25,28 @@ public static class OpenInferenceEndpoints
         v2.MapGet("/health/ready", ServerReady)
             .WithName("OipServerReady").WithSummary("Server ready: the same readiness as /health/ready (Inference:ReadyPolicy)")
             .Produces<ServerReadyResponse>().Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable).AllowAnonymous().DisableRateLimiting();
-        foreach (var (prefix, suffix) in new[] { ("/models/{name}", ""), ("/models/{name}/versions/{version}", "Version") })
-        {
-            v2.MapGet(prefix, (string name, string? version, OpenInferenceService oip) => oip.ModelMetadata(name, version))
-                .WithName("OipModelMetadata" + suffix).WithSummary("Model metadata: the FP32 tensor input and the BYTES image input, and every output")
-                .Produces<ErrorResponse>(StatusCodes.Status404NotFound).Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable);
-            v2.MapGet(prefix + "/ready", ModelReady)
-                .WithName("OipModelReady" + suffix).WithSummary("Model ready (200) or not (400)")
-                .Produces<ModelReadyResponse>().Produces<ErrorResponse>(StatusCodes.Status400BadRequest);
-            // No Accepts metadata: the JSON body is read whatever its Content-Type (Triton's clients send none or octet-stream).
-            v2.MapPost(prefix + "/infer", InferAsync)
-                .WithName("OipInfer" + suffix).WithSummary("Inference: FP32 tensors, or BYTES base64-encoded images")
-                .Produces<InferResponse>().Produces<ErrorResponse>(StatusCodes.Status400BadRequest)
-                .Produces<ErrorResponse>(StatusCodes.Status404NotFound).Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable);
-        }
+        // The unversioned and the versioned routes have handlers of their own, so that neither documents a stray parameter.
+        v2.MapGet("/models/{name}", (string name, OpenInferenceService oip) => oip.ModelMetadata(name, null))
+            .WithName("OipModelMetadata").WithSummary("Model metadata: the FP32 tensor input and the BYTES image input, and every output")
+            .Produces<ErrorResponse>(StatusCodes.Status404NotFound).Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable);
+        v2.MapGet("/models/{name}/versions/{version}", (string name, string version, OpenInferenceService oip) => oip.ModelMetadata(name, version))
+            .WithName("OipModelVersionMetadata").WithSummary("Model metadata of one version")
+            .Produces<ErrorResponse>(StatusCodes.Status404NotFound).Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable);
+        v2.MapGet("/models/{name}/ready", (string name, OpenInferenceService oip) => ModelReady(name, null, oip))
+            .WithName("OipModelReady").WithSummary("Model ready (200) or not (400)")
+            .Produces<ModelReadyResponse>().Produces<ErrorResponse>(StatusCodes.Status400BadRequest).Produces<ErrorResponse>(StatusCodes.Status404NotFound);
+        v2.MapGet("/models/{name}/versions/{version}/ready", (string name, string version, OpenInferenceService oip) => ModelReady(name, version, oip))
+            .WithName("OipModelVersionReady").WithSummary("Model version ready (200) or not (400)")
+            .Produces<ModelReadyResponse>().Produces<ErrorResponse>(StatusCodes.Status400BadRequest).Produces<ErrorResponse>(StatusCodes.Status404NotFound);
+        // No Accepts metadata: the JSON body is read whatever its Content-Type (Triton's clients send none or octet-stream).
+        v2.MapPost("/models/{name}/infer", (HttpContext context, string name, OpenInferenceService oip, CancellationToken cancellationToken) =>
+                InferAsync(context, name, null, oip, cancellationToken))
+            .WithName("OipInfer").WithSummary("Inference: FP32 tensors, or BYTES base64-encoded images")
+            .Produces<InferResponse>().Produces<ErrorResponse>(StatusCodes.Status404NotFound).Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable);
+        v2.MapPost("/models/{name}/versions/{version}/infer", (HttpContext context, string name, string version, OpenInferenceService oip, CancellationToken cancellationToken) =>
+                InferAsync(context, name, version, oip, cancellationToken))
+            .WithName("OipVersionInfer").WithSummary("Inference with one version of the model")
+            .Produces<InferResponse>().Produces<ErrorResponse>(StatusCodes.Status404NotFound).Produces<ErrorResponse>(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

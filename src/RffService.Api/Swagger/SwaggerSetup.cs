@@ -21,7 +21,22 @@ public static class SwaggerSetup
                 string xml = Path.Combine(AppContext.BaseDirectory, $"{assembly}.xml");
                 if (File.Exists(xml)) swagger.IncludeXmlComments(xml);
             }
+            // Optional: a key is required only when Security:ApiKeys is configured (inference scope, or admin for /admin).
+            swagger.AddSecurityDefinition(ServiceDocumentFilter.ApiKeyScheme, new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.ApiKey,
+                In = Microsoft.OpenApi.ParameterLocation.Header,
+                Name = Security.ApiKeyAuthenticationHandler.Header,
+                Description = "Needed only when the service is configured with API keys (Security:ApiKeys); inference scope, or admin for /admin.",
+            });
+            swagger.AddSecurityRequirement(document => new Microsoft.OpenApi.OpenApiSecurityRequirement
+            {
+                [new Microsoft.OpenApi.OpenApiSecuritySchemeReference(ServiceDocumentFilter.ApiKeyScheme, document)] = [],
+            });
             swagger.OperationFilter<ImageRequestBodyFilter>();
+            swagger.OperationFilter<ServiceOperationFilter>();
+            swagger.DocumentFilter<ServiceDocumentFilter>();
+            swagger.SchemaFilter<AnyValueSchemaFilter>();
         });
         return services;
     }

@@ -39,10 +39,20 @@ function onModelChanged() {
   $("model-info").textContent = `${model.labels.length} classes, input ${model.input.width}x${model.input.height}`;
   const classification = model.task === "classification";
   show("cam-controls", classification);
-  $("cam-layer").replaceChildren(...model.camLayers.slice().reverse().map((l) => new Option(l, l)));
+  const layers = (model.camLayers || []).filter((l) => !l.refused).reverse();
+  $("cam-layer").replaceChildren(...layers.map((l) => new Option(`${l.name} (${l.shape.join("x")})`, l.name, false, l.name === model.defaultCamLayer)));
+  onLayerChanged();
   show("classification", false);
   show("detection", false);
   if (current) run();
+}
+
+// Only the methods the chosen layer supports can be picked (CAM needs a linear readout after the layer).
+function onLayerChanged() {
+  const model = selectedModel();
+  const layer = (model?.camLayers || []).find((l) => l.name === $("cam-layer").value);
+  for (const option of $("cam-method").options) option.disabled = Boolean(layer) && !layer.methods.includes(option.value);
+  if ($("cam-method").selectedOptions[0]?.disabled) $("cam-method").value = layer.methods[0];
 }
 
 async function run() {
@@ -131,6 +141,7 @@ function useFile(file) {
 
 $("model").addEventListener("change", onModelChanged);
 $("file").addEventListener("change", (e) => useFile(e.target.files[0]));
+$("cam-layer").addEventListener("change", onLayerChanged);
 for (const id of ["cam-method", "cam-layer"]) $(id).addEventListener("change", () => explain(selectedModel()).catch((e) => setError(e.message)));
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
