@@ -119,8 +119,8 @@ public class ClassifyEndpointTests(ServiceFactory factory) : IClassFixture<Servi
         { "/classify?model=detector", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.UnprocessableEntity, "detection model" },
         { "/classify?topK=0", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.UnprocessableEntity, "topK" },
         { "/classify?topK=-5", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.UnprocessableEntity, "topK" },
-        { "/classify?topK=abc", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.BadRequest, "topK" },
-        { "/classify?topK=99999999999999", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.BadRequest, "topK" },
+        { "/classify?topK=abc", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.BadRequest, "The parameter 'topK' must be a whole number; 'abc' is not." },
+        { "/classify?topK=99999999999999", () => Raw(TestImages.Png(), "image/png"), HttpStatusCode.BadRequest, "'topK' must be a whole number" },
         { "/classify", () => Raw(TestImages.Png(), "text/plain"), HttpStatusCode.UnsupportedMediaType, "text/plain" },
         { "/classify", () => new ByteArrayContent(TestImages.Png()), HttpStatusCode.UnsupportedMediaType, "(none)" },
         { "/classify", () => Raw([], "image/png"), HttpStatusCode.BadRequest, "empty" },
@@ -153,6 +153,18 @@ public class ClassifyEndpointTests(ServiceFactory factory) : IClassFixture<Servi
         Assert.Contains(detailPart, detail, StringComparison.OrdinalIgnoreCase);
         // A model that failed to load stays failed until its files change: no Retry-After invites a pointless retry.
         if (status == HttpStatusCode.ServiceUnavailable) Assert.Null(response.Headers.RetryAfter);
+    }
+
+    [Theory]
+    [InlineData("/classify?topK=abc")]
+    [InlineData("/classify?topK=3")]
+    public async Task Json_answers_and_problems_end_with_a_newline(string url)
+    {
+        var client = await factory.ReadyClientAsync();
+        var response = await client.PostAsync(url, Raw(TestImages.Png(), "image/png"));
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.EndsWith("}\n", body);
+        Assert.DoesNotContain("Nullable", body);
     }
 
     [Fact]

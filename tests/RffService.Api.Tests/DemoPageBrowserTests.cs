@@ -71,7 +71,7 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
     }
 
     [Fact]
-    public async Task Classify_with_cam_then_detect_in_the_browser()
+    public async Task Classify_explain_compare_then_detect_and_explain_a_detection_in_the_browser()
     {
         var (playwright, browser) = await LaunchAsync();
         using var _ = playwright;
@@ -80,18 +80,26 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         var consoleErrors = new List<string>();
         page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
 
+        // The explanation controls belong to classifiers only.
+        Assert.True(await page.IsVisibleAsync("#cam-controls"));
         string image = WriteImage(TestImages.Png(48, 48), "gradient.png");
         await page.SetInputFilesAsync("#file", image);
 
         await page.WaitForSelectorAsync("#predictions li.prediction");
-        // Wait for the first explanation before changing the method, so the assertion below sees the second one.
         await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.startsWith('gradcam')");
         var labels = await page.Locator("#predictions .label").AllInnerTextsAsync();
         Assert.Equal(3, labels.Count);
         Assert.All(labels, l => Assert.Contains(l, TestModelRepository.Labels));
-        await page.WaitForFunctionAsync("() => { const i = document.getElementById('cam-overlay'); return i.complete && i.naturalWidth > 0; }");
+        await WaitForImageAsync(page, "cam-overlay");
+        await WaitForImageAsync(page, "cam-heatmap");
         Assert.Equal(48, await page.EvaluateAsync<int>("document.getElementById('cam-overlay').naturalWidth"));
+        // Shown large: a 48-pixel image is drawn at least 150 CSS pixels wide, with crisp pixels.
+        Assert.True(await page.EvaluateAsync<double>("document.getElementById('cam-overlay').getBoundingClientRect().width") >= 150);
+        Assert.Equal("pixelated", await page.EvaluateAsync<string>("getComputedStyle(document.getElementById('cam-overlay')).imageRendering"));
+        Assert.Contains("gradient", await page.EvaluateAsync<string>("getComputedStyle(document.getElementById('legend-bar')).backgroundImage"));
+        Assert.Equal(3, await page.Locator("#faithfulness dt").CountAsync());
         Assert.Contains("tiny", await page.InnerTextAsync("#status"));
+        Assert.False(await page.IsVisibleAsync("#busy"));
         Directory.CreateDirectory(Screenshots);
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-classify.png"), FullPage = true });
 
@@ -99,8 +107,16 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         await page.SelectOptionAsync("#cam-method", "layercam");
         await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.startsWith('layercam')");
 
-        // The detector: one bright cell, drawn on the overlay and listed.
+        // Every method the layer supports, side by side.
+        int methods = await page.EvaluateAsync<int>("[...document.getElementById('cam-method').options].filter(o => !o.disabled).length");
+        await page.ClickAsync("#compare");
+        await page.WaitForFunctionAsync($"() => document.querySelectorAll('#comparison-grid figure').length === {methods} && document.getElementById('busy').hidden");
+        Assert.True(methods >= 4, $"{methods} methods");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-compare.png"), FullPage = true });
+
+        // The detector: the explanation controls go, one bright cell is drawn on the overlay and listed, and explained.
         await page.SelectOptionAsync("#model", "detector");
+        Assert.False(await page.IsVisibleAsync("#cam-controls"));
         using var bitmap = new SkiaSharp.SKBitmap(64, 64);
         bitmap.Erase(SkiaSharp.SKColors.Black);
         for (int y = 16; y < 32; y++)
@@ -108,12 +124,50 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         await page.SetInputFilesAsync("#file", WriteImage(TestImages.Encode(bitmap, SkiaSharp.SKEncodedImageFormat.Png), "square.png"));
         await page.WaitForSelectorAsync("#detections li.detection");
         Assert.StartsWith(TestModelRepository.BrightLabel, await page.InnerTextAsync("#detections li.detection"));
-        await page.WaitForFunctionAsync("() => { const i = document.getElementById('detection-overlay'); return i.complete && i.naturalWidth === 64; }");
+        int zoom = Inference.Detection.DetectionOverlay.ZoomFor(64, 64);
+        await page.WaitForFunctionAsync($"() => {{ const i = document.getElementById('detection-overlay'); return i.complete && i.naturalWidth === {64 * zoom}; }}");
+        Assert.False(await page.IsVisibleAsync("#explanation"));
+        await page.ClickAsync("#detections li.detection button.explain");
+        await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.includes('detection')");
+        await WaitForImageAsync(page, "cam-overlay");
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-detect.png"), FullPage = true });
 
         Assert.False(await page.IsVisibleAsync("#error"));
         Assert.Empty(consoleErrors);
     }
+
+    [Fact]
+    public async Task A_phone_sized_window_shows_the_results_without_sideways_scrolling_and_the_page_works_by_keyboard()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await OpenAsync(browser);
+        await page.SetViewportSizeAsync(390, 844);
+
+        // Keyboard: Tab reaches the model list, the drop zone and the file field, each with an accessible name.
+        var reached = new List<string>();
+        for (int i = 0; i < 8; i++)
+        {
+            await page.Keyboard.PressAsync("Tab");
+            reached.Add(await page.EvaluateAsync<string>("document.activeElement.id"));
+        }
+        Assert.Contains("model", reached);
+        Assert.Contains("drop", reached);
+        Assert.Contains("file", reached);
+        Assert.Equal("Model", await page.InnerTextAsync("label[for=model]"));
+        Assert.Equal("Image file", await page.InnerTextAsync("label[for=file]"));
+
+        await page.SetInputFilesAsync("#file", WriteImage(TestImages.Png(28, 28), "item.png"));
+        await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.length > 0");
+        await WaitForImageAsync(page, "cam-overlay");
+        Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways at 390 px");
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-390px.png"), FullPage = true });
+    }
+
+    private static Task WaitForImageAsync(IPage page, string id) =>
+        page.WaitForFunctionAsync($"() => {{ const i = document.getElementById('{id}'); return i.complete && i.naturalWidth > 0; }}");
 
     [Fact]
     public async Task A_bad_file_shows_the_problem_detail()
@@ -122,10 +176,16 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         using var _ = playwright;
         await using var __ = browser;
         var page = await OpenAsync(browser);
+        await page.SetInputFilesAsync("#file", WriteImage(TestImages.Png(28, 28), "good.png"));
+        await page.WaitForSelectorAsync("#predictions li.prediction");
 
         await page.SetInputFilesAsync("#file", WriteImage("not an image"u8.ToArray(), "fake.png"));
 
         await page.WaitForSelectorAsync("#error:not([hidden])");
         Assert.Contains("image", await page.InnerTextAsync("#error"), StringComparison.OrdinalIgnoreCase);
+        // Nothing of an earlier answer stays on screen, and the page is not left busy.
+        Assert.False(await page.IsVisibleAsync("#classification"));
+        Assert.False(await page.IsVisibleAsync("#explanation"));
+        Assert.False(await page.IsVisibleAsync("#busy"));
     }
 }

@@ -161,7 +161,7 @@ public class DetectEndpointTests(ServiceFactory factory) : IClassFixture<Service
     }
 
     [Fact]
-    public async Task Overlay_is_a_png_of_the_original_size_with_the_boxes_drawn()
+    public async Task Overlay_is_a_png_of_the_image_enlarged_by_a_whole_factor_with_the_boxes_drawn()
     {
         var client = await factory.ReadyClientAsync();
         var image = Squares(96, 64, (24, 16, 24));
@@ -170,16 +170,31 @@ public class DetectEndpointTests(ServiceFactory factory) : IClassFixture<Service
         var png = Convert.FromBase64String(result.GetProperty("overlay").GetString()!);
 
         using var overlay = SKBitmap.Decode(png);
-        Assert.Equal(96, overlay.Width);
-        Assert.Equal(64, overlay.Height);
+        int zoom = Inference.Detection.DetectionOverlay.ZoomFor(96, 64);
+        Assert.Equal(96 * zoom, overlay.Width);
+        Assert.Equal(64 * zoom, overlay.Height);
         var colour = Inference.Detection.DetectionOverlay.ColourOf(0);
         int coloured = 0;
         for (int y = 0; y < overlay.Height; y++)
             for (int x = 0; x < overlay.Width; x++)
                 if (overlay.GetPixel(x, y) == colour) coloured++;
-        Assert.True(coloured > 24 * 2, $"only {coloured} pixels of the box colour");
+        Assert.True(coloured > 24 * zoom * 2, $"only {coloured} pixels of the box colour");
         // Away from the box and its caption the image is unchanged.
-        Assert.Equal(SKColors.Black, overlay.GetPixel(90, 60));
+        Assert.Equal(SKColors.Black, overlay.GetPixel(90 * zoom, 60 * zoom));
+    }
+
+    [Fact]
+    public async Task Accept_image_png_answers_with_the_overlay_itself()
+    {
+        var client = await factory.ReadyClientAsync();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/detect?model=detector") { Content = Png(Squares(96, 64, (24, 16, 24))) };
+        request.Headers.Accept.ParseAdd("image/png");
+        var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType!.MediaType);
+        using var overlay = SKBitmap.Decode(await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(96 * Inference.Detection.DetectionOverlay.ZoomFor(96, 64), overlay.Width);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using RffService.Api.Input;
 using RffService.Inference.Detection;
+using RffService.Vision;
 
 namespace RffService.Api.Endpoints;
 
@@ -33,20 +34,28 @@ public static class DetectEndpoints
             .WithSummary("Detect objects in one image or a batch of images")
             .WithDescription("Send the image as for /classify (multipart, raw body or base64 JSON). Boxes are in the original image's " +
                              "pixels (after EXIF orientation). One image gives one result object; a batch gives an array, in order. " +
-                             "The imageId works with GET /cam. `overlay=true` adds a base64 PNG with the boxes, labels and scores drawn.")
+                             "The imageId works with GET /cam. `overlay=true` adds a base64 PNG with the boxes, labels and scores drawn; " +
+                             "`Accept: image/png` answers with that PNG itself (one image).")
             .Produces<DetectionResult>(StatusCodes.Status200OK)
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
             .WithMetadata(new Swagger.BatchResultMetadata(typeof(DetectionResult)))
             .AcceptsImageBody();
         return app;
     }
 
     /// <summary>Detects objects with an SSD-style detector of the repository.</summary>
-    private static async Task<Results<Ok<DetectionResult>, Ok<IReadOnlyList<DetectionResult>>>> DetectAsync(
+    private static async Task<Results<Ok<DetectionResult>, Ok<IReadOnlyList<DetectionResult>>, PngResult>> DetectAsync(
         HttpContext context, ImageRequestReader reader, DetectionService detector, [AsParameters] DetectQuery query,
         CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
-        var results = await detector.DetectAsync(images, query.Model, query.ToRequest(), cancellationToken);
+        bool png = PngResult.Wanted(context.Request);
+        if (png && images.Count != 1)
+            throw new InferenceException(ErrorKind.InvalidParameter, "One image",
+                $"Accept: image/png answers with the overlay of one image; the request holds {images.Count}. Ask for JSON to detect a batch.");
+        var request = png ? query.ToRequest() with { Overlay = true } : query.ToRequest();
+        var results = await detector.DetectAsync(images, query.Model, request, cancellationToken);
+        if (png) return new PngResult(Convert.FromBase64String(results[0].Overlay!), results[0].Model);
         return images.Count == 1 ? TypedResults.Ok(results[0]) : TypedResults.Ok(results);
     }
 }

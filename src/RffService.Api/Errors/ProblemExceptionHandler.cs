@@ -19,7 +19,7 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         {
             InferenceException e => Problem(StatusFor(e.Kind), e.Title, e.Message),
             BadHttpRequestException e => Problem(e.StatusCode,
-                e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "Request too large" : "Bad request", e.Message),
+                e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "Request too large" : "Bad request", BindingErrorWording.Rewrite(e.Message)),
             OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
                 Problem(499, "Client closed request", "The client went away before the response was ready."),
             _ => Problem(StatusCodes.Status500InternalServerError, "Internal error", "An unexpected error occurred; it has been logged."),

@@ -77,6 +77,7 @@ public static class ServiceSetup
         app.UseRffRequestLogging(); // outermost, so it logs the status the client finally gets
         app.UseRffRequestMetrics();
         app.UseSecurityHeaders();
+        app.UseJsonNewline(); // outside the exception handler, so problem details end with a newline too
         app.UseExceptionHandler();
         app.UseStatusCodePages(status => ProblemExceptionHandler.WriteStatusAsync(status.HttpContext));
         app.UseCors();

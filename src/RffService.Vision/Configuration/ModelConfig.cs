@@ -47,6 +47,8 @@ public sealed record InputConfig
     public IReadOnlyList<float> Std { get; init; } = [1f];
     /// <summary>stretch or letterbox.</summary>
     public string Resize { get; init; } = "stretch";
+    /// <summary>What images the model was trained on, in words for users (for example "one item, light on dark").</summary>
+    public string? Expects { get; init; }
     /// <summary>
     /// True for a fully convolutional model that runs at the image's own size (width and height are then the nominal,
     /// training size). Images larger than <see cref="MaxWidth"/> x <see cref="MaxHeight"/> are scaled down to fit.
