@@ -69,6 +69,25 @@ pointing.SetAction(parse =>
 });
 root.Subcommands.Add(pointing);
 
+var detectorName = Opt.Of("--name", "rff-ssd-fashion", "detection model");
+var detectionCanvases = Opt.Of("--count", 200, "held-out canvases");
+var detectionMethods = Opt.Of("--methods", "layercam,gradcam", "comma-separated CAM methods");
+var detectionPointing = new Command("detection-pointing-game",
+    "how often the explanation of a detection (/cam?detection=i) peaks inside that detection's box, on held-out 128x128 canvases " +
+    "(the detector's test canvases), through the service's path")
+{
+    models, detectorName, data, detectionCanvases, detectionMethods,
+};
+detectionPointing.SetAction(parse =>
+{
+    var pngs = BenchData.CanvasPngs(parse.GetValue(detectionCanvases));
+    var results = DetectionPointingGame.Play(parse.GetValue(models)!, parse.GetValue(detectorName)!, pngs, parse.GetValue(detectionMethods)!.Split(','));
+    Console.WriteLine($"detection pointing game on {pngs.Count} canvases:");
+    foreach (var r in results) Console.WriteLine($"  {r.Method,-12} {r.Rate:P1} of {r.Detections} detections");
+    return 0;
+});
+root.Subcommands.Add(detectionPointing);
+
 var mutations = Opt.Of("--mutations", 5000, "mutated files");
 var decodersOutput = Opt.Of("--out", "bench/results/decoders.md", "markdown output");
 var decoders = new Command("decoders", "SkiaSharp against ImageSharp: decode speed and hostile-input behaviour (the image-library decision)")

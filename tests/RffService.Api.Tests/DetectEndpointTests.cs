@@ -198,6 +198,55 @@ public class DetectEndpointTests(ServiceFactory factory) : IClassFixture<Service
     }
 
     [Fact]
+    public async Task A_detection_is_explained_by_index_and_its_map_peaks_inside_its_box()
+    {
+        var client = await factory.ReadyClientAsync();
+        var image = Squares(64, 64, (16, 16, 16), (48, 32, 16)); // two bright cells of the 4x4 grid
+        var detect = await (await client.PostAsync("/detect?model=detector", Png(image))).Content.ReadFromJsonAsync<JsonElement>();
+        var detections = Detections(detect);
+        Assert.Equal(2, detections.Count);
+        string id = detect.GetProperty("imageId").GetString()!;
+
+        for (int i = 0; i < detections.Count; i++)
+        {
+            var cam = await client.GetFromJsonAsync<JsonElement>($"/cam?imageId={id}&model=detector&detection={i}&faithfulness=false");
+            Assert.Equal("layercam", cam.GetProperty("method").GetString());
+            var explained = cam.GetProperty("detection").GetProperty("box");
+            var box = detections[i].GetProperty("box");
+            Assert.Equal(box.GetProperty("x").GetDouble(), explained.GetProperty("x").GetDouble(), 3);
+            using var heatmap = SKBitmap.Decode(Convert.FromBase64String(cam.GetProperty("heatmap").GetString()!));
+            var (px, py) = Brightest(heatmap);
+            Assert.InRange(px, box.GetProperty("x").GetDouble() - 1, box.GetProperty("x").GetDouble() + box.GetProperty("width").GetDouble() + 1);
+            Assert.InRange(py, box.GetProperty("y").GetDouble() - 1, box.GetProperty("y").GetDouble() + box.GetProperty("height").GetDouble() + 1);
+        }
+
+        // The same detection sent again with POST, and an index past the detections.
+        var post = await client.PostAsync("/cam?model=detector&detection=1&faithfulness=false", Png(image));
+        Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+        var missing = await client.GetAsync($"/cam?imageId={id}&model=detector&detection=5");
+        Assert.Contains("detection must be 0..1", await Problems.AssertProblemAsync(missing, HttpStatusCode.NotFound));
+    }
+
+    [Fact]
+    public async Task A_detector_that_decodes_in_its_graph_cannot_be_explained_and_says_why()
+    {
+        var client = await factory.ReadyClientAsync();
+        var response = await client.PostAsync("/cam?model=detector-decoded&detection=0", Png(Squares(64, 64, (8, 8, 12))));
+        string detail = await Problems.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        Assert.Contains("cannot be explained", detail);
+    }
+
+    private static (int X, int Y) Brightest(SKBitmap map)
+    {
+        (int X, int Y) best = (0, 0);
+        byte top = 0;
+        for (int y = 0; y < map.Height; y++)
+            for (int x = 0; x < map.Width; x++)
+                if (map.GetPixel(x, y).Red > top) (top, best) = (map.GetPixel(x, y).Red, (x, y));
+        return best;
+    }
+
+    [Fact]
     public async Task The_image_id_works_with_get_cam()
     {
         var client = await factory.ReadyClientAsync();
