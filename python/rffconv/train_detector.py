@@ -105,7 +105,8 @@ def service_config(model, names, args):
         "trained": True,
         "labels": names,
         "input": {"name": "input", "width": args.size, "height": args.size, "channels": 1, "layout": "NCHW",
-                  "mean": [fmnist.FASHION_MEAN], "std": [fmnist.FASHION_STD], "resize": "letterbox"},
+                  "mean": [fmnist.FASHION_MEAN], "std": [fmnist.FASHION_STD], "resize": "letterbox",
+                  "expects": "gray canvases of Fashion-MNIST-like items, light on a darker background, 24-80 px each"},
         "batching": {"maxBatchSize": 8},
         "detection": {
             "layout": "ssd", "scoresOutput": "scores", "boxesOutput": "boxes", "backgroundClass": 0,
