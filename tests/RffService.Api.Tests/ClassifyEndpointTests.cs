@@ -165,6 +165,7 @@ public class ClassifyEndpointTests(ServiceFactory factory) : IClassFixture<Servi
         string body = await response.Content.ReadAsStringAsync();
         Assert.EndsWith("}\n", body);
         Assert.DoesNotContain("Nullable", body);
+        if (url.Contains("abc")) Assert.Contains("The parameter 'topK' must be a whole number; 'abc' is not.", body); // case as in the query
     }
 
     [Fact]

@@ -12,12 +12,14 @@ public class DefaultDetectorTests(FashionMnistFixture data) : IClassFixture<Fash
     [Fact]
     public void The_default_detector_finds_and_names_held_out_objects()
     {
-        // The model card reports mAP@0.5 0.654 on 1,000 canvases; 200 of them are checked here with some slack.
+        // The targets are mAP@0.5 0.90 on 1,000 held-out canvases with every class at least 0.75 (the model card reports
+        // both); 200 of them are checked here, with floors a little under the targets for the smaller sample.
         var report = DetectorEvaluator.Evaluate(data.ModelsRoot, "rff-ssd-fashion",
             new CanvasGenerator(data.Test, 128, TrainDetectorCommand.TestSeed), 200, data.Test.Classes);
 
-        Assert.True(report.MapAt50 >= 0.58, $"mAP@0.5 {report.MapAt50:F3}");
-        Assert.True(report.ClassAgnosticApAt50 >= 0.70, $"class-agnostic AP@0.5 {report.ClassAgnosticApAt50:F3}");
-        Assert.True(report.CocoMap >= 0.35, $"COCO mAP {report.CocoMap:F3}");
+        Assert.True(report.MapAt50 >= 0.87, report.ToString());
+        Assert.All(report.ApAt50PerClass, kv => Assert.True(kv.Value >= 0.70, report.ToString()));
+        Assert.True(report.ClassAgnosticApAt50 >= 0.90, report.ToString());
+        Assert.True(report.CocoMap >= 0.50, report.ToString());
     }
 }

@@ -18,12 +18,15 @@ internal static partial class BindingErrorWording
     public static string Rewrite(string message)
     {
         if (FailedToBind().Match(message) is { Success: true } bad)
-            return $"The parameter '{bad.Groups["name"].Value}' must be {Expected(bad.Groups["type"].Value)}; " +
+            return $"The parameter '{QueryName(bad.Groups["name"].Value)}' must be {Expected(bad.Groups["type"].Value)}; " +
                    $"'{Text.Shorten(bad.Groups["value"].Value)}' is not.";
         if (Missing().Match(message) is { Success: true } missing)
-            return $"The parameter '{missing.Groups["name"].Value}' is required ({Expected(missing.Groups["type"].Value)}).";
+            return $"The parameter '{QueryName(missing.Groups["name"].Value)}' is required ({Expected(missing.Groups["type"].Value)}).";
         return message;
     }
+
+    /// <summary>The query name of a bound property: the endpoints' query records name each property in camelCase (TopK: topK).</summary>
+    private static string QueryName(string property) => property.Length == 0 ? property : char.ToLowerInvariant(property[0]) + property[1..];
 
     private static string Expected(string type)
     {
