@@ -117,7 +117,9 @@ public partial class ReadmeExamplesTests : IDisposable
     {
         var start = new ProcessStartInfo("bash", ["-c", command])
         {
-            WorkingDirectory = _workDir, RedirectStandardOutput = true, RedirectStandardError = true,
+            WorkingDirectory = _workDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
         };
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
