@@ -42,7 +42,7 @@ public partial class ReadmeExamplesTests : IDisposable
         }
     }
 
-    [GeneratedRegex(@"^## A quick tour.*?```bash\n(?<commands>.*?)```.*?A `/classify` answer:\s*```json\n(?<answer>.*?)```", RegexOptions.Singleline)]
+    [GeneratedRegex(@"^## A quick tour.*?```bash\n(?<commands>.*?)```.*?A `/classify` answer[^\n]*\n\s*```json\n(?<answer>.*?)```", RegexOptions.Singleline)]
     private static partial Regex QuickTour();
 
     public static (IReadOnlyList<string> Commands, JsonElement Answer) ReadQuickTour()
