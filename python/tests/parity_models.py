@@ -57,6 +57,14 @@ def shapes_image(rng, size, kind):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def reference_image(out, name, index, rng, size):
+    """Image `index` of a model's references: written as PNG (what the service is sent), returned normalised [1, 1, H, W]."""
+    pixels = shapes_image(rng, size, index % 3)
+    file = f"{name}-{index}.png"
+    png(os.path.join(out, "references", file), pixels)
+    return file, normalise(pixels)[None, None]
+
+
 def normalise(pixels):
     return (torch.from_numpy(pixels).float() / 255.0 - MEAN) / STD
 
@@ -146,10 +154,7 @@ def classifier_case(out, name, model, size, *, opset=17, rff_form="custom", fold
     rng = np.random.default_rng(seed)
     cases = []
     for i in range(images):
-        pixels = shapes_image(rng, size, i % 3)
-        file = f"{name}-{i}.png"
-        png(os.path.join(out, "references", file), pixels)
-        x = normalise(pixels)[None, None]
+        file, x = reference_image(out, name, i, rng, size)
         with torch.no_grad():
             probabilities = torch.softmax(model(x), 1)[0]
         target = int(probabilities.argmax())
@@ -217,10 +222,7 @@ def ssd_case(out, images=3, seed=2):
     rng = np.random.default_rng(seed)
     cases = []
     for i in range(images):
-        pixels = shapes_image(rng, size, i % 3)
-        file = f"{name}-{i}.png"
-        png(os.path.join(out, "references", file), pixels)
-        x = normalise(pixels)[None, None]
+        file, x = reference_image(out, name, i, rng, size)
         with torch.no_grad():
             scores, offsets = model(x)
             fake_maps = [torch.zeros(1, 1, s, s) for s in (8, 4, 2)]

@@ -13,11 +13,17 @@ public sealed class KestrelServiceFactory : ServiceFactory
 {
     public KestrelServiceFactory() => UseKestrel(0);
 
-    public async Task<string> StartAsync()
+    public Task<string> StartAsync()
     {
         StartServer();
-        await Services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(TimeSpan.FromSeconds(60));
-        var addresses = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        return ReadyAddressAsync(Services, TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>The loopback address a factory started on Kestrel listens on, once its models have loaded.</summary>
+    public static async Task<string> ReadyAddressAsync(IServiceProvider services, TimeSpan wait)
+    {
+        await services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(wait);
+        var addresses = services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         return addresses.First().Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1");
     }
 }

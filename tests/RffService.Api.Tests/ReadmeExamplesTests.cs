@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Microsoft.Extensions.DependencyInjection;
-using RffService.Inference.Models;
 using RffService.TestSupport;
 
 namespace RffService.Api.Tests;
@@ -33,12 +29,10 @@ public partial class ReadmeExamplesTests : IDisposable
             builder.UseSetting("Serilog:MinimumLevel:Default", "Warning");
         }
 
-        public async Task<string> StartAsync()
+        public Task<string> StartAsync()
         {
             StartServer();
-            await Services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(TimeSpan.FromSeconds(120));
-            var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return address.Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1");
+            return KestrelServiceFactory.ReadyAddressAsync(Services, TimeSpan.FromSeconds(120));
         }
     }
 
@@ -65,6 +59,7 @@ public partial class ReadmeExamplesTests : IDisposable
         string address = await service.StartAsync();
         Directory.CreateSymbolicLink(Path.Combine(_workDir, "samples"), Path.Combine(FashionMnistFixture.FindRepositoryRoot(), "samples"));
 
+        string? firstClassifyAnswer = null;
         foreach (string command in commands)
         {
             Assert.Contains(ReadmeAddress, command);
@@ -80,6 +75,7 @@ public partial class ReadmeExamplesTests : IDisposable
             switch (url)
             {
                 case "/classify":
+                    firstClassifyAnswer ??= output;
                     var classified = JsonDocument.Parse(output).RootElement;
                     foreach (var one in classified.ValueKind == JsonValueKind.Array ? classified.EnumerateArray().ToList() : [classified])
                         Assert.True(one.GetProperty("predictions").GetArrayLength() > 0, output);
@@ -100,9 +96,8 @@ public partial class ReadmeExamplesTests : IDisposable
         }
 
         // The answer shown is what the first /classify command gives (model and classes; probabilities to two places).
-        var first = commands.First(c => c.Contains("/classify"));
-        var (_, actualText, _) = await RunAsync(first.Replace(ReadmeAddress, address).Replace("curl ", "curl -sS --fail-with-body "));
-        var actual = JsonDocument.Parse(actualText).RootElement;
+        Assert.NotNull(firstClassifyAnswer);
+        var actual = JsonDocument.Parse(firstClassifyAnswer).RootElement;
         Assert.Equal(shownAnswer.GetProperty("model").GetString(), actual.GetProperty("model").GetString());
         var shown = shownAnswer.GetProperty("predictions").EnumerateArray().ToList();
         var produced = actual.GetProperty("predictions").EnumerateArray().ToList();

@@ -55,7 +55,7 @@ public static class DetectEndpoints
                 $"Accept: image/png answers with the overlay of one image; the request holds {images.Count}. Ask for JSON to detect a batch.");
         var request = png ? query.ToRequest() with { Overlay = true } : query.ToRequest();
         var results = await detector.DetectAsync(images, query.Model, request, cancellationToken);
-        if (png) return new PngResult(Convert.FromBase64String(results[0].Overlay!), results[0].Model);
+        if (png) return new PngResult(results[0].Overlay!, results[0].Model);
         return images.Count == 1 ? TypedResults.Ok(results[0]) : TypedResults.Ok(results);
     }
 }

@@ -23,7 +23,7 @@ public sealed record Detection(string Label, int ClassIndex, float Score, PixelB
 /// <param name="Width">Original image width (after EXIF orientation), in pixels.</param>
 /// <param name="Height">Original image height, in pixels.</param>
 /// <param name="Detections">Detections, best score first.</param>
-/// <param name="Overlay">Base64 PNG of the image with the detections drawn, when asked for.</param>
+/// <param name="Overlay">PNG of the image with the detections drawn, when asked for (base64 in JSON).</param>
 /// <param name="ExecutionProvider">ONNX Runtime execution provider that ran the model.</param>
 /// <param name="Timings">Timings in milliseconds.</param>
 public sealed record DetectionResult(
@@ -33,6 +33,6 @@ public sealed record DetectionResult(
     int Width,
     int Height,
     IReadOnlyList<Detection> Detections,
-    string? Overlay,
+    byte[]? Overlay,
     string ExecutionProvider,
     Timings Timings) : IModelResult;

@@ -42,7 +42,7 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
         {
             var (image, outputs) = batch.Runs[i];
             var detections = Decode(runtime, image, outputs, parameters).Select(d => d.Detection).ToList();
-            string? png = request.Overlay ? Convert.ToBase64String(DetectionOverlay.RenderPng(image.Decoded!, detections)) : null;
+            byte[]? png = request.Overlay ? DetectionOverlay.RenderPng(image.Decoded!, detections) : null;
             results[i] = new DetectionResult(model.Name, model.Version!.Value, image.Id, image.Width, image.Height, detections, png,
                 runtime.ExecutionProvider,
                 new Timings(Timings.Round(image.DecodeMs), Timings.Round(batch.InferenceMs), Timings.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)));
