@@ -127,6 +127,7 @@ public sealed class RateLimitedServiceFactory : ServiceFactory
             settings["Security:RateLimit:Enabled"] = "true";
             settings["Security:RateLimit:PermitsPerSecond"] = "1";
             settings["Security:RateLimit:Burst"] = "3";
+            settings["Security:RateLimit:RefillPeriod"] = "01:00:00"; // no refill while the test runs, however slow the machine
             return settings;
         }
     }

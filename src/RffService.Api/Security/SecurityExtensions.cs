@@ -18,8 +18,8 @@ public static class SecurityExtensions
         services.AddOptions<SecurityOptions>().Bind(configuration.GetSection(SecurityOptions.Section))
             .Validate(o => o.ApiKeys.All(k => !string.IsNullOrWhiteSpace(k.Name) && k.Sha256.Length == 64 && k.Sha256.All(Uri.IsHexDigit)),
                 "Security:ApiKeys: every key needs a Name and a Sha256 of 64 hex digits (the hash of the key, never the key).")
-            .Validate(o => !o.RateLimit.Enabled || (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst > 0),
-                "Security:RateLimit: PermitsPerSecond and Burst must be > 0.")
+            .Validate(o => !o.RateLimit.Enabled || (o.RateLimit.PermitsPerSecond > 0 && o.RateLimit.Burst > 0 && o.RateLimit.RefillPeriod >= TimeSpan.FromMilliseconds(1)),
+                "Security:RateLimit: PermitsPerSecond and Burst must be > 0, RefillPeriod at least 1 ms.")
             .ValidateOnStart();
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
@@ -49,8 +49,8 @@ public static class SecurityExtensions
                 return RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = options.Burst,
-                    TokensPerPeriod = options.PermitsPerSecond,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    TokensPerPeriod = Math.Max(1, (int)Math.Round(options.PermitsPerSecond * options.RefillPeriod.TotalSeconds)),
+                    ReplenishmentPeriod = options.RefillPeriod,
                     QueueLimit = 0,
                     AutoReplenishment = true,
                 });

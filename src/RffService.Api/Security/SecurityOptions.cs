@@ -40,4 +40,6 @@ public sealed class RateLimitOptions
     public int PermitsPerSecond { get; set; } = 50;
     /// <summary>Requests a client may make at once (the bucket size).</summary>
     public int Burst { get; set; } = 100;
+    /// <summary>How often the bucket is refilled, with PermitsPerSecond x the period's seconds (default every second).</summary>
+    public TimeSpan RefillPeriod { get; set; } = TimeSpan.FromSeconds(1);
 }
