@@ -51,18 +51,20 @@ var canvases = Opt.Of("--count", 1000, "canvases");
 var seed = Opt.Of("--seed", 5, "canvas seed");
 var methods = Opt.Of("--methods", "cam,gradcam,gradcampp,layercam,scorecam,ablationcam", "comma-separated CAM methods");
 var layer = Opt.Of("--layer", "", "layer (default: the model's default layer)");
+var channels = Opt.Of("--channels", RffService.Inference.Explanations.CamRequest.DefaultChannels, "Score-CAM and Ablation-CAM: channels scored (a number or all)");
 var pointing = new Command("pointing-game",
     "localisation of each CAM method: held-out Fashion-MNIST items at native size placed off-centre on black 56x56 canvases; how often " +
     "the map's peak falls inside the item's box, explaining the true class, through the service's path")
 {
-    models, name, data, canvases, seed, methods, layer,
+    models, name, data, canvases, seed, methods, layer, channels,
 };
 pointing.SetAction(parse =>
 {
     var test = ImageDataset.Load(DataPaths.FashionTest(parse.GetValue(data)!));
     var items = PointingCanvases.Canvases(test, parse.GetValue(canvases), parse.GetValue(seed));
     string chosen = parse.GetValue(layer)!;
-    var rates = PointingGame.Play(parse.GetValue(models)!, parse.GetValue(name)!, items, parse.GetValue(methods)!.Split(','), chosen.Length > 0 ? chosen : null);
+    var rates = PointingGame.Play(parse.GetValue(models)!, parse.GetValue(name)!, items, parse.GetValue(methods)!.Split(','), chosen.Length > 0 ? chosen : null,
+        parse.GetValue(channels)!);
     Console.WriteLine($"pointing game on {items.Count} canvases:");
     foreach (var (method, rate) in rates) Console.WriteLine($"  {method,-12} {rate:P1}");
     return 0;

@@ -64,6 +64,52 @@ public class ExplanationGraphTests
     }
 
     [Fact]
+    public void The_top_score_graph_explains_each_inputs_top_class()
+    {
+        var (model, _, inputShape) = ExporterPatterns.All["RffConv operator, GAP, Gemm"]();
+        using var explainer = Explainer.Create(model, "x", inputShape, "y", new Dictionary<string, string> { ["rff"] = "rff" }, Sessions);
+        var layers = explainer.Layers.Where(l => l.Usable).ToList();
+        var random = new Random(3);
+        long[] batchShape = [3, .. inputShape[1..]];
+        var input = Enumerable.Range(0, (int)(batchShape.Aggregate(1L, (a, b) => a * b))).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+
+        var top = explainer.RunForTopScore(input, batchShape, layers);
+        // The same run with each row's top class (found here, from the scores) as an explicit one-hot target.
+        int classes = (int)explainer.ScoreShape[^1];
+        var oneHot = new float[3 * classes];
+        for (int row = 0; row < 3; row++)
+        {
+            var scores = top.Scores.AsSpan(row * classes, classes);
+            int best = 0;
+            for (int c = 1; c < classes; c++) if (scores[c] > scores[best]) best = c;
+            oneHot[row * classes + best] = 1;
+        }
+        var named = explainer.Run(input, batchShape, oneHot, [3, classes], layers);
+        Assert.Equal(named.Scores, top.Scores);
+        foreach (var layer in layers) Assert.Equal(named.Layers[layer.Tensor].Gradients, top.Layers[layer.Tensor].Gradients);
+    }
+
+    [Fact]
+    public void The_top_score_graph_takes_the_first_class_on_ties()
+    {
+        // y = [g + 0.25, 2 g], g the mean of Relu(x): for x = [1, -1, 0, 0], g = 0.25 and both scores are 0.5. Class 0's
+        // gradient with respect to the layer is 1/4 at every position, class 1's 1/2.
+        var model = new GraphBuilder("tie", 17)
+            .Input("x", [null, 1, 2, 2]).Output("y", [null, 2])
+            .Node("Relu", ["x"], ["layer"])
+            .Node("GlobalAveragePool", ["layer"], ["g"])
+            .Node("Flatten", ["g"], ["f"])
+            .Initializer("w", [2, 1], [1f, 2f])
+            .Initializer("b", [2], [0.25f, 0f])
+            .Node("Gemm", ["f", "w", "b"], ["y"], attributes: Attributes.Int("transB", 1))
+            .Build();
+        using var explainer = Explainer.Create(model, "x", [1, 1, 2, 2], "y", new Dictionary<string, string>(), Sessions);
+        var run = explainer.RunForTopScore([1f, -1f, 0f, 0f], [1, 1, 2, 2], [explainer.Layers.Single(l => l.Tensor == "layer")]);
+        Assert.Equal([0.5f, 0.5f], run.Scores);
+        Assert.Equal([0.25f, 0.25f, 0.25f, 0.25f], run.Layers["layer"].Gradients);
+    }
+
+    [Fact]
     public void An_operator_without_a_rule_is_named()
     {
         var model = new GraphBuilder("lrn", 17)

@@ -68,6 +68,10 @@ public static class ExporterPatterns
             return n.Gemm(flat, 2 * 8 * 8);
         }),
         ["MaxPool 2x2 stride 2"] = () => Net.Make(n => n.Head(n.Op("MaxPool", [n.Layer(3)], Attributes.Ints("kernel_shape", 2, 2), Attributes.Ints("strides", 2, 2)), 3)),
+        ["MaxPool 2x2 stride 2 on an odd size"] = () => Net.Make(n =>
+            n.Head(n.Op("MaxPool", [n.Layer(3)], Attributes.Ints("kernel_shape", 2, 2), Attributes.Ints("strides", 2, 2)), 3), size: 9),
+        ["MaxPool 3x2 stride 3x2 (tiling, not square)"] = () => Net.Make(n =>
+            n.Head(n.Op("MaxPool", [n.Layer(3)], Attributes.Ints("kernel_shape", 3, 2), Attributes.Ints("strides", 3, 2)), 3), size: 10),
         ["MaxPool 3x3 stride 2 pads 1 (overlapping windows)"] = () => Net.Make(n =>
             n.Head(n.Op("MaxPool", [n.Layer(3)], Attributes.Ints("kernel_shape", 3, 3), Attributes.Ints("strides", 2, 2), Attributes.Ints("pads", 1, 1, 1, 1)), 3)),
         ["GlobalMaxPool head"] = () => Net.Make(n => n.Gemm(n.Op("Flatten", [n.Op("GlobalMaxPool", n.Layer(3))], Attributes.Int("axis", 1)), 3)),

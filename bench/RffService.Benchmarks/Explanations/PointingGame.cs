@@ -11,7 +11,8 @@ namespace RffService.Benchmarks.Explanations;
 public static class PointingGame
 {
     /// <summary>Hit rate per method: the share of canvases whose heatmap peak (at 56x56) lies in the item's box.</summary>
-    public static Dictionary<string, double> Play(string modelsRoot, string modelName, IReadOnlyList<PointingCanvas> canvases, IReadOnlyList<string> methods, string? layer = null)
+    public static Dictionary<string, double> Play(string modelsRoot, string modelName, IReadOnlyList<PointingCanvas> canvases, IReadOnlyList<string> methods, string? layer = null,
+        string channels = CamRequest.DefaultChannels)
     {
         using var service = new LocalService(modelsRoot);
         service.Ready(modelName);
@@ -23,7 +24,7 @@ public static class PointingGame
             int hits = 0;
             foreach (var canvas in canvases)
             {
-                var result = cam.ExplainAsync(canvas.Png, new CamRequest(modelName, canvas.Label.ToString(), method, layer, MeasureFaithfulness: false))
+                var result = cam.ExplainAsync(canvas.Png, new CamRequest(modelName, canvas.Label.ToString(), method, layer, MeasureFaithfulness: false, Channels: channels))
                     .GetAwaiter().GetResult();
                 progress.Advance();
                 var (peakY, peakX) = result.Map.Peak();

@@ -42,7 +42,7 @@ public sealed class CamContext(CamLayer layer, float[] input, int[] inputShape, 
     /// with a constant, non-zero cos(W c / sigma + b); subtracting the blank image's answer makes flat background 0 and the
     /// map a decomposition of score(x) - score(blank).
     /// </summary>
-    public float[] Relative { get; } = reference is null ? activations : activations.Select((a, i) => a - reference[i]).ToArray();
+    public float[] Relative { get; } = reference is null ? activations : Difference(activations, reference);
 
     public ReadOnlySpan<float> Channel(int k) => Relative.AsSpan(k * Plane, Plane);
     public ReadOnlySpan<float> GradientChannel(int k) => Gradients.AsSpan(k * Plane, Plane);
@@ -53,6 +53,13 @@ public sealed class CamContext(CamLayer layer, float[] input, int[] inputShape, 
         var all = Enumerable.Range(0, Channels);
         if (ChannelLimit is not { } limit || limit >= Channels) return all.ToArray();
         return all.OrderByDescending(k => Mean(GradientChannel(k)) * Mean(Channel(k))).ThenBy(k => k).Take(limit).Order().ToArray();
+    }
+
+    private static float[] Difference(float[] values, float[] reference)
+    {
+        var result = new float[values.Length];
+        System.Numerics.Tensors.TensorPrimitives.Subtract(values, reference, result);
+        return result;
     }
 
     private static double Mean(ReadOnlySpan<float> values) => System.Numerics.Tensors.TensorPrimitives.Sum(values) / values.Length;

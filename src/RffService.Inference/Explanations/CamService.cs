@@ -86,44 +86,14 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
             ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {runtime.ExplanationError}.");
         var layers = ResolveLayers(explainer, request.Layer);
 
-        using var batch = await pipeline.RunAsync(model, [imageBytes], keepDecoded: true, cancellationToken: cancellationToken);
-        var (image, outputs) = batch.Runs[0];
-        var camStarted = Stopwatch.GetTimestamp();
-        var config = runtime.Config;
-        var scores = outputs[explainer.ScoreOutput].Values;
-        CamTarget target;
-        Prediction explained;
-        Detection.Detection? explainedDetection = null;
-        if (detection)
-        {
-            var parameters = DetectionService.Parameters(request.DetectionQuery ?? new DetectionRequest(), config.Labels);
-            var found = DetectionService.Decode(runtime, image, outputs, parameters);
-            if (request.Detection < 0 || request.Detection >= found.Count)
-                throw new InferenceException(ErrorKind.NotFound, "Unknown detection",
-                    $"The image has {found.Count} detection(s) with these thresholds; detection must be 0..{found.Count - 1}, got {request.Detection}.");
-            var (chosen, candidate) = found[request.Detection!.Value];
-            var decoder = (SsdDecoder)runtime.Decoder!;
-            target = new DetectionTarget(candidate.Prior, decoder.ScoreColumn(candidate.ClassIndex), config.Labels.Count + 1,
-                config.Detection!.ScoresAreProbabilities);
-            explained = new Prediction(chosen.Label, chosen.ClassIndex, target.Probability(scores));
-            explainedDetection = chosen;
-        }
-        else
-        {
-            var probabilities = ClassificationService.Probabilities(scores, config.Labels.Count, config.Output.Probabilities);
-            int index = ResolveTarget(request.Target, config.Labels, probabilities);
-            target = new ClassTarget(index, config.Labels.Count, config.Output.Probabilities);
-            explained = new Prediction(config.Labels[index], index, probabilities[index]);
-        }
-
-        // One run of the explanation graph gives the activations and gradients of every chosen layer. The blank reference
-        // needs activations only; images with the same background share them (cached per model, layers, size and colour).
+        using var subject = detection
+            ? await DetectionSubjectAsync(imageBytes, request, model, explainer, layers, cancellationToken)
+            : await ClassSubjectAsync(imageBytes, request, runtime, explainer, layers, cancellationToken);
+        var (image, target, explained, explainedDetection, run, camStarted) = subject;
         var spec = image.Spec;
         int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
         long[] tensorShape = [1, spec.Channels, spec.Height, spec.Width];
         var runner = new QueuedCamRunner(runtime, explainer, target, spec, image.Tensor);
-        var run = await runner.QueueAsync(() => explainer.Run(image.Tensor, tensorShape, target.Weights(explainer.ScoreShape),
-            [1, .. explainer.ScoreShape], layers), cancellationToken);
         var blank = request.Baseline == "blank" ? BlankLike(image.Tensor, spec) : null;
         var references = blank is null ? null : await blanks.GetAsync(runtime, layers, blank, tensorShape,
             () => runner.QueueAsync(() => explainer.Activations(blank, tensorShape, layers), cancellationToken));
@@ -158,6 +128,84 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
             new CamTimings(Timings.Round(image.DecodeMs), Timings.Round(camMs), Timings.Round(faithfulnessMs), Timings.Round(renderMs),
                 Timings.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
             originalMap);
+    }
+
+    /// <summary>What one explanation is about: the image, the target, its prediction, the explanation run, and when the CAM work began.</summary>
+    private sealed record Subject(PreparedImage Image, CamTarget Target, Prediction Explained, Detection.Detection? Detection, ExplanationRun Run,
+        long CamStarted, IDisposable Owner) : IDisposable
+    {
+        public void Dispose() => Owner.Dispose();
+
+        public void Deconstruct(out PreparedImage image, out CamTarget target, out Prediction explained, out Detection.Detection? detection,
+            out ExplanationRun run, out long camStarted) =>
+            (image, target, explained, detection, run, camStarted) = (Image, Target, Explained, Detection, Run, CamStarted);
+    }
+
+    /// <summary>
+    /// A classification: the explanation graph also gives the scores (and, with no target named, picks the top class
+    /// itself), so the image goes through the model once.
+    /// </summary>
+    private async Task<Subject> ClassSubjectAsync(ReadOnlyMemory<byte> imageBytes, CamRequest request, ModelRuntime runtime, Explainer explainer,
+        IReadOnlyList<CamLayer> layers, CancellationToken cancellationToken)
+    {
+        var config = runtime.Config;
+        int classes = config.Labels.Count;
+        int? requested = RequestedClass(request.Target, config.Labels);
+        var image = pipeline.Prepare(imageBytes, runtime, keepDecoded: true);
+        try
+        {
+            long camStarted = Stopwatch.GetTimestamp();
+            var tensor = image.Tensor;
+            long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
+            var weights = requested is { } named ? new ClassTarget(named, classes, config.Output.Probabilities).Weights(explainer.ScoreShape) : null;
+            var run = await QueuedCamRunner.Queue(runtime, () => weights is null
+                ? explainer.RunForTopScore(tensor, shape, layers)
+                : explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken);
+            var scores = run.Scores.AsSpan(0, classes);
+            int index = requested ?? TopScore(scores);
+            var probabilities = ClassificationService.Probabilities(scores, classes, config.Output.Probabilities);
+            var target = new ClassTarget(index, classes, config.Output.Probabilities);
+            return new Subject(image, target, new Prediction(config.Labels[index], index, probabilities[index]), null, run, camStarted, image);
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A detection: the detector runs first, to find the detection; then the explanation graph for its class score at its default box.</summary>
+    private async Task<Subject> DetectionSubjectAsync(ReadOnlyMemory<byte> imageBytes, CamRequest request, ModelEntry model, Explainer explainer,
+        IReadOnlyList<CamLayer> layers, CancellationToken cancellationToken)
+    {
+        var runtime = model.Runtime!;
+        var config = runtime.Config;
+        var batch = await pipeline.RunAsync(model, [imageBytes], keepDecoded: true, cancellationToken: cancellationToken);
+        try
+        {
+            var (image, outputs) = batch.Runs[0];
+            long camStarted = Stopwatch.GetTimestamp();
+            var parameters = DetectionService.Parameters(request.DetectionQuery ?? new DetectionRequest(), config.Labels);
+            var found = DetectionService.Decode(runtime, image, outputs, parameters);
+            if (request.Detection < 0 || request.Detection >= found.Count)
+                throw new InferenceException(ErrorKind.NotFound, "Unknown detection",
+                    $"The image has {found.Count} detection(s) with these thresholds; detection must be 0..{found.Count - 1}, got {request.Detection}.");
+            var (chosen, candidate) = found[request.Detection!.Value];
+            var decoder = (SsdDecoder)runtime.Decoder!;
+            var target = new DetectionTarget(candidate.Prior, decoder.ScoreColumn(candidate.ClassIndex), config.Labels.Count + 1,
+                config.Detection!.ScoresAreProbabilities);
+            var weights = target.Weights(explainer.ScoreShape);
+            var tensor = image.Tensor;
+            long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
+            var run = await QueuedCamRunner.Queue(runtime, () => explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken);
+            var explained = new Prediction(chosen.Label, chosen.ClassIndex, target.Probability(outputs[explainer.ScoreOutput].Values));
+            return new Subject(image, target, explained, chosen, run, camStarted, batch);
+        }
+        catch
+        {
+            batch.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A constant image per channel, at the median of the input's border (its background colour).</summary>
@@ -221,13 +269,22 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
         return result;
     }
 
-    private static int ResolveTarget(string? target, IReadOnlyList<string> labels, float[] probabilities)
+    /// <summary>The class a request names (label or index), or null for the top class.</summary>
+    private static int? RequestedClass(string? target, IReadOnlyList<string> labels)
     {
-        if (string.IsNullOrWhiteSpace(target)) return TopK.Select(probabilities, 1)[0];
+        if (string.IsNullOrWhiteSpace(target)) return null;
         for (int i = 0; i < labels.Count; i++)
             if (string.Equals(labels[i], target, StringComparison.OrdinalIgnoreCase)) return i;
         if (int.TryParse(target, out int index) && index >= 0 && index < labels.Count) return index;
         throw Invalid("Unknown target", $"target must be a class label or an index 0..{labels.Count - 1}; got '{Text.Shorten(target)}'.");
+    }
+
+    /// <summary>The first highest score, as the explanation graph's ArgMax picks it.</summary>
+    private static int TopScore(ReadOnlySpan<float> scores)
+    {
+        int best = 0;
+        for (int i = 1; i < scores.Length; i++) if (scores[i] > scores[best]) best = i;
+        return best;
     }
 
     private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);

@@ -100,7 +100,8 @@ public sealed class ImagePipeline(IOptions<InferenceOptions> options, ImageCache
             ? batcher.InferAsync(tensor, Shape(spec), outputs, cancellationToken)
             : Task.FromResult(runtime.Session.Run(tensor, [1, spec.Channels, spec.Height, spec.Width], outputs));
 
-    private PreparedImage Prepare(ReadOnlyMemory<byte> bytes, ModelRuntime runtime, bool keepDecoded)
+    /// <summary>Decodes one image and writes the model's input tensor (and caches the bytes under the image's id), without running the model.</summary>
+    public PreparedImage Prepare(ReadOnlyMemory<byte> bytes, ModelRuntime runtime, bool keepDecoded)
     {
         long started = Stopwatch.GetTimestamp();
         var image = ImageDecoder.Decode(bytes.Span, _options.MaxImagePixels);

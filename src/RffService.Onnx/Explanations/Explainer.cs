@@ -128,17 +128,22 @@ public sealed class Explainer : IDisposable
     /// </summary>
     public ExplanationRun Run(float[] input, long[] inputShape, float[] target, long[] targetShape, IReadOnlyList<CamLayer> layers,
         IReadOnlyDictionary<string, (float[] Values, long[] Shape)>? deltas = null) =>
-        Run(Graph(layers).Session, input, inputShape, target, targetShape, layers, deltas);
+        Run(Graph(layers, topScoreTarget: false).Session, input, inputShape, (target, targetShape), layers, deltas);
 
-    private ExplanationRun Run(InferenceSession session, float[] input, long[] inputShape, float[] target, long[] targetShape, IReadOnlyList<CamLayer> layers,
+    /// <summary>One run that explains each input's top score (along the score output's last axis, the first on ties): a classifier's top class.</summary>
+    public ExplanationRun RunForTopScore(float[] input, long[] inputShape, IReadOnlyList<CamLayer> layers) =>
+        Run(Graph(layers, topScoreTarget: true).Session, input, inputShape, null, layers, null);
+
+    private ExplanationRun Run(InferenceSession session, float[] input, long[] inputShape, (float[] Values, long[] Shape)? target, IReadOnlyList<CamLayer> layers,
         IReadOnlyDictionary<string, (float[] Values, long[] Shape)>? deltas)
     {
-        var names = new List<string> { _prepared.InputName, ExplanationGraph.TargetInput };
-        var values = new List<OrtValue>
+        var names = new List<string> { _prepared.InputName };
+        var values = new List<OrtValue> { OrtValue.CreateTensorValueFromMemory(input, inputShape) };
+        if (target is { } t)
         {
-            OrtValue.CreateTensorValueFromMemory(input, inputShape),
-            OrtValue.CreateTensorValueFromMemory(target, targetShape),
-        };
+            names.Add(ExplanationGraph.TargetInput);
+            values.Add(OrtValue.CreateTensorValueFromMemory(t.Values, t.Shape));
+        }
         try
         {
             foreach (var layer in layers)
@@ -193,8 +198,9 @@ public sealed class Explainer : IDisposable
         return model;
     }
 
-    private OrtSession Graph(IReadOnlyList<CamLayer> layers) =>
-        Session("gradient", layers, () => ExplanationGraph.Build(_prepared, layers.Select(l => l.Tensor).ToList(), ScoreOutput));
+    private OrtSession Graph(IReadOnlyList<CamLayer> layers, bool topScoreTarget) =>
+        Session(topScoreTarget ? "gradient of the top score" : "gradient", layers,
+            () => ExplanationGraph.Build(_prepared, layers.Select(l => l.Tensor).ToList(), ScoreOutput, topScoreTarget));
 
     /// <summary>A session of one kind of graph for a set of layers, built on first use and kept.</summary>
     private OrtSession Session(string kind, IReadOnlyList<CamLayer> layers, Func<ModelProto> build) =>
@@ -236,14 +242,14 @@ public sealed class Explainer : IDisposable
         // The check runs at a point where every layer is moved by a small random jitter (1% of its RMS activation): ReLU's
         // exact zeros would otherwise tie in max pooling, where the function has no derivative, only the subgradient
         // the rules (like torch) pass to the first maximum.
-        var plain = Run(gradientSession.Session, input, inputShape, target, targetShape, candidates, null);
+        var plain = Run(gradientSession.Session, input, inputShape, (target, targetShape), candidates, null);
         var jitters = candidates.ToDictionary(l => l.Tensor, l =>
         {
             var (activations, _, shape) = plain.Layers[l.Tensor];
             double rms = Math.Sqrt(activations.Sum(a => (double)a * a) / activations.Length);
             return (Gaussian(random, activations.Length).Select(v => (float)(v * JitterFraction * Math.Max(rms, 1e-2))).ToArray(), shape);
         });
-        var reference = Run(gradientSession.Session, input, inputShape, target, targetShape, candidates, jitters);
+        var reference = Run(gradientSession.Session, input, inputShape, (target, targetShape), candidates, jitters);
         var checkedLayers = new Dictionary<string, string?>();
         foreach (var layer in candidates)
             checkedLayers[layer.Tensor] = CheckLayer(forwardSession.Session, layer, candidates, reference, jitters, input, inputShape, target, random);

@@ -29,8 +29,12 @@ public static class ExplanationGraph
         return model;
     }
 
+    /// <param name="topScoreTarget">
+    /// No target input: T is the one-hot of each row's top score (along the score output's last axis, the first on ties),
+    /// chosen inside the graph, so a classification and the explanation of its top class take one run.
+    /// </param>
     /// <exception cref="NotSupportedException">An operator between a layer and the output has no gradient rule: the message names it.</exception>
-    public static ModelProto Build(PreparedModel prepared, IReadOnlyList<string> layers, string scoreOutput)
+    public static ModelProto Build(PreparedModel prepared, IReadOnlyList<string> layers, string scoreOutput, bool topScoreTarget = false)
     {
         var (model, perturbed) = Perturbed(prepared, layers);
         var graph = model.Graph;
@@ -47,10 +51,11 @@ public static class ExplanationGraph
         var upstream = index.Upstream([scoreOutput]);
         bool Needs(string tensor) => downstream.Contains(tensor) && upstream.Contains(tensor) && view.IsFloat(tensor);
 
-        graph.Input.Add(FloatValue(TargetInput, shapes[scoreOutput].Length));
-        var contributions = new Dictionary<string, List<string>> { [scoreOutput] = [TargetInput] };
-        var rules = new GradientRules(view.Model, emitter);
         var forward = graph.Node.ToList();
+        string target = topScoreTarget ? TopScoreOneHot(emitter, scoreOutput) : TargetInput;
+        if (!topScoreTarget) graph.Input.Add(FloatValue(TargetInput, shapes[scoreOutput].Length));
+        var contributions = new Dictionary<string, List<string>> { [scoreOutput] = [target] };
+        var rules = new GradientRules(view.Model, emitter);
         for (int n = forward.Count - 1; n >= 0; n--)
         {
             var node = forward[n];
@@ -103,6 +108,15 @@ public static class ExplanationGraph
             perturbed[layer] = name;
         }
         return (model, perturbed);
+    }
+
+    /// <summary>One-hot rows marking each row's top score: OneHot(ArgMax(Y)), shaped like Y.</summary>
+    private static string TopScoreOneHot(GraphEmitter emitter, string scores)
+    {
+        var top = emitter.Op("ArgMax", [scores], Attributes.Int("axis", -1), Attributes.Int("keepdims", 1), Attributes.Int("select_last_index", 0));
+        var depth = emitter.Op("Slice", [emitter.Shape(scores), emitter.Int64s(-1), emitter.Int64s(long.MaxValue)]);
+        var oneHot = emitter.Op("OneHot", [top, depth, emitter.Floats([2], [0f, 1f])], Attributes.Int("axis", -1));
+        return emitter.Reshape(oneHot, emitter.Shape(scores));
     }
 
     private static string Sum(GraphEmitter emitter, List<string> terms) => terms.Count == 1 ? terms[0] : emitter.Op("Sum", terms);

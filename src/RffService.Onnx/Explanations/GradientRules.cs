@@ -363,6 +363,7 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
     private string MaxPoolGradient(NodeProto node, string dy)
     {
         if ((Attributes.GetInt(node, "storage_order") ?? 0) != 0) throw new NotSupportedException($"MaxPool with column-major indices (node '{node.Name}')");
+        if (SquareTiling(node) is { } k) return TiledMaxPoolGradient(node.Input[0], dy, k);
         var attributes = node.Attribute.Select(a => a.Clone()).ToArray();
         var indices = e.Ops("MaxPool", [node.Input[0]], 2, attributes)[1];
         var flat = e.Int64s(-1);
@@ -391,7 +392,7 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
         var pads = Pads(node, kernel, strides, Enumerable.Repeat(1L, spatial).ToArray());
         long channels = Shape(node.Input[0])[1];
         long window = kernel.Aggregate(1L, (a, b) => a * b);
-        if (spatial == 2 && pads.All(p => p == 0) && strides.SequenceEqual(kernel)) return TiledGradient(node.Input[0], dy, kernel, 1f / window);
+        if (SquareTiling(node) is { } k) return TiledAverageGradient(node.Input[0], dy, k, 1f / window);
         bool countPads = (Attributes.GetInt(node, "count_include_pad") ?? 0) != 0 || pads.All(p => p == 0);
         string scaled;
         float weight;
@@ -417,21 +418,65 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
         return CropTo(spread, node.Input[0], spatial);
     }
 
-    /// <summary>
-    /// Non-overlapping 2-D windows: each output gradient, times <paramref name="weight"/>, repeated over its window
-    /// (reshape and expand: no convolution), and zeros for the rows and columns no window covered.
-    /// </summary>
-    private string TiledGradient(string x, string dy, long[] kernel, float weight)
+    /// <summary>The side k of a 2-D pooling whose k x k windows tile the input (stride k, no padding, no dilation, floor mode); else null.</summary>
+    private static long? SquareTiling(NodeProto node)
     {
-        var scaled = e.Op("Mul", [dy, e.Float(weight)]);
-        var split = e.Reshape(scaled, e.Int64s(0, 0, 0, 1, -1, 1));
-        var tiled = e.Op("Expand", [split, e.Int64s(1, 1, 1, kernel[0], 1, kernel[1])]);
-        var dyShape = e.Shape(dy);
-        var covered = e.Op("Mul", [e.Op("Slice", [dyShape, e.Int64s(2), e.Int64s(4)]), e.Int64s(kernel)]);
-        var merged = e.Reshape(tiled, e.Op("Concat", [e.Op("Slice", [dyShape, e.Int64s(0), e.Int64s(2)]), covered], Attributes.Int("axis", 0)));
+        long[]? kernel = Attributes.GetInts(node, "kernel_shape");
+        if (kernel is not { Length: 2 } || kernel[0] != kernel[1]) return null;
+        bool tiles = (Attributes.GetInts(node, "strides") ?? [1, 1]).SequenceEqual(kernel)
+                     && (Attributes.GetInts(node, "pads") ?? [0, 0, 0, 0]).All(p => p == 0)
+                     && (Attributes.GetInts(node, "dilations") ?? [1, 1]).All(d => d == 1)
+                     && (Attributes.GetInt(node, "ceil_mode") ?? 0) == 0
+                     && (node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET") is "NOTSET" or "" or "VALID";
+        return tiles ? kernel[0] : null;
+    }
+
+    // Tiling windows, backward, with block copies only (SpaceToDepth and DepthToSpace), several times faster in ONNX
+    // Runtime than scattering with indices or expanding a 6-D view. SpaceToDepth puts window position (i, j) of every
+    // channel in channel block i * k + j; DepthToSpace (DCR) is its inverse.
+
+    /// <summary>Max pooling over k x k tiles: the output gradient goes to each window's first maximum (ArgMax over the window's positions).</summary>
+    private string TiledMaxPoolGradient(string x, string dy, long k)
+    {
+        var (dyShape, covered) = Covered(dy, k);
+        var inside = e.Op("Slice", [x, e.Int64s(0, 0), covered, e.Int64s(2, 3)]); // rows and columns no window reaches dropped
+        var windows = e.Reshape(e.Op("SpaceToDepth", [inside], Attributes.Int("blocksize", k)), Blocks(dyShape, k));
+        var first = e.Op("ArgMax", [windows], Attributes.Int("axis", 1), Attributes.Int("keepdims", 1), Attributes.Int("select_last_index", 0));
+        var positions = e.Int64s([k * k, 1, 1, 1], Enumerable.Range(0, (int)(k * k)).Select(i => (long)i).ToArray());
+        var mask = e.Op("Cast", [e.Op("Equal", [first, positions])], Attributes.Int("to", (long)TensorProto.Types.DataType.Float));
+        var placed = e.Op("Mul", [mask, e.Op("Unsqueeze", [dy, e.Int64s(1)])]);
+        return Untiled(x, placed, dyShape, covered, k);
+    }
+
+    /// <summary>Average pooling over k x k tiles: each output gradient, times <paramref name="weight"/>, copied to every position of its window.</summary>
+    private string TiledAverageGradient(string x, string dy, long k, float weight)
+    {
+        var (dyShape, covered) = Covered(dy, k);
+        var scaled = e.Op("Unsqueeze", [e.Op("Mul", [dy, e.Float(weight)]), e.Int64s(1)]);
+        var copies = e.Op("Tile", [scaled, e.Int64s(1, k * k, 1, 1, 1)]);
+        return Untiled(x, copies, dyShape, covered, k);
+    }
+
+    /// <summary>The output gradient's shape, and the rows and columns its windows cover.</summary>
+    private (string Shape, string Covered) Covered(string dy, long k)
+    {
+        var shape = e.Shape(dy);
+        return (shape, e.Op("Mul", [e.Op("Slice", [shape, e.Int64s(2), e.Int64s(4)]), e.Int64s(k, k)]));
+    }
+
+    /// <summary>[N, k*k, C, Ho, Wo] as SpaceToDepth orders it.</summary>
+    private string Blocks(string dyShape, long k) =>
+        e.Op("Concat", [e.Op("Slice", [dyShape, e.Int64s(0), e.Int64s(1)]), e.Int64s(k * k, -1), e.Op("Slice", [dyShape, e.Int64s(2), e.Int64s(4)])],
+            Attributes.Int("axis", 0));
+
+    /// <summary>Per-window values [N, k*k, C, Ho, Wo] back on the input's grid, zeros where no window reached.</summary>
+    private string Untiled(string x, string blocks, string dyShape, string covered, long k)
+    {
+        var depth = e.Reshape(blocks, e.Op("Concat", [e.Op("Slice", [dyShape, e.Int64s(0), e.Int64s(1)]), e.Int64s(-1),
+            e.Op("Slice", [dyShape, e.Int64s(2), e.Int64s(4)])], Attributes.Int("axis", 0)));
+        var grid = e.Op("DepthToSpace", [depth], Attributes.Int("blocksize", k), Attributes.String("mode", "DCR"));
         var missing = e.Op("Sub", [e.Op("Slice", [e.Shape(x), e.Int64s(2), e.Int64s(4)]), covered]);
-        var pads = e.Op("Concat", [e.Int64s(0, 0, 0, 0, 0, 0), missing], Attributes.Int("axis", 0));
-        return e.Op("Pad", [merged, pads, e.Float(0f)]);
+        return e.Op("Pad", [grid, e.Op("Concat", [e.Int64s(0, 0, 0, 0, 0, 0), missing], Attributes.Int("axis", 0)), e.Float(0f)]);
     }
 
     private string PadGradient(NodeProto node, string dy)

@@ -22,10 +22,12 @@ internal sealed class GraphEmitter(GraphProto graph, string prefix)
         return node.Output.ToArray();
     }
 
-    public string Int64s(params long[] values)
+    public string Int64s(params long[] values) => Int64s([values.Length], values);
+
+    public string Int64s(long[] dims, long[] values)
     {
         string name = Fresh("const_i64");
-        graph.Initializer.Add(Tensors.FromInt64s(name, [values.Length], values));
+        graph.Initializer.Add(Tensors.FromInt64s(name, dims, values));
         return name;
     }
 
