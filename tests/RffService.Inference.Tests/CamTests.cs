@@ -163,9 +163,9 @@ public class CamTests : IDisposable
         var context = Context(services, rffLayer: 0, target: 2, input, blank: true, channelLimit: 3);
         var chosen = context.ScoredChannels();
         Assert.Equal(3, chosen.Length);
-        // The chosen channels are those with the largest mean(G_k) mean(A_k).
+        // The chosen channels are those with the largest sum of ReLU(G_k) A_k.
         var contribution = Enumerable.Range(0, context.Channels)
-            .Select(k => context.GradientChannel(k).ToArray().Average() * context.Channel(k).ToArray().Average()).ToArray();
+            .Select(k => context.GradientChannel(k).ToArray().Zip(context.Channel(k).ToArray(), (g, a) => Math.Max(g, 0f) * (double)a).Sum()).ToArray();
         Assert.Equal(Enumerable.Range(0, context.Channels).OrderByDescending(k => contribution[k]).Take(3).Order(), chosen);
 
         var map = await new ScoreCam().ComputeAsync(context, default);

@@ -19,7 +19,7 @@ namespace RffService.Api.Endpoints;
 /// <param name="Colormap">jet (default), viridis, inferno or gray.</param>
 /// <param name="Baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
 /// <param name="Faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
-/// <param name="Channels">scorecam and ablationcam: how many channels to score, those with the largest Grad-CAM contribution (default 32), or all.</param>
+/// <param name="Channels">scorecam and ablationcam: how many channels to score, those with the largest positive contribution (sum of ReLU(G) A; default 24), or all.</param>
 /// <param name="Detection">Explain this detection of a detector (its index in the /detect answer with the same thresholds).</param>
 /// <param name="ScoreThreshold">With detection: the /detect scoreThreshold the index refers to (default 0.3).</param>
 /// <param name="IouThreshold">With detection: the /detect iouThreshold (default 0.45).</param>
@@ -55,7 +55,7 @@ public record CamQuery(
 /// <param name="Colormap">jet (default), viridis, inferno or gray.</param>
 /// <param name="Baseline">blank (default): explain relative to a blank image of the input's border colour; none: raw activations.</param>
 /// <param name="Faithfulness">Compute averageDrop, increaseInConfidence and deletionAuc (default true).</param>
-/// <param name="Channels">scorecam and ablationcam: how many channels to score, those with the largest Grad-CAM contribution (default 32), or all.</param>
+/// <param name="Channels">scorecam and ablationcam: how many channels to score, those with the largest positive contribution (sum of ReLU(G) A; default 24), or all.</param>
 /// <param name="Detection">Explain this detection of a detector (its index in the /detect answer with the same thresholds).</param>
 /// <param name="ScoreThreshold">With detection: the /detect scoreThreshold the index refers to (default 0.3).</param>
 /// <param name="IouThreshold">With detection: the /detect iouThreshold (default 0.45).</param>

@@ -22,7 +22,7 @@ namespace RffService.Inference.Explanations;
 /// <param name="Colormap">jet, viridis, inferno or gray.</param>
 /// <param name="Baseline">blank: explain relative to a blank image of the input's border colour (A - A(blank)); none: raw activations.</param>
 /// <param name="MeasureFaithfulness">Compute the faithfulness metrics (one extra batched run of 18 inputs).</param>
-/// <param name="Channels">Score-CAM and Ablation-CAM: how many channels to score (those with the largest Grad-CAM contribution), or "all".</param>
+/// <param name="Channels">Score-CAM and Ablation-CAM: how many channels to score (those with the largest positive contribution, sum of ReLU(G) A), or "all".</param>
 /// <param name="Detection">The index of a detection in the /detect answer for the same image and thresholds: explains that detection.</param>
 /// <param name="DetectionQuery">The thresholds that detection list was made with.</param>
 public sealed record CamRequest(string? Model = null, string? Target = null, string? Method = null, string? Layer = null,
@@ -32,7 +32,7 @@ public sealed record CamRequest(string? Model = null, string? Target = null, str
     /// <summary>Grad-CAM for classifications; Layer-CAM for a detection, whose gradient is local: Grad-CAM's channel
     /// weights average it over the whole map and light up every object with similar features.</summary>
     public const string DefaultMethod = "gradcam", DefaultDetectionMethod = "layercam";
-    public const string DefaultColormap = "jet", DefaultBaseline = "blank", DefaultChannels = "32";
+    public const string DefaultColormap = "jet", DefaultBaseline = "blank", DefaultChannels = "24";
     public const float DefaultAlpha = 0.5f;
 }
 
