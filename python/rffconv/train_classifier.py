@@ -63,6 +63,8 @@ def parse(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--init", default=None,
+                   help="start from the best weights of another run's checkpoint.pt (fine-tuning: a fresh optimiser and schedule)")
     return p.parse_args(argv)
 
 
@@ -185,6 +187,9 @@ def main(argv=None):
     test_x, test_y = torch.from_numpy(test_x).unsqueeze(1), torch.from_numpy(test_y)
 
     model = build_model(args, len(names)).to(device)
+    if args.init:
+        model.load_state_dict(load_checkpoint(args.init, device)["best"][1])
+        print(f"weights from {args.init}")
     optimizer = torch.optim.AdamW(parameter_groups(model, args), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(fit_x) / args.batch)
     total_steps = args.epochs * steps_per_epoch

@@ -54,5 +54,5 @@ public sealed class InferenceOptions
         CudaDeviceId, IntraOpThreads);
 
     /// <summary>Model used by /classify when the request names none.</summary>
-    public string DefaultClassificationModel { get; set; } = "rff-cnn-fashion";
+    public string DefaultClassificationModel { get; set; } = "rff-cnn-fashion-gap";
 }

@@ -40,7 +40,7 @@ public class DefaultModelsTests
 
         var form = new MultipartFormDataContent { { new ByteArrayContent(TestImages.Png(28, 28, gray: true)), "image", "item.png" } };
         var result = await (await client.PostAsync("/classify", form)).Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal("rff-cnn-fashion", result.GetProperty("model").GetString());
+        Assert.Equal("rff-cnn-fashion-gap", result.GetProperty("model").GetString());
         Assert.Equal(5, result.GetProperty("predictions").GetArrayLength());
     }
 }
