@@ -89,7 +89,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
         using var subject = detection
             ? await DetectionSubjectAsync(imageBytes, request, model, explainer, layers, cancellationToken)
             : await ClassSubjectAsync(imageBytes, request, runtime, explainer, layers, cancellationToken);
-        var (image, target, explained, explainedDetection, run, camStarted) = subject;
+        var (image, target, explained, explainedDetection, run, camStarted, _) = subject;
         var spec = image.Spec;
         int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
         long[] tensorShape = [1, spec.Channels, spec.Height, spec.Width];
@@ -135,10 +135,20 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
         long CamStarted, IDisposable Owner) : IDisposable
     {
         public void Dispose() => Owner.Dispose();
+    }
 
-        public void Deconstruct(out PreparedImage image, out CamTarget target, out Prediction explained, out Detection.Detection? detection,
-            out ExplanationRun run, out long camStarted) =>
-            (image, target, explained, detection, run, camStarted) = (Image, Target, Explained, Detection, Run, CamStarted);
+    /// <summary>
+    /// One run of the explanation graph in the model's queue: the activations and gradients of every chosen layer for
+    /// the target <paramref name="weights"/>, or for the top score when they are null.
+    /// </summary>
+    private static Task<ExplanationRun> RunGraphAsync(ModelRuntime runtime, Explainer explainer, PreparedImage image, float[]? weights,
+        IReadOnlyList<CamLayer> layers, CancellationToken cancellationToken)
+    {
+        var tensor = image.Tensor;
+        long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
+        return QueuedCamRunner.Queue(runtime, () => weights is null
+            ? explainer.RunForTopScore(tensor, shape, layers)
+            : explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken);
     }
 
     /// <summary>
@@ -155,14 +165,10 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
         try
         {
             long camStarted = Stopwatch.GetTimestamp();
-            var tensor = image.Tensor;
-            long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
             var weights = requested is { } named ? new ClassTarget(named, classes, config.Output.Probabilities).Weights(explainer.ScoreShape) : null;
-            var run = await QueuedCamRunner.Queue(runtime, () => weights is null
-                ? explainer.RunForTopScore(tensor, shape, layers)
-                : explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken);
+            var run = await RunGraphAsync(runtime, explainer, image, weights, layers, cancellationToken);
             var scores = run.Scores.AsSpan(0, classes);
-            int index = requested ?? TopScore(scores);
+            int index = requested ?? TopK.Select(scores, 1)[0]; // the first highest score, as the graph's ArgMax picks it
             var probabilities = ClassificationService.Probabilities(scores, classes, config.Output.Probabilities);
             var target = new ClassTarget(index, classes, config.Output.Probabilities);
             return new Subject(image, target, new Prediction(config.Labels[index], index, probabilities[index]), null, run, camStarted, image);
@@ -194,10 +200,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
             var decoder = (SsdDecoder)runtime.Decoder!;
             var target = new DetectionTarget(candidate.Prior, decoder.ScoreColumn(candidate.ClassIndex), config.Labels.Count + 1,
                 config.Detection!.ScoresAreProbabilities);
-            var weights = target.Weights(explainer.ScoreShape);
-            var tensor = image.Tensor;
-            long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
-            var run = await QueuedCamRunner.Queue(runtime, () => explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken);
+            var run = await RunGraphAsync(runtime, explainer, image, target.Weights(explainer.ScoreShape), layers, cancellationToken);
             var explained = new Prediction(chosen.Label, chosen.ClassIndex, target.Probability(outputs[explainer.ScoreOutput].Values));
             return new Subject(image, target, explained, chosen, run, camStarted, batch);
         }
@@ -277,14 +280,6 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
             if (string.Equals(labels[i], target, StringComparison.OrdinalIgnoreCase)) return i;
         if (int.TryParse(target, out int index) && index >= 0 && index < labels.Count) return index;
         throw Invalid("Unknown target", $"target must be a class label or an index 0..{labels.Count - 1}; got '{Text.Shorten(target)}'.");
-    }
-
-    /// <summary>The first highest score, as the explanation graph's ArgMax picks it.</summary>
-    private static int TopScore(ReadOnlySpan<float> scores)
-    {
-        int best = 0;
-        for (int i = 1; i < scores.Length; i++) if (scores[i] > scores[best]) best = i;
-        return best;
     }
 
     private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);
