@@ -65,6 +65,13 @@ def parse(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--init", default=None,
                    help="start from the best weights of another run's checkpoint.pt (fine-tuning: a fresh optimiser and schedule)")
+    p.add_argument("--teacher", default=None,
+                   help="distil from the best weights of this checkpoint.pt (same architecture): the training images' loss "
+                        "mixes the labels with the teacher's softened predictions, so a fine-tune keeps what the teacher knew")
+    p.add_argument("--distill-weight", type=float, default=0.5, help="share of the teacher's term in the images' loss")
+    p.add_argument("--temperature", type=float, default=2.0, help="softening of teacher and student predictions")
+    p.add_argument("--freeze", type=int, default=0,
+                   help="keep the first N modules of the feature stack fixed (parameters and BatchNorm statistics)")
     return p.parse_args(argv)
 
 
@@ -106,11 +113,29 @@ def build_model(args, classes):
 
 
 def parameter_groups(model, args):
-    rff = [p for m in model.modules() if isinstance(m, RffConv2d) for p in m.parameters(recurse=False)]
+    rff = [p for m in model.modules() if isinstance(m, RffConv2d) for p in m.parameters(recurse=False) if p.requires_grad]
     ids = {id(p) for p in rff}
-    rest = [p for p in model.parameters() if id(p) not in ids]
+    rest = [p for p in model.parameters() if id(p) not in ids and p.requires_grad]
     return [{"params": rest, "lr": args.lr},
             {"params": rff, "lr": args.lr * args.rff_lr_scale, "weight_decay": 0.0}]
+
+
+def classification_loss(logits, labels, teacher_logits, args):
+    """Cross-entropy with the labels, mixed with the temperature-softened KL divergence from a teacher when there is one."""
+    ce = F.cross_entropy(logits, labels, label_smoothing=args.label_smoothing)
+    if teacher_logits is None:
+        return ce
+    t = args.temperature
+    kl = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacher_logits / t, 1), log_target=True, reduction="batchmean")
+    return (1 - args.distill_weight) * ce + args.distill_weight * t * t * kl
+
+
+def frozen_modules(model, count):
+    modules = list(model.features)[:count]
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    return modules
 
 
 def localisation_loss(model, items, labels, args, generator, device):
@@ -137,13 +162,14 @@ def localisation_loss(model, items, labels, args, generator, device):
     # BatchNorm as at inference (running statistics, not updated): mostly black canvases must neither shift the
     # statistics the classifier is evaluated with nor be normalised by their own batch's.
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    modes = [m.training for m in norms]
     for m in norms:
         m.eval()
     try:
         logits, maps = model.logits_and_last_map(torch.cat([x, blank]))
     finally:
-        for m in norms:
-            m.train()
+        for m, mode in zip(norms, modes):
+            m.train(mode)
     labels = labels.to(device)
     delta = maps[:n] - maps[n:]
     weights = model.readout.weight[labels][:, :, None, None]
@@ -190,6 +216,12 @@ def main(argv=None):
     if args.init:
         model.load_state_dict(load_checkpoint(args.init, device)["best"][1])
         print(f"weights from {args.init}")
+    frozen = frozen_modules(model, args.freeze)
+    teacher = None
+    if args.teacher:
+        teacher = build_model(args, len(names)).to(device)
+        teacher.load_state_dict(load_checkpoint(args.teacher, device)["best"][1])
+        teacher.eval()
     optimizer = torch.optim.AdamW(parameter_groups(model, args), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(fit_x) / args.batch)
     total_steps = args.epochs * steps_per_epoch
@@ -210,13 +242,17 @@ def main(argv=None):
     started = time.time()
     for epoch in range(start_epoch, args.epochs):
         model.train()
+        for m in frozen:
+            m.eval()
         permutation = torch.randperm(len(fit_x), generator=generator)
         progress = Progress(f"epoch {epoch + 1}/{args.epochs}", steps_per_epoch)
         running = 0.0
         for step in range(steps_per_epoch):
             idx = permutation[step * args.batch:(step + 1) * args.batch]
             x = normalise(augment(fit_x[idx], args.shift, args.canvas, generator)).to(device)
-            loss = F.cross_entropy(model(x), fit_y[idx].to(device), label_smoothing=args.label_smoothing)
+            with torch.no_grad():
+                teacher_logits = teacher(x) if teacher is not None else None
+            loss = classification_loss(model(x), fit_y[idx].to(device), teacher_logits, args)
             if args.explain_weight > 0:
                 pick = idx[:args.explain_batch]
                 loss = loss + localisation_loss(model, fit_x[pick], fit_y[pick], args, generator, device)
