@@ -273,7 +273,8 @@ def main(argv=None):
 
     model.load_state_dict(best[1])
     test_acc, predictions = accuracy(model, test_x, test_y, device)
-    print(f"test accuracy {test_acc:.4f} (epoch chosen on validation: {max(history, key=lambda h: h['validationAccuracy'])['epoch']})")
+    chosen = max(history, key=lambda h: h["validationAccuracy"])["epoch"] if len(val_x) else f"{args.epochs}, the last (no validation split)"
+    print(f"test accuracy {test_acc:.4f} (epoch {chosen})")
     from . import pointing
     _, (raw_test_x, raw_test_y), _ = fmnist.fashion(args.data)
     pointing_rates = pointing.play(model, pointing.canvases(raw_test_x, raw_test_y, 500, seed=5), device)
