@@ -130,6 +130,11 @@ def classification_loss(logits, labels, teacher_logits, args):
     return (1 - args.distill_weight) * ce + args.distill_weight * t * t * kl
 
 
+def best_weights(checkpoint_path, device):
+    """The weights a run kept (its best epoch on validation, or its last without a validation split)."""
+    return load_checkpoint(checkpoint_path, device)["best"][1]
+
+
 def frozen_modules(model, count):
     modules = list(model.features)[:count]
     for m in modules:
@@ -214,13 +219,13 @@ def main(argv=None):
 
     model = build_model(args, len(names)).to(device)
     if args.init:
-        model.load_state_dict(load_checkpoint(args.init, device)["best"][1])
+        model.load_state_dict(best_weights(args.init, device))
         print(f"weights from {args.init}")
     frozen = frozen_modules(model, args.freeze)
     teacher = None
     if args.teacher:
         teacher = build_model(args, len(names)).to(device)
-        teacher.load_state_dict(load_checkpoint(args.teacher, device)["best"][1])
+        teacher.load_state_dict(best_weights(args.teacher, device))
         teacher.eval()
     optimizer = torch.optim.AdamW(parameter_groups(model, args), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(fit_x) / args.batch)
