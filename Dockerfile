@@ -41,9 +41,11 @@ ENV ASPNETCORE_HTTP_PORTS= \
     Api__GrpcPort=8081 \
     Inference__ModelsPath=/app/models \
     Inference__ExecutionProvider=auto \
+    ORT_DISABLE_TELEMETRY=1 \
     DOTNET_NOLOGO=1
 EXPOSE 8080 8081
 USER 1654
+# Kept by Docker and by podman/buildah with --format docker (the OCI image format has no health check).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["dotnet", "/app/RffService.Api.dll", "--health-probe", "/health/live"]
 ENTRYPOINT ["dotnet", "/app/RffService.Api.dll"]

@@ -25,11 +25,12 @@ public sealed class LocalService : IAsyncDisposable, IDisposable
         });
         Repository = new ModelRepository(options, new ModelLoader(new SessionFactory(SessionSettings.Cpu), options), NullLogger<ModelRepository>.Instance);
         Repository.LoadAll();
+        Repository.ExplanationsChecked.GetAwaiter().GetResult();
         var resolver = new ModelResolver(Repository, options);
         var pipeline = new ImagePipeline(options, new ImageCache(Options.Create(new ImageCacheOptions()), TimeProvider.System));
         Classifier = new ClassificationService(resolver, pipeline);
         Detector = new DetectionService(resolver, pipeline);
-        Cam = new CamService(resolver, pipeline);
+        Cam = new CamService(resolver, pipeline, options);
     }
 
     public ModelRepository Repository { get; }

@@ -158,7 +158,7 @@ public class CamBenchmarks
 
     [Benchmark]
     public CamResult Explain() =>
-        _service!.Cam.ExplainAsync(_png, new CamRequest("rff-cnn-fashion", null, Method, null, MeasureFaithfulness: false)).GetAwaiter().GetResult();
+        _service!.Cam.ExplainAsync(_png, new CamRequest("rff-cnn-fashion", null, CamMethod.All[Method], null, MeasureFaithfulness: false)).GetAwaiter().GetResult();
 
     [GlobalCleanup]
     public void Cleanup() => _service?.Dispose();

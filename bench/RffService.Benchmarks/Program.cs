@@ -51,7 +51,7 @@ var canvases = Opt.Of("--count", 1000, "canvases");
 var seed = Opt.Of("--seed", 5, "canvas seed");
 var methods = Opt.Of("--methods", "cam,gradcam,gradcampp,layercam,scorecam,ablationcam", "comma-separated CAM methods");
 var layer = Opt.Of("--layer", "", "layer (default: the model's default layer)");
-var channels = Opt.Of("--channels", RffService.Inference.Explanations.CamRequest.DefaultChannels, "Score-CAM and Ablation-CAM: channels scored (a number or all)");
+var channels = Opt.Of("--channels", RffService.Inference.Explanations.CamRequest.DefaultChannels.ToString(System.Globalization.CultureInfo.InvariantCulture), "Score-CAM and Ablation-CAM: channels scored (a number or all)");
 var pointing = new Command("pointing-game",
     "localisation of each CAM method: held-out Fashion-MNIST items at native size placed off-centre on black 56x56 canvases; how often " +
     "the map's peak falls inside the item's box, explaining the true class, through the service's path")
@@ -64,7 +64,7 @@ pointing.SetAction(parse =>
     var items = PointingCanvases.Canvases(test, parse.GetValue(canvases), parse.GetValue(seed));
     string chosen = parse.GetValue(layer)!;
     var rates = PointingGame.Play(parse.GetValue(models)!, parse.GetValue(name)!, items, parse.GetValue(methods)!.Split(','), chosen.Length > 0 ? chosen : null,
-        parse.GetValue(channels)!);
+        parse.GetValue(channels) is "all" ? null : int.Parse(parse.GetValue(channels)!, System.Globalization.CultureInfo.InvariantCulture));
     Console.WriteLine($"pointing game on {items.Count} canvases:");
     foreach (var (method, rate) in rates) Console.WriteLine($"  {method,-12} {rate:P1}");
     return 0;
@@ -89,6 +89,16 @@ detectionPointing.SetAction(parse =>
     return 0;
 });
 root.Subcommands.Add(detectionPointing);
+
+var seeds = Opt.Of("--seeds", 5, "self-check seeds per model");
+var tamper = Opt.Of("--tamper", 2, "layers per seed whose gradient is made 5% too large");
+var selfCheck = new Command("self-check",
+    "the explanation self-check over seeds on every model of a repository: correct layers refused, wrong gradients caught, time per check")
+{
+    models, seeds, tamper,
+};
+selfCheck.SetAction(parse => SelfCheckSweep.Run(parse.GetValue(models)!, parse.GetValue(seeds), parse.GetValue(tamper)));
+root.Subcommands.Add(selfCheck);
 
 var mutations = Opt.Of("--mutations", 5000, "mutated files");
 var decodersOutput = Opt.Of("--out", "bench/results/decoders.md", "markdown output");

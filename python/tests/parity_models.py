@@ -117,11 +117,39 @@ class ResidualNet(nn.Module):
         return self.readout(torch.flatten(self.pool(self.features(x)), 1))
 
 
+class ResidualAfterReluNet(nn.Module):
+    """An RffConv stem, then Conv + BatchNorm + ReLU whose output is added to the stem's (a residual Add after ReLU),
+    max pooling, a 1x1 RffConv, global average pooling and a linear readout."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.stem = RffConv2d(1, 8, 3, sigma=2.0, padding=1, trainable=True, seed=7)
+        self.branch = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.head = RffConv2d(8, 12, 1, sigma=3.0, trainable=True, seed=8)
+        self.readout = nn.Linear(12, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.pool(x + self.branch(x))
+        return self.readout(torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1))
+
+
+def resnet18_rff_stem(classes=3):
+    """torchvision's ResNet-18 with its first convolution replaced by an RffConv2d (7x7, stride 2), for gray images."""
+    model = torchvision.models.resnet18(num_classes=classes)
+    model.conv1 = RffConv2d(1, 64, 7, sigma=4.0, stride=2, padding=3, trainable=True, seed=9)
+    return model
+
+
 def cam_references(model, x, target):
-    """Activations of every feature module (and residual block) output, and autograd's Grad-CAM and Layer-CAM of the target score."""
+    """Activations of every feature module (and residual block) output, and of every ReLU's input (torchvision's residual
+    blocks add before their last ReLU), with autograd's Grad-CAM and Layer-CAM of the target score."""
     outputs = []
     hooks = [m.register_forward_hook(lambda m, i, out, name=name: outputs.append((name, out)))
              for name, m in model.named_modules() if isinstance(m, FEATURE_MODULES + (ResidualRffBlock,))]
+    hooks += [m.register_forward_hook(lambda m, i, out, name=name: outputs.append((name + ":input", i[0])))
+              for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
     try:
         score = model(x)[0, target]
     finally:
@@ -300,6 +328,16 @@ def main(out):
     residual = train_briefly(ResidualNet(), size)
     classifier_case(out, "residual-17", residual, size)
     classifier_case(out, "residual-13-unfolded", residual, size, opset=13, folding=False)
+
+    # Piecewise-linear paths (max pooling between RFF layers, residual additions, ReLU) at opsets 13 and 17: every
+    # layer is offered and equals torch autograd.
+    pooled = train_briefly(RffCnn(widths=(8, 12, 16), kernels=(3, 3, 3), sigmas=(2.0, 4.0, 6.0), pools=(2, 2, 1), classes=3, seed=3), size)
+    classifier_case(out, "rff-maxpool-17", pooled, size)
+    classifier_case(out, "rff-maxpool-chain-13", pooled, size, rff_form="chain", opset=13)
+    after_relu = train_briefly(ResidualAfterReluNet(), size)
+    classifier_case(out, "residual-after-relu-13", after_relu, size, opset=13)
+    resnet = train_briefly(resnet18_rff_stem(), 32, steps=20)
+    classifier_case(out, "resnet18-rff-17", resnet, 32, images=2)
 
     ssd_case(out)
     ssdlite_case(out)

@@ -12,6 +12,11 @@ public static class RequestLogging
         app.UseSerilogRequestLogging(options =>
         {
             options.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms (model {Model})";
+            // 5xx are errors, except a health probe's 503 (not ready yet: what the probe is for).
+            options.GetLevel = (context, _, exception) =>
+                exception is not null || (context.Response.StatusCode >= 500 && !context.Request.Path.StartsWithSegments("/health"))
+                    ? Serilog.Events.LogEventLevel.Error
+                    : Serilog.Events.LogEventLevel.Information;
             options.EnrichDiagnosticContext = (diagnostics, context) =>
                 diagnostics.Set("Model", context.Items.TryGetValue(ModelItem, out var model) ? model : "-");
         });

@@ -43,6 +43,16 @@ public sealed class InferenceOptions
     [RegularExpression("^(any|all)$", ErrorMessage = "ReadyPolicy must be any or all.")]
     public string ReadyPolicy { get; set; } = "any";
 
+    /// <summary>
+    /// Memory budget, in MiB, of the explanation graphs' sessions of all models together (least recently used evicted
+    /// beyond it; each estimated from its graph's size).
+    /// </summary>
+    [Range(1, 1_048_576)]
+    public int ExplanationGraphBudgetMB { get; set; } = 128;
+
+    /// <summary>How long an explanation request waits for its model's layers to be checked (after start or reload) before 503 with Retry-After.</summary>
+    public TimeSpan ExplanationCheckWait { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How this service's ONNX Runtime sessions are made.</summary>
     public RffService.Onnx.Runtime.SessionSettings SessionSettings() => new(
         ExecutionProvider.ToLowerInvariant() switch

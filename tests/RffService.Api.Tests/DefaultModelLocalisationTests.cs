@@ -23,6 +23,7 @@ public class DefaultModelLocalisationTests(FashionMnistFixture data) : IClassFix
         Assert.True(canvases.Count >= 195);
         await using var factory = new DefaultModelsTests.RepositoryModelsFactory();
         await factory.Services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(TimeSpan.FromSeconds(60));
+        await factory.Services.GetRequiredService<ModelRepository>().ExplanationsChecked.WaitAsync(TimeSpan.FromSeconds(120));
         var cam = factory.Services.GetRequiredService<CamService>();
 
         double cam1 = await HitRate(cam, canvases, "cam", null);
@@ -37,7 +38,7 @@ public class DefaultModelLocalisationTests(FashionMnistFixture data) : IClassFix
         int hits = 0;
         foreach (var canvas in canvases)
         {
-            var result = await cam.ExplainAsync(canvas.Png, new CamRequest("rff-cnn-fashion-gap", canvas.Label.ToString(), method, layer, MeasureFaithfulness: false));
+            var result = await cam.ExplainAsync(canvas.Png, new CamRequest("rff-cnn-fashion-gap", canvas.Label.ToString(), CamMethod.All[method], layer, MeasureFaithfulness: false));
             var (y, x) = result.Map.Peak();
             if (x >= canvas.Left && x <= canvas.Right && y >= canvas.Top && y <= canvas.Bottom) hits++;
         }

@@ -33,6 +33,7 @@ public class DefaultModelsTests
         var client = factory.CreateClient();
         var repository = factory.Services.GetRequiredService<ModelRepository>();
         await repository.Loaded.WaitAsync(TimeSpan.FromSeconds(60));
+        await repository.ExplanationsChecked.WaitAsync(TimeSpan.FromSeconds(120));
 
         Assert.NotEmpty(repository.Models);
         Assert.All(repository.Models, m => Assert.True(m.State == ModelState.Ready, $"{m.Name}: {m.Error}"));

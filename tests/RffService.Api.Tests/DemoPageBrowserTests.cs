@@ -23,6 +23,7 @@ public sealed class KestrelServiceFactory : ServiceFactory
     public static async Task<string> ReadyAddressAsync(IServiceProvider services, TimeSpan wait)
     {
         await services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(wait);
+        await services.GetRequiredService<ModelRepository>().ExplanationsChecked.WaitAsync(wait);
         var addresses = services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         return addresses.First().Replace("[::]", "127.0.0.1").Replace("0.0.0.0", "127.0.0.1");
     }

@@ -143,6 +143,31 @@ public class DeploymentManifestTests(ServiceFactory factory) : IClassFixture<Ser
     }
 
     [Fact]
+    public void Health_checks_do_not_depend_on_the_image_format()
+    {
+        // Docker keeps the image's HEALTHCHECK; podman and buildah only with --format docker, so the docs say so
+        // wherever they build the image.
+        Assert.Matches(@"(?m)^HEALTHCHECK ", DockerfileText);
+        var builds = Regex.Matches(File.ReadAllText(Path.Combine(Root, "docs", "deployment.md")), @"(?m)^(podman|buildah) (build|bud)\b.*$");
+        Assert.NotEmpty(builds);
+        Assert.All(builds, build => Assert.Contains("--format docker", build.Value));
+        // Orchestrators probe by themselves: compose's services have their own health check, the Kubernetes
+        // deployment (every overlay) and KServe their own HTTP probes.
+        var services = (YamlMappingNode)At(Documents("docker-compose.yml")[0], "services")!;
+        foreach (var (name, service) in services.Children.Where(s => Text(s.Value, "image").StartsWith("rffservice")))
+            Assert.True(At(service, "healthcheck", "test") is YamlSequenceNode { Children.Count: > 0 }, $"compose service {name} has no healthcheck");
+        foreach (var overlay in new[] { "cpu", "gpu" })
+        {
+            var container = Container(Rendered(overlay).Single(d => Text(d, "kind") == "Deployment"));
+            Assert.Equal("/health/ready", Text(container, "readinessProbe", "httpGet", "path"));
+            Assert.Equal("/health/live", Text(container, "livenessProbe", "httpGet", "path"));
+        }
+        var predictor = (YamlMappingNode)At(Manifest("deploy/kserve/inferenceservice.yaml", "InferenceService"), "spec", "predictor", "containers", 0)!;
+        Assert.NotNull(At(predictor, "readinessProbe", "httpGet", "path"));
+        Assert.NotNull(At(predictor, "livenessProbe", "httpGet", "path"));
+    }
+
+    [Fact]
     public void Images_agree_with_the_dockerfile_flavours_and_compose()
     {
         var flavours = Regex.Matches(DockerfileText, @"AS runtime-(\w+)").Select(m => m.Groups[1].Value).ToHashSet();

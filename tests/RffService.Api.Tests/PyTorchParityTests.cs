@@ -62,7 +62,9 @@ public sealed class PyTorchParityFixture : WebApplicationFactory<Program>
     public async Task<HttpClient> ReadyClientAsync()
     {
         var client = CreateClient();
-        await Services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(TimeSpan.FromMinutes(3));
+        var repository = Services.GetRequiredService<ModelRepository>();
+        await repository.Loaded.WaitAsync(TimeSpan.FromMinutes(3));
+        await repository.ExplanationsChecked.WaitAsync(TimeSpan.FromMinutes(3));
         return client;
     }
 
@@ -124,7 +126,7 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
         foreach (var model in parity.Models("classification"))
         {
             var runtime = repository.Find(model)!.Runtime!;
-            var explainer = runtime.Explainer ?? throw new InvalidOperationException($"{model}: {runtime.ExplanationError}");
+            var explainer = runtime.Explanations.Explainer ?? throw new InvalidOperationException($"{model}: {runtime.Explanations.Error}");
             var input = runtime.Config.Input;
             foreach (var @case in parity.Reference(model).GetProperty("cases").EnumerateArray())
             {

@@ -46,7 +46,9 @@ public class ServiceFactory : WebApplicationFactory<Program>
     public async Task<HttpClient> ReadyClientAsync()
     {
         var client = CreateClient();
-        await Services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(TimeSpan.FromSeconds(60));
+        var repository = Services.GetRequiredService<ModelRepository>();
+        await repository.Loaded.WaitAsync(TimeSpan.FromSeconds(60));
+        await repository.ExplanationsChecked.WaitAsync(TimeSpan.FromSeconds(60));
         return client;
     }
 

@@ -41,7 +41,7 @@ public class CamTests : IDisposable
     private static CamContext Context(TestServices services, int rffLayer, int target, float[] input, bool blank = false, int? channelLimit = null)
     {
         var runtime = services.Model("gap").Runtime!;
-        var explainer = Assert.IsType<Explainer>(runtime.Explainer);
+        var explainer = Assert.IsType<Explainer>(runtime.Explanations.Explainer);
         var layer = explainer.Layers.Where(l => l.Kind == "rff").ElementAt(rffLayer);
         var classTarget = new ClassTarget(target, 3, probabilities: false);
         var run = explainer.Run(input, [1, 1, 16, 16], classTarget.Weights(explainer.ScoreShape), [1, .. explainer.ScoreShape], [layer]);

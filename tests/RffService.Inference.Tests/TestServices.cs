@@ -22,7 +22,7 @@ internal sealed class TestServices : IAsyncDisposable
         Pipeline = new ImagePipeline(options, cache);
         Classifier = new ClassificationService(Resolver, Pipeline);
         Detector = new DetectionService(Resolver, Pipeline);
-        Cam = new CamService(Resolver, Pipeline);
+        Cam = new CamService(Resolver, Pipeline, options);
     }
 
     public ModelRepository Repository { get; }
@@ -41,6 +41,8 @@ internal sealed class TestServices : IAsyncDisposable
         var options = Microsoft.Extensions.Options.Options.Create(value);
         var repository = new ModelRepository(options, new ModelLoader(new SessionFactory(value.SessionSettings()), options), NullLogger<ModelRepository>.Instance);
         repository.LoadAll();
+        // Explanations are checked in the background; the tests use them at once.
+        repository.ExplanationsChecked.GetAwaiter().GetResult();
         return new TestServices(repository, options, new ImageCache(Microsoft.Extensions.Options.Options.Create(new ImageCacheOptions()), TimeProvider.System));
     }
 

@@ -146,6 +146,25 @@ public class ExplanationGraphTests
         Assert.All(tampered.Layers.Where(l => l.Tensor != layer), l => Assert.True(l.Usable, l.Refusal));
     }
 
+    [Fact]
+    public void The_self_check_refuses_no_correct_layer_where_relu_and_max_pooling_make_kinks_everywhere()
+    {
+        var (model, _, inputShape) = ExporterPatterns.PiecewiseLinear();
+        var candidates = Explainer.Discover(model, "x", inputShape, "y", new Dictionary<string, string>(), Sessions);
+        Assert.Subset(candidates.Layers.Select(l => l.Tensor).ToHashSet(), new HashSet<string> { "layer", "relu", "pool1", "branch", "residual", "pool2" });
+        for (int seed = 1; seed <= 8; seed++)
+        {
+            using var explainer = Explainer.Check(candidates, Sessions, seed: seed);
+            Assert.All(explainer.Layers, l => Assert.True(l.Usable, $"seed {seed}: {l.Name}: {l.Refusal}"));
+        }
+        // The same check still catches a gradient 5% too large on each of these layers.
+        foreach (var layer in candidates.Layers)
+        {
+            using var tampered = Explainer.Check(candidates, Sessions, null, 1, g => Scale(g, ExplanationGraph.GradientOutput(layer.Tensor), 1.05f), default);
+            Assert.False(tampered.Layers.Single(l => l.Tensor == layer.Tensor).Usable, layer.Name);
+        }
+    }
+
     private static void Scale(ModelProto graph, string output, float factor)
     {
         var producer = graph.Graph.Node.Single(n => n.Output.Contains(output));

@@ -158,6 +158,20 @@ public static class ExporterPatterns
         }),
     };
 
+    /// <summary>
+    /// Piecewise linear throughout, with kinks everywhere: Conv, Relu (the layer's own map goes through ReLU), MaxPool,
+    /// Conv + Relu added back to its input (a residual Add after ReLU), MaxPool, GAP, Gemm. A finite difference along a
+    /// random direction of such a map crosses many kinks unless the step is tiny.
+    /// </summary>
+    public static readonly Case PiecewiseLinear = () => Net.Make(n =>
+    {
+        var relu = n.Named("Relu", "relu", [n.Layer(6)]);
+        var pooled = n.Named("MaxPool", "pool1", [relu], Attributes.Ints("kernel_shape", 2, 2), Attributes.Ints("strides", 2, 2));
+        var branch = n.Named("Relu", "branch", [n.Conv(pooled, 6, 6, 3, pad: 1)]);
+        var sum = n.Named("Add", "residual", [pooled, branch]);
+        return n.Head(n.Named("MaxPool", "pool2", [sum], Attributes.Ints("kernel_shape", 2, 2), Attributes.Ints("strides", 2, 2)), 6);
+    }, size: 16);
+
     /// <summary>A graph under construction, with seeded random weights.</summary>
     private sealed class Net
     {

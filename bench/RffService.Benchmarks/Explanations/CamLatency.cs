@@ -34,7 +34,7 @@ public static class CamLatency
         var test = ImageDataset.Load(DataPaths.FashionTest(dataRoot));
         var images = Enumerable.Range(0, count).Select(i => TestImageEncoder.Png(test, i * 7)).ToList();
         using var service = new LocalService(modelsRoot);
-        var layers = service.Ready(name).Explainer?.Layers.Select(l => l.Name).ToList() ?? throw new ArgumentException($"Model '{name}' cannot be explained.");
+        var layers = service.Ready(name).Explanations.Explainer?.Layers.Select(l => l.Name).ToList() ?? throw new ArgumentException($"Model '{name}' cannot be explained.");
         void Classify(byte[] png) => service.Classifier.ClassifyAsync([png], name, 5).GetAwaiter().GetResult();
 
         var cases = new List<(string What, Func<byte[], CamTimings> Explain)>();
@@ -42,7 +42,7 @@ public static class CamLatency
             foreach (var method in CamMethod.All.Keys)
             {
                 CamTimings Explain(byte[] png) =>
-                    service.Cam.ExplainAsync(png, new CamRequest(name, null, method, layer, MeasureFaithfulness: false)).GetAwaiter().GetResult().Timings;
+                    service.Cam.ExplainAsync(png, new CamRequest(name, null, CamMethod.All[method], layer, MeasureFaithfulness: false)).GetAwaiter().GetResult().Timings;
                 try
                 {
                     Explain(images[0]);

@@ -29,7 +29,7 @@ public static class DetectionPointingGame
             for (int c = 0; c < canvases.Count; c++)
                 for (int i = 0; i < found[c].Count; i++)
                 {
-                    var cam = service.Cam.ExplainAsync(canvases[c], new CamRequest(modelName, Method: method, MeasureFaithfulness: false,
+                    var cam = service.Cam.ExplainAsync(canvases[c], new CamRequest(modelName, Method: CamMethod.All[method], MeasureFaithfulness: false,
                         Detection: i, DetectionQuery: request)).GetAwaiter().GetResult();
                     progress.Advance();
                     var box = found[c][i].Box;

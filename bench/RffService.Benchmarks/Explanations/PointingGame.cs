@@ -11,8 +11,9 @@ namespace RffService.Benchmarks.Explanations;
 public static class PointingGame
 {
     /// <summary>Hit rate per method: the share of canvases whose heatmap peak (at 56x56) lies in the item's box.</summary>
+    /// <param name="channels">Score-CAM and Ablation-CAM: channels scored; null scores all.</param>
     public static Dictionary<string, double> Play(string modelsRoot, string modelName, IReadOnlyList<PointingCanvas> canvases, IReadOnlyList<string> methods, string? layer = null,
-        string channels = CamRequest.DefaultChannels)
+        int? channels = CamRequest.DefaultChannels)
     {
         using var service = new LocalService(modelsRoot);
         service.Ready(modelName);
@@ -24,7 +25,7 @@ public static class PointingGame
             int hits = 0;
             foreach (var canvas in canvases)
             {
-                var result = cam.ExplainAsync(canvas.Png, new CamRequest(modelName, canvas.Label.ToString(), method, layer, MeasureFaithfulness: false, Channels: channels))
+                var result = cam.ExplainAsync(canvas.Png, new CamRequest(modelName, canvas.Label.ToString(), CamMethod.All[method], layer, MeasureFaithfulness: false, Channels: channels))
                     .GetAwaiter().GetResult();
                 progress.Advance();
                 var (peakY, peakX) = result.Map.Peak();

@@ -19,6 +19,7 @@ namespace RffService.Api.Contracts;
 /// <param name="RffLayers">RFF layers found in the graph, in order.</param>
 /// <param name="CamLayers">The layers explanations can use (RFF layers and other 4-D feature maps), with their shape and methods, or why not.</param>
 /// <param name="DefaultCamLayer">The layer /cam uses when the request names none.</param>
+/// <param name="Explanations">checking (the layers' gradients are being checked in the background; the model already serves), ready, or unavailable (see explanationError).</param>
 /// <param name="ExplanationError">Why the model cannot be explained at all, when it cannot.</param>
 /// <param name="UnrecognisedRffChains">Cos-after-Conv chains that were not read as RFF layers, with the reason (they still serve, as plain feature maps).</param>
 /// <param name="ConfigInferred">True when the folder has no config.json and the configuration shown was inferred from the ONNX file.</param>
@@ -37,6 +38,7 @@ public sealed record ModelInfo(
     IReadOnlyList<RffLayerSummary> RffLayers,
     IReadOnlyList<CamLayerInfo> CamLayers,
     string? DefaultCamLayer,
+    string? Explanations,
     string? ExplanationError,
     IReadOnlyList<UnrecognisedRffChain> UnrecognisedRffChains,
     bool ConfigInferred)
@@ -54,9 +56,10 @@ public sealed record ModelInfo(
         model.Config?.Input,
         model.Runtime?.ExecutionProvider,
         (model.Runtime?.RffLayers ?? []).Select(RffLayerSummary.From).ToList(),
-        (model.Runtime?.Explainer?.Layers ?? []).Select(CamLayerInfo.From).ToList(),
-        model.Runtime?.Explainer?.DefaultLayer?.Name,
-        model.Runtime?.ExplanationError,
+        (model.Runtime?.Explanations.Layers ?? []).Select(l => CamLayerInfo.From(l, model.Runtime!.Explanations.State)).ToList(),
+        model.Runtime?.Explanations.Explainer?.DefaultLayer?.Name,
+        model.Runtime?.Explanations.State.ToString().ToLowerInvariant(),
+        model.Runtime?.Explanations.Error,
         model.Runtime?.UnrecognisedRffChains ?? [],
         model.ConfigInferred);
 }
@@ -67,11 +70,13 @@ public sealed record ModelInfo(
 /// <param name="Kind">rff, or the operator that produces the map (Conv, Relu, BatchNormalization, Add, ...).</param>
 /// <param name="Shape">[channels, height, width] at the model's nominal input size.</param>
 /// <param name="Methods">The methods that apply (cam only where it is an exact decomposition); empty when refused.</param>
+/// <param name="State">checking (its gradient is being checked; /cam waits for it), ready, or refused.</param>
 /// <param name="Refused">Why the layer is not offered (an operator without a gradient rule, a failed gradient check), or null.</param>
-public sealed record CamLayerInfo(string Name, string Tensor, string Kind, long[] Shape, IReadOnlyList<string> Methods, string? Refused)
+public sealed record CamLayerInfo(string Name, string Tensor, string Kind, long[] Shape, IReadOnlyList<string> Methods, string State, string? Refused)
 {
-    public static CamLayerInfo From(RffService.Onnx.Explanations.CamLayer layer) => new(layer.Name, layer.Tensor, layer.Kind,
-        [layer.Channels, layer.Height, layer.Width], layer.Usable ? RffService.Inference.Explanations.CamMethod.ApplicableTo(layer) : [], layer.Refusal);
+    public static CamLayerInfo From(RffService.Onnx.Explanations.CamLayer layer, ExplanationState engine) => new(layer.Name, layer.Tensor, layer.Kind,
+        [layer.Channels, layer.Height, layer.Width], layer.Usable ? RffService.Inference.Explanations.CamMethod.ApplicableTo(layer) : [],
+        !layer.Usable ? "refused" : engine == ExplanationState.Checking ? "checking" : "ready", layer.Refusal);
 }
 
 /// <summary>One RFF layer: Y = scale * cos(Conv(X, W) / sigma + B).</summary>

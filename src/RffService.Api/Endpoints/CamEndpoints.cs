@@ -34,15 +34,37 @@ public record CamQuery(
     [property: FromQuery(Name = "colormap")] string Colormap = CamRequest.DefaultColormap,
     [property: FromQuery(Name = "baseline")] string Baseline = CamRequest.DefaultBaseline,
     [property: FromQuery(Name = "faithfulness")] bool Faithfulness = true,
-    [property: FromQuery(Name = "channels")] string Channels = CamRequest.DefaultChannels,
+    [property: FromQuery(Name = "channels")] string? Channels = null,
     [property: FromQuery(Name = "detection")] int? Detection = null,
     [property: FromQuery(Name = "scoreThreshold")] float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
     [property: FromQuery(Name = "iouThreshold")] float IouThreshold = DetectionRequest.DefaultIouThreshold,
     [property: FromQuery(Name = "maxDetections")] int MaxDetections = DetectionRequest.DefaultMaxDetections,
     [property: FromQuery(Name = "classes")] string? Classes = null)
 {
-    public CamRequest ToRequest() => new(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection,
-        new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')));
+    /// <summary>The request the query describes: names looked up and ranges checked (422 naming what to send instead).</summary>
+    public CamRequest ToRequest()
+    {
+        var method = string.IsNullOrWhiteSpace(Method) ? null : CamMethod.All.GetValueOrDefault(Method.Trim())
+            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Text.Shorten(Method)}'.");
+        var colormap = Inference.Explanations.Colormap.ByName.GetValueOrDefault(Colormap ?? "")
+            ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Inference.Explanations.Colormap.ByName.Keys)}; got '{Text.Shorten(Colormap)}'.");
+        if (!(Alpha >= 0 && Alpha <= 1))
+            throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {Alpha}.");
+        if (Baseline is not ("blank" or "none"))
+            throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(Baseline)}'.");
+        return new CamRequest(Model, Target, method, Layer, Alpha, colormap, Baseline == "blank", Faithfulness, ParseChannels(Channels), Detection,
+            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')));
+    }
+
+    private static int? ParseChannels(string? channels)
+    {
+        if (string.IsNullOrWhiteSpace(channels)) return CamRequest.DefaultChannels;
+        if (channels.Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
+        return int.TryParse(channels, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int count) && count >= 1 ? count
+            : throw Invalid("Invalid channels", $"channels must be a positive number or 'all'; got '{Text.Shorten(channels)}'.");
+    }
+
+    private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);
 }
 
 /// <summary>The query of GET /cam: an image seen earlier, by its id, and what to explain in it.</summary>
@@ -65,7 +87,7 @@ public sealed record CachedCamQuery(
     [property: FromQuery(Name = "imageId")] string? ImageId = null,
     string? Model = null, string? Target = null, string? Method = null, string? Layer = null, float Alpha = CamRequest.DefaultAlpha,
     string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline, bool Faithfulness = true,
-    string Channels = CamRequest.DefaultChannels, int? Detection = null, float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
+    string? Channels = null, int? Detection = null, float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
     float IouThreshold = DetectionRequest.DefaultIouThreshold, int MaxDetections = DetectionRequest.DefaultMaxDetections, string? Classes = null)
     : CamQuery(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection, ScoreThreshold, IouThreshold, MaxDetections, Classes);
 

@@ -1,4 +1,5 @@
 using RffService.Inference.Monitoring;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http.Json;
 using Prometheus;
 using RffService.Api.Endpoints;
@@ -29,6 +30,9 @@ public static class ServiceSetup
 
         var services = builder.Services;
         services.AddSerilog((provider, logger) => logger
+            // A readiness probe answered 503 while models load is expected, not an error: the request line says it (at
+            // Information), and the health check service's own Error line for it is left out.
+            .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", Serilog.Events.LogEventLevel.Fatal)
             .ReadFrom.Configuration(builder.Configuration)
             .ReadFrom.Services(provider)
             .Enrich.FromLogContext());
@@ -43,6 +47,14 @@ public static class ServiceSetup
         services.AddSingleton<PrometheusMetrics>();
         services.AddSingleton<IInferenceMetrics>(provider => provider.GetRequiredService<PrometheusMetrics>());
 
+        // Nothing the service sends is protected (no cookies, no antiforgery tokens; API keys are compared, not
+        // decrypted), so DataProtection's keys live in memory: no key folder under HOME, no warnings at start.
+        services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        services.Configure<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o =>
+        {
+            o.XmlRepository = new InMemoryXmlRepository();
+            o.XmlEncryptor = new Microsoft.AspNetCore.DataProtection.XmlEncryption.NullXmlEncryptor();
+        });
         services.AddProblemDetails();
         services.AddExceptionHandler<ProblemExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

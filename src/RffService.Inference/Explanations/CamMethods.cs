@@ -29,6 +29,19 @@ public abstract class CamMethod
         return new Heatmap(map, context.Height, context.Width);
     }
 
+    /// <summary>
+    /// The maps of several layers as one: each normalised to [0, 1], then averaged (the Layer-CAM paper's fusion). One
+    /// map is returned as it is. The maps must share a size (resize them to the input first).
+    /// </summary>
+    public static Heatmap Fuse(IReadOnlyList<Heatmap> maps)
+    {
+        if (maps.Count == 1) return maps[0];
+        var values = new float[maps[0].Values.Length];
+        foreach (var map in maps) TensorPrimitives.Add(values, map.Normalised().Values, values);
+        TensorPrimitives.Divide(values, maps.Count, values);
+        return new Heatmap(values, maps[0].Height, maps[0].Width);
+    }
+
     public static readonly IReadOnlyDictionary<string, CamMethod> All = new CamMethod[]
     {
         new Cam(), new GradCam(), new GradCamPlusPlus(), new LayerCam(), new ScoreCam(), new AblationCam(),

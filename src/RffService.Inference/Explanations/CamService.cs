@@ -13,26 +13,27 @@ using RffService.Vision.Postprocessing;
 
 namespace RffService.Inference.Explanations;
 
-/// <summary>What to explain and how.</summary>
+/// <summary>What to explain and how (parsed and range-checked by the endpoint's query).</summary>
 /// <param name="Model">Model name; the default classifier (or, with a detection, the default detector) when empty.</param>
 /// <param name="Target">Class label or index; the top-1 class when empty (classifiers only).</param>
-/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam.</param>
+/// <param name="Method">The CAM method; Grad-CAM for classifications and Layer-CAM for detections when null.</param>
 /// <param name="Layer">A layer's name or index, several separated by commas, or "all" (their normalised maps averaged); the default layer when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1.</param>
-/// <param name="Colormap">jet, viridis, inferno or gray.</param>
-/// <param name="Baseline">blank: explain relative to a blank image of the input's border colour (A - A(blank)); none: raw activations.</param>
+/// <param name="Colormap">The overlay's colour map; jet when null.</param>
+/// <param name="BlankBaseline">Explain relative to a blank image of the input's border colour (A - A(blank)); false: raw activations.</param>
 /// <param name="MeasureFaithfulness">Compute the faithfulness metrics (one extra batched run of 18 inputs).</param>
-/// <param name="Channels">Score-CAM and Ablation-CAM: how many channels to score (those with the largest positive contribution, sum of ReLU(G) A), or "all".</param>
+/// <param name="Channels">Score-CAM and Ablation-CAM: how many channels to score (those with the largest positive contribution, sum of ReLU(G) A); null scores all.</param>
 /// <param name="Detection">The index of a detection in the /detect answer for the same image and thresholds: explains that detection.</param>
 /// <param name="DetectionQuery">The thresholds that detection list was made with.</param>
-public sealed record CamRequest(string? Model = null, string? Target = null, string? Method = null, string? Layer = null,
-    float Alpha = CamRequest.DefaultAlpha, string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline,
-    bool MeasureFaithfulness = true, string Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null)
+public sealed record CamRequest(string? Model = null, string? Target = null, CamMethod? Method = null, string? Layer = null,
+    float Alpha = CamRequest.DefaultAlpha, Colormap? Colormap = null, bool BlankBaseline = true, bool MeasureFaithfulness = true,
+    int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null)
 {
     /// <summary>Grad-CAM for classifications; Layer-CAM for a detection, whose gradient is local: Grad-CAM's channel
     /// weights average it over the whole map and light up every object with similar features.</summary>
     public const string DefaultMethod = "gradcam", DefaultDetectionMethod = "layercam";
-    public const string DefaultColormap = "jet", DefaultBaseline = "blank", DefaultChannels = "24";
+    public const string DefaultColormap = "jet", DefaultBaseline = "blank";
+    public const int DefaultChannels = 24;
     public const float DefaultAlpha = 0.5f;
 }
 
@@ -59,7 +60,7 @@ public sealed record CamResult(
 /// explanation graph, Score-CAM's masked inputs, Ablation-CAM's ablations, the faithfulness batch) goes through the
 /// model's queue in turn with its other work, and stops when the request is cancelled or times out.
 /// </summary>
-public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
+public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, Microsoft.Extensions.Options.IOptions<InferenceOptions> options)
 {
     private readonly BlankReferences blanks = new();
 
@@ -67,23 +68,15 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
     {
         var started = Stopwatch.GetTimestamp();
         bool detection = request.Detection is not null;
-        string methodName = request.Method ?? (detection ? CamRequest.DefaultDetectionMethod : CamRequest.DefaultMethod);
-        var method = CamMethod.All.GetValueOrDefault(methodName)
-            ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Text.Shorten(methodName)}'.");
-        var colormap = Colormap.ByName.GetValueOrDefault(request.Colormap ?? "")
-            ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Colormap.ByName.Keys)}; got '{Text.Shorten(request.Colormap)}'.");
-        if (!(request.Alpha >= 0 && request.Alpha <= 1))
-            throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {request.Alpha}.");
-        if (request.Baseline is not ("blank" or "none"))
-            throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(request.Baseline)}'.");
-        int? channelLimit = ParseChannels(request.Channels);
+        var method = request.Method ?? CamMethod.All[detection ? CamRequest.DefaultDetectionMethod : CamRequest.DefaultMethod];
+        var colormap = request.Colormap ?? Colormap.ByName[CamRequest.DefaultColormap];
+        int? channelLimit = request.Channels;
         if (detection && !string.IsNullOrWhiteSpace(request.Target))
             throw Invalid("Target and detection", "A detection is explained for its own class; leave target out.");
 
         var model = resolver.Resolve(request.Model, detection ? DetectionService.Task : ClassificationService.Task);
         var runtime = model.Runtime!;
-        var explainer = runtime.Explainer
-            ?? throw Invalid("Model cannot be explained", $"Model '{model.Name}' cannot be explained: {runtime.ExplanationError}.");
+        var explainer = await runtime.Explanations.ReadyAsync(model.Name, options.Value.ExplanationCheckWait, cancellationToken);
         var layers = ResolveLayers(explainer, request.Layer);
 
         using var subject = detection
@@ -94,7 +87,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
         int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
         long[] tensorShape = [1, spec.Channels, spec.Height, spec.Width];
         var runner = new QueuedCamRunner(runtime, explainer, target, spec, image.Tensor);
-        var blank = request.Baseline == "blank" ? BlankLike(image.Tensor, spec) : null;
+        var blank = request.BlankBaseline ? BlankLike(image.Tensor, spec) : null;
         var references = blank is null ? null : await blanks.GetAsync(runtime, layers, blank, tensorShape,
             () => runner.QueueAsync(() => explainer.Activations(blank, tensorShape, layers), cancellationToken));
 
@@ -110,8 +103,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
             var map = await method.ComputeAsync(context, cancellationToken);
             maps.Add(map.Resize(spec.Height, spec.Width));
         }
-        // Several layers: the normalised maps averaged (the Layer-CAM paper's fusion).
-        var fused = maps.Count == 1 ? maps[0] : Average(maps.Select(m => m.Normalised()).ToList());
+        var fused = CamMethod.Fuse(maps);
         double camMs = Stopwatch.GetElapsedTime(camStarted).TotalMilliseconds;
 
         var faithfulnessStarted = Stopwatch.GetTimestamp();
@@ -197,9 +189,9 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
                 throw new InferenceException(ErrorKind.NotFound, "Unknown detection",
                     $"The image has {found.Count} detection(s) with these thresholds; detection must be 0..{found.Count - 1}, got {request.Detection}.");
             var (chosen, candidate) = found[request.Detection!.Value];
-            var decoder = (SsdDecoder)runtime.Decoder!;
-            var target = new DetectionTarget(candidate.Prior, decoder.ScoreColumn(candidate.ClassIndex), config.Labels.Count + 1,
-                config.Detection!.ScoresAreProbabilities);
+            var cell = runtime.Decoder!.ScoreOf(candidate)
+                ?? throw Invalid("Detection cannot be explained", "The model's detections cannot be traced back to the scores that produced them.");
+            var target = new DetectionTarget(cell);
             var run = await RunGraphAsync(runtime, explainer, image, target.Weights(explainer.ScoreShape), layers, cancellationToken);
             var explained = new Prediction(chosen.Label, chosen.ClassIndex, target.Probability(outputs[explainer.ScoreOutput].Values));
             return new Subject(image, target, explained, chosen, run, camStarted, batch);
@@ -233,21 +225,6 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline)
             blank.AsSpan(c * plane, plane).Fill(border[border.Count / 2]);
         }
         return blank;
-    }
-
-    private static Heatmap Average(List<Heatmap> maps)
-    {
-        var values = new float[maps[0].Values.Length];
-        foreach (var map in maps) System.Numerics.Tensors.TensorPrimitives.Add(values, map.Values, values);
-        System.Numerics.Tensors.TensorPrimitives.Divide(values, maps.Count, values);
-        return new Heatmap(values, maps[0].Height, maps[0].Width);
-    }
-
-    private static int? ParseChannels(string? channels)
-    {
-        if (string.IsNullOrWhiteSpace(channels) || channels.Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
-        return int.TryParse(channels, NumberStyles.None, CultureInfo.InvariantCulture, out int count) && count >= 1 ? count
-            : throw Invalid("Invalid channels", $"channels must be a positive number or 'all'; got '{Text.Shorten(channels)}'.");
     }
 
     /// <summary>The layers a request names: by name, tensor or index, comma-separated, "all", or the default layer.</summary>

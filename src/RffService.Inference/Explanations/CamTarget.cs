@@ -48,6 +48,8 @@ public sealed class ClassTarget(int classIndex, int classes, bool probabilities)
 /// </summary>
 public sealed class DetectionTarget(int prior, int scoreColumn, int columns, bool probabilities) : CamTarget
 {
+    public DetectionTarget(RffService.Vision.Detection.ScoreCell cell) : this(cell.Prior, cell.Column, cell.Columns, cell.Probabilities) { }
+
     public override float[] Weights(long[] scoreShape)
     {
         var weights = new float[scoreShape.Aggregate(1L, (a, b) => a * b)];

@@ -34,6 +34,8 @@ public static class ServiceCollectionExtensions
             var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger<SessionFactory>();
             return new SessionFactory(options.SessionSettings(), reason => logger.LogInformation("CUDA is not available ({Reason}); running models on the CPU", reason));
         });
+        services.AddSingleton(provider => new RffService.Onnx.Explanations.GraphSessionCache(
+            (long)provider.GetRequiredService<IOptions<InferenceOptions>>().Value.ExplanationGraphBudgetMB << 20));
         services.AddSingleton<ModelLoader>();
         services.AddSingleton<ModelRepository>();
         services.AddSingleton<ModelResolver>();

@@ -15,8 +15,11 @@ namespace RffService.Inference.Models;
 /// session (the RFF layers' activations exposed for explanations), checks it against config.json with a warm-up run,
 /// and builds the detector's decoder, the queue and the explanation engine. A failure gives a failed entry with the reason.
 /// </summary>
-public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null)
+public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null, GraphSessionCache? graphs = null)
 {
+    /// <summary>Explanation checks take turns: one model at a time, beside the serving work.</summary>
+    private readonly SemaphoreSlim _explanationChecks = new(1, 1);
+
     public ModelEntry Load(ModelEntry entry)
     {
         if (entry.State == ModelState.Failed) return entry;
@@ -54,8 +57,7 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                 : null;
             bool batchAxis = ModelConformance.Check(session, config, decoder);
             var batcher = CreateBatcher(entry.Name, config, session, batchAxis);
-            var (explainer, explanationError) = CreateExplainer(proto, config, session, layers);
-            var runtime = new ModelRuntime(config, session, layers, decoder, batchAxis, batcher, explainer, explanationError, inspector.UnrecognisedRffChains());
+            var runtime = new ModelRuntime(config, session, layers, decoder, batchAxis, batcher, Explanations(proto, config, session, layers), inspector.UnrecognisedRffChains());
             return entry with { State = ModelState.Ready, Error = null, Runtime = runtime };
         }
         catch (Exception ex)
@@ -84,25 +86,21 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         return session.OutputNames.Select((name, i) => (name, outputs[i].GetTensorTypeAndShape().Shape)).ToDictionary(p => p.name, p => p.Shape);
     }
 
-    /// <summary>The explanation engine, or why the model cannot be explained (the rest of the model serves either way).</summary>
-    private (Explainer?, string?) CreateExplainer(ModelProto proto, Vision.Configuration.ModelConfig config, ModelSession session, IReadOnlyList<RffLayerInfo> layers)
+    /// <summary>The explanation engine, prepared in the background, or why the model cannot be explained (the rest of the model serves either way).</summary>
+    private ModelExplanations Explanations(ModelProto proto, Vision.Configuration.ModelConfig config, ModelSession session, IReadOnlyList<RffLayerInfo> layers)
     {
         if (config.Detection is { Layout: Vision.Configuration.DetectionConfig.DecodedLayout })
-            return (null, "the model decodes and suppresses its detections inside its graph (detection.layout 'decoded'), so a detection cannot be " +
-                          "traced back to the scores that produced it");
+            return ModelExplanations.Unavailable("the model decodes and suppresses its detections inside its graph (detection.layout 'decoded'), so a " +
+                                                 "detection cannot be traced back to the scores that produced it");
         if (!session.InputHasBatchAxis)
-            return (null, "the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
+            return ModelExplanations.Unavailable("the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
         string scores = config.Detection?.ScoresOutput ?? session.OutputName;
         var input = config.Input;
-        try
-        {
-            return (Explainer.Create(proto, session.InputName, [1, input.Channels, input.Height, input.Width], scores,
-                layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First().Output), sessions), null);
-        }
-        catch (Exception ex) when (ex is NotSupportedException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException)
-        {
-            return (null, ex.Message);
-        }
+        var rff = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First().Output);
+        return ModelExplanations.Start(
+            () => Explainer.Discover(proto, session.InputName, [1, input.Channels, input.Height, input.Width], scores, rff, sessions),
+            (candidates, stop) => Explainer.Check(candidates, sessions, graphs, cancellationToken: stop),
+            _explanationChecks);
     }
 
     private static ModelProto Parse(byte[] bytes)

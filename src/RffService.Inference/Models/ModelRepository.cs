@@ -37,6 +37,9 @@ public sealed class ModelRepository : IAsyncDisposable
 
     public bool IsLoaded => _loaded.Task.IsCompleted;
 
+    /// <summary>Completes once every loaded model's explanation layers are checked (they are checked in the background, after the model serves).</summary>
+    public Task ExplanationsChecked => Task.WhenAll(_models.Values.Select(m => m.Runtime?.Explanations.Completion ?? Task.CompletedTask));
+
     public IReadOnlyCollection<ModelEntry> Models => _models.Values.OrderBy(m => m.Name, StringComparer.Ordinal).ToList();
 
     public ModelEntry? Find(string name) => _models.GetValueOrDefault(name);
@@ -135,13 +138,23 @@ public sealed class ModelRepository : IAsyncDisposable
         {
             _logger.LogInformation("Model {Model}: {Action} version {Version} on {Provider} ({Layers} RFF layers)",
                 entry.Name, action, entry.Version, entry.Runtime!.ExecutionProvider, entry.Runtime.RffLayers.Count);
-            if (entry.Runtime.ExplanationError is { } reason)
-                _logger.LogWarning("Model {Model}: explanations are not offered: {Reason}", entry.Name, reason);
-            foreach (var layer in entry.Runtime.Explainer?.Layers.Where(l => !l.Usable) ?? [])
-                _logger.LogWarning("Model {Model}: layer {Layer} is not offered for explanations: {Reason}", entry.Name, layer.Name, layer.Refusal);
+            var explanations = entry.Runtime.Explanations;
+            _ = explanations.Completion.ContinueWith(_ => ReportExplanations(entry.Name, explanations), TaskScheduler.Default);
         }
         else
             _logger.LogInformation("Model {Model}: {Action} version {Version} ({State})", entry.Name, action, entry.Version, entry.State);
+    }
+
+    private void ReportExplanations(string model, ModelExplanations explanations)
+    {
+        if (explanations.Explainer is { } explainer)
+        {
+            _logger.LogInformation("Model {Model}: explanations ready ({Usable} of {Layers} layers)", model, explainer.Layers.Count(l => l.Usable), explainer.Layers.Count);
+            foreach (var layer in explainer.Layers.Where(l => !l.Usable))
+                _logger.LogWarning("Model {Model}: layer {Layer} is not offered for explanations: {Reason}", model, layer.Name, layer.Refusal);
+        }
+        else if (!explanations.Stopped && explanations.Error is { } reason)
+            _logger.LogWarning("Model {Model}: explanations are not offered: {Reason}", model, reason);
     }
 
     /// <summary>Disposes a model that no longer serves, once the requests that took it before the swap have finished.</summary>

@@ -1,6 +1,5 @@
 using RffService.Inference.Batching;
 using RffService.Inference.Runtime;
-using RffService.Onnx.Explanations;
 using RffService.Onnx;
 using RffService.Vision.Configuration;
 using RffService.Vision.Detection;
@@ -9,7 +8,7 @@ namespace RffService.Inference.Models;
 
 /// <summary>
 /// Everything a ready model version needs to serve, built once by the <see cref="ModelLoader"/> and never changed:
-/// its session, its queue (dynamic batcher), the detector's decoder and the explanation engine.
+/// its session, its queue (dynamic batcher), the detector's decoder and the explanation engine (checked in the background).
 /// </summary>
 public sealed class ModelRuntime(
     ModelConfig config,
@@ -18,8 +17,7 @@ public sealed class ModelRuntime(
     IDetectionDecoder? decoder,
     bool batchAxis,
     DynamicBatcher? batcher,
-    Explainer? explainer,
-    string? explanationError,
+    ModelExplanations explanations,
     IReadOnlyList<UnrecognisedRffChain>? unrecognisedRffChains = null) : IAsyncDisposable
 {
     public ModelConfig Config { get; } = config;
@@ -33,9 +31,8 @@ public sealed class ModelRuntime(
     public bool BatchAxis { get; } = batchAxis;
     /// <summary>Queues single images into batched runs; null when batching is off for this model.</summary>
     public DynamicBatcher? Batcher { get; } = batcher;
-    /// <summary>What explanations can do with the model, or null (see <see cref="ExplanationError"/>).</summary>
-    public Explainer? Explainer { get; } = explainer;
-    public string? ExplanationError { get; } = explanationError;
+    /// <summary>The explanation engine, checked in the background after the model serves.</summary>
+    public ModelExplanations Explanations { get; } = explanations;
 
     public string ExecutionProvider => Session.ExecutionProvider;
 
@@ -45,7 +42,7 @@ public sealed class ModelRuntime(
     public async ValueTask DisposeAsync()
     {
         if (Batcher is not null) await Batcher.DisposeAsync(); // stops taking work; queued callers get 503
-        Explainer?.Dispose();
+        await Explanations.DisposeAsync();
         Session.Dispose();
     }
 }

@@ -9,217 +9,280 @@ namespace RffService.Onnx.Explanations;
 /// </summary>
 internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
 {
-    /// <summary>Operators that have a rule.</summary>
-    public static readonly IReadOnlySet<string> Supported = new HashSet<string>
+    private readonly PreparedModel model = model;
+    private readonly GraphEmitter e = e;
+
+    /// <summary>One node's backward step: the gradient of its output in, its inputs' gradients out (into <see cref="Grads"/>).</summary>
+    private sealed record Step(NodeProto Node, string Dy, string X, string Y, string?[] OutputGrads, Func<int, bool> Need, Dictionary<int, string> Grads);
+
+    /// <summary>The rule of each supported operator: its keys are the operators explanations can go back through.</summary>
+    private static readonly Dictionary<string, Action<GradientRules, Step>> Rules = new()
     {
-        "Identity", "Dropout", "Cast", "Add", "Sum", "Sub", "Mul", "Div", "Neg", "Cos", "Sin", "Exp", "Erf", "Log", "Sqrt", "Abs", "Pow",
-        "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Softmax", "LogSoftmax", "BatchNormalization",
-        "Conv", "MaxPool", "GlobalMaxPool", "AveragePool", "GlobalAveragePool", "Pad", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
-        "Transpose", "Concat", "Split", "Slice", "Gemm", "MatMul", "Expand", "ReduceMean", "ReduceSum", "Where",
+        ["Identity"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = s.Dy;
+        },
+        ["Dropout"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = s.Dy;
+        },
+        ["Cast"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = s.Dy;
+        },
+        ["Neg"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Neg", [s.Dy]);
+        },
+        ["Add"] = (r, s) =>
+        {
+            for (int i = 0; i < s.Node.Input.Count; i++) if (s.Need(i)) s.Grads[i] = r.Unbroadcast(s.Dy, s.Node.Input[i], s.Y);
+        },
+        ["Sum"] = (r, s) =>
+        {
+            for (int i = 0; i < s.Node.Input.Count; i++) if (s.Need(i)) s.Grads[i] = r.Unbroadcast(s.Dy, s.Node.Input[i], s.Y);
+        },
+        ["Sub"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.Unbroadcast(s.Dy, s.Node.Input[0], s.Y);
+            if (s.Need(1)) s.Grads[1] = r.Unbroadcast(r.e.Op("Neg", [s.Dy]), s.Node.Input[1], s.Y);
+        },
+        ["Mul"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.Unbroadcast(r.e.Op("Mul", [s.Dy, s.Node.Input[1]]), s.Node.Input[0], s.Y);
+            if (s.Need(1)) s.Grads[1] = r.Unbroadcast(r.e.Op("Mul", [s.Dy, s.Node.Input[0]]), s.Node.Input[1], s.Y);
+        },
+        ["Div"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.Unbroadcast(r.e.Op("Div", [s.Dy, s.Node.Input[1]]), s.Node.Input[0], s.Y);
+            if (s.Need(1)) s.Grads[1] = r.Unbroadcast(r.e.Op("Neg", [r.e.Op("Div", [r.e.Op("Mul", [s.Dy, s.Y]), s.Node.Input[1]])]), s.Node.Input[1], s.Y);
+        },
+        ["Cos"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Neg", [r.e.Op("Sin", [s.X])])]);
+        },
+        ["Sin"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Cos", [s.X])]);
+        },
+        ["Exp"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, s.Y]);
+        },
+        ["Erf"] = (r, s) => // GELU, as torch exports it: d erf(x) / dx = 2 / sqrt(pi) exp(-x^2)
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Mul", [r.e.Float((float)(2 / Math.Sqrt(Math.PI))), r.e.Op("Exp", [r.e.Op("Neg", [r.e.Op("Mul", [s.X, s.X])])])])]);
+        },
+        ["Log"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Div", [s.Dy, s.X]);
+        },
+        ["Sqrt"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Div", [s.Dy, r.e.Op("Mul", [s.Y, r.e.Float(2f)])]);
+        },
+        ["Abs"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Sign", [s.X])]);
+        },
+        ["Pow"] = (r, s) =>
+        {
+            var exponent = r.model.Index.ConstantFloats(s.Node.Input[1]);
+            if (s.Need(1) || exponent is not { Length: 1 }) throw new NotSupportedException($"Explanations support Pow only with a constant scalar exponent (node '{s.Node.Name}')");
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Mul", [r.e.Float(exponent[0]), r.e.Op("Pow", [s.X, r.e.Float(exponent[0] - 1)])])]);
+        },
+        ["Relu"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Where", [r.e.Op("Greater", [s.X, r.e.Float(0f)]), s.Dy, r.e.Float(0f)]);
+        },
+        ["LeakyRelu"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                float alpha = Attributes.GetFloat(s.Node, "alpha") ?? 0.01f;
+                s.Grads[0] = r.e.Op("Where", [r.e.Op("Greater", [s.X, r.e.Float(0f)]), s.Dy, r.e.Op("Mul", [s.Dy, r.e.Float(alpha)])]);
+            }
+        },
+        ["Sigmoid"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Mul", [s.Y, r.e.Op("Sub", [r.e.Float(1f), s.Y])])]);
+        },
+        ["Tanh"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Sub", [r.e.Float(1f), r.e.Op("Mul", [s.Y, s.Y])])]);
+        },
+        ["HardSigmoid"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                float alpha = Attributes.GetFloat(s.Node, "alpha") ?? 0.2f, beta = Attributes.GetFloat(s.Node, "beta") ?? 0.5f;
+                s.Grads[0] = r.e.Op("Where", [r.Inside(s.X, alpha, beta), r.e.Op("Mul", [s.Dy, r.e.Float(alpha)]), r.e.Float(0f)]);
+            }
+        },
+        ["HardSwish"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                // y = x * hardsigmoid(x) with alpha 1/6, beta 1/2: dy/dx = hardsigmoid(x) + x * alpha * [0 < alpha x + beta < 1].
+                const float alpha = 1f / 6, beta = 0.5f;
+                var hard = r.e.Op("HardSigmoid", [s.X], Attributes.Float("alpha", alpha), Attributes.Float("beta", beta));
+                var slope = r.e.Op("Where", [r.Inside(s.X, alpha, beta), r.e.Op("Mul", [s.X, r.e.Float(alpha)]), r.e.Float(0f)]);
+                s.Grads[0] = r.e.Op("Mul", [s.Dy, r.e.Op("Add", [hard, slope])]);
+            }
+        },
+        ["Clip"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                string? min = s.Node.Input.Count > 1 && s.Node.Input[1].Length > 0 ? s.Node.Input[1] : Attributes.GetFloat(s.Node, "min") is { } a ? r.e.Float(a) : null;
+                string? max = s.Node.Input.Count > 2 && s.Node.Input[2].Length > 0 ? s.Node.Input[2] : Attributes.GetFloat(s.Node, "max") is { } b ? r.e.Float(b) : null;
+                string? mask = null;
+                if (min is not null) mask = r.e.Op("GreaterOrEqual", [s.X, min]);
+                if (max is not null) mask = mask is null ? r.e.Op("LessOrEqual", [s.X, max]) : r.e.Op("And", [mask, r.e.Op("LessOrEqual", [s.X, max])]);
+                s.Grads[0] = mask is null ? s.Dy : r.e.Op("Where", [mask, s.Dy, r.e.Float(0f)]);
+            }
+        },
+        ["Softmax"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                var axes = r.e.Int64s(Attributes.GetInt(s.Node, "axis") ?? -1);
+                var dot = r.e.Op("ReduceSum", [r.e.Op("Mul", [s.Dy, s.Y]), axes], Attributes.Int("keepdims", 1));
+                s.Grads[0] = r.e.Op("Mul", [s.Y, r.e.Op("Sub", [s.Dy, dot])]);
+            }
+        },
+        ["LogSoftmax"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                var axes = r.e.Int64s(Attributes.GetInt(s.Node, "axis") ?? -1);
+                var total = r.e.Op("ReduceSum", [s.Dy, axes], Attributes.Int("keepdims", 1));
+                s.Grads[0] = r.e.Op("Sub", [s.Dy, r.e.Op("Mul", [r.e.Op("Exp", [s.Y]), total])]);
+            }
+        },
+        ["BatchNormalization"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.BatchNormFactor(s.Node)]);
+            if (Enumerable.Range(1, s.Node.Input.Count - 1).Any(s.Need)) throw new NotSupportedException($"BatchNormalization with computed parameters (node '{s.Node.Name}')");
+        },
+        ["Conv"] = (r, s) =>
+        {
+            if (s.Need(1) || s.Need(2)) throw new NotSupportedException($"Explanations support Conv only with constant weights and bias (node '{s.Node.Name}')");
+            if (s.Need(0)) s.Grads[0] = r.ConvInputGradient(s.Node, s.Dy);
+        },
+        ["MaxPool"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.MaxPoolGradient(s.Node, s.Dy);
+        },
+        ["GlobalMaxPool"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.GlobalMaxPoolGradient(s.X, s.Dy);
+        },
+        ["AveragePool"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.AveragePoolGradient(s.Node, s.Dy);
+        },
+        ["GlobalAveragePool"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                var shape = r.e.Shape(s.X);
+                var spatial = r.e.Op("Slice", [shape, r.e.Int64s(2), r.e.Int64s(long.MaxValue)]);
+                var count = r.e.Op("Cast", [r.e.Op("ReduceProd", [spatial], Attributes.Int("keepdims", 0))], Attributes.Int("to", (long)TensorProto.Types.DataType.Float));
+                s.Grads[0] = r.e.Op("Div", [r.e.Op("Expand", [s.Dy, shape]), count]);
+            }
+        },
+        ["Pad"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.PadGradient(s.Node, s.Dy);
+        },
+        ["Flatten"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Reshape(s.Dy, r.e.Shape(s.X));
+        },
+        ["Reshape"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Reshape(s.Dy, r.e.Shape(s.X));
+        },
+        ["Squeeze"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Reshape(s.Dy, r.e.Shape(s.X));
+        },
+        ["Unsqueeze"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.e.Reshape(s.Dy, r.e.Shape(s.X));
+        },
+        ["Transpose"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                var perm = Attributes.GetInts(s.Node, "perm") ?? Enumerable.Range(0, r.Rank(s.X)).Reverse().Select(i => (long)i).ToArray();
+                var inverse = new long[perm.Length];
+                for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
+                s.Grads[0] = r.e.Op("Transpose", [s.Dy], Attributes.Ints("perm", inverse));
+            }
+        },
+        ["Concat"] = (r, s) =>
+        {
+            long axis = Attributes.GetInt(s.Node, "axis") ?? 0;
+            var sizes = r.e.Op("Concat", s.Node.Input.Select(input => r.e.Op("Gather", [r.e.Shape(input), r.e.Int64s(r.Normalise(axis, input))])).ToArray(), Attributes.Int("axis", 0));
+            var parts = r.e.Ops("Split", [s.Dy, sizes], s.Node.Input.Count, Attributes.Int("axis", axis));
+            for (int i = 0; i < s.Node.Input.Count; i++) if (s.Need(i)) s.Grads[i] = parts[i];
+        },
+        ["Split"] = (r, s) =>
+        {
+            if (s.Need(0))
+            {
+                long axis = Attributes.GetInt(s.Node, "axis") ?? 0;
+                var parts = s.Node.Output.Select((output, i) => i < s.OutputGrads.Length && s.OutputGrads[i] is { } g ? g : r.e.ZerosLike(output)).ToArray();
+                s.Grads[0] = r.e.Op("Concat", parts, Attributes.Int("axis", axis));
+            }
+        },
+        ["Slice"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.SliceGradient(s.Node, s.Dy);
+        },
+        ["Gemm"] = (r, s) =>
+        {
+            r.GemmGradients(s.Node, s.Dy, s.Need, s.Grads);
+        },
+        ["MatMul"] = (r, s) =>
+        {
+            if (r.Rank(s.Node.Input[0]) < 2 || r.Rank(s.Node.Input[1]) < 2) throw new NotSupportedException($"MatMul with a 1-D operand (node '{s.Node.Name}')");
+            if (s.Need(0)) s.Grads[0] = r.Unbroadcast(r.e.Op("MatMul", [s.Dy, r.SwapLast(s.Node.Input[1])]), s.Node.Input[0], s.Y);
+            if (s.Need(1)) s.Grads[1] = r.Unbroadcast(r.e.Op("MatMul", [r.SwapLast(s.Node.Input[0]), s.Dy]), s.Node.Input[1], s.Y);
+        },
+        ["Expand"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.Unbroadcast(s.Dy, s.X, s.Y);
+        },
+        ["ReduceMean"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.ReduceGradient(s.Node, s.Dy);
+        },
+        ["ReduceSum"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.ReduceGradient(s.Node, s.Dy);
+        },
+        ["Where"] = (r, s) =>
+        {
+            if (s.Need(1)) s.Grads[1] = r.Unbroadcast(r.e.Op("Where", [s.Node.Input[0], s.Dy, r.e.Float(0f)]), s.Node.Input[1], s.Y);
+            if (s.Need(2)) s.Grads[2] = r.Unbroadcast(r.e.Op("Where", [s.Node.Input[0], r.e.Float(0f), s.Dy]), s.Node.Input[2], s.Y);
+        },
     };
+
+    /// <summary>Operators that have a rule.</summary>
+    public static IReadOnlyCollection<string> Supported => Rules.Keys;
 
     /// <summary>Input index -> gradient tensor, for the inputs <paramref name="needs"/> accepts.</summary>
     public Dictionary<int, string> Backward(NodeProto node, string?[] outputGrads, Func<string, bool> needs)
     {
-        if (node.Domain is not ("" or "ai.onnx") || !Supported.Contains(node.OpType))
+        if (node.Domain is not ("" or "ai.onnx") || !Rules.TryGetValue(node.OpType, out var rule))
             throw new NotSupportedException($"Explanations do not support the {(node.Domain.Length > 0 ? node.Domain + "::" : "")}{node.OpType} operation (node '{node.Name}')");
         var grads = new Dictionary<int, string>();
         string dy = outputGrads[0] ?? throw new InvalidOperationException($"node '{node.Name}' has no gradient on its first output");
         bool Need(int i) => i < node.Input.Count && node.Input[i].Length > 0 && needs(node.Input[i]);
-        string x = node.Input.Count > 0 ? node.Input[0] : "", y = node.Output[0];
-
-        switch (node.OpType)
-        {
-            case "Identity" or "Dropout" or "Cast":
-                if (Need(0)) grads[0] = dy;
-                break;
-            case "Neg":
-                if (Need(0)) grads[0] = e.Op("Neg", [dy]);
-                break;
-            case "Add" or "Sum":
-                for (int i = 0; i < node.Input.Count; i++) if (Need(i)) grads[i] = Unbroadcast(dy, node.Input[i], y);
-                break;
-            case "Sub":
-                if (Need(0)) grads[0] = Unbroadcast(dy, node.Input[0], y);
-                if (Need(1)) grads[1] = Unbroadcast(e.Op("Neg", [dy]), node.Input[1], y);
-                break;
-            case "Mul":
-                if (Need(0)) grads[0] = Unbroadcast(e.Op("Mul", [dy, node.Input[1]]), node.Input[0], y);
-                if (Need(1)) grads[1] = Unbroadcast(e.Op("Mul", [dy, node.Input[0]]), node.Input[1], y);
-                break;
-            case "Div":
-                if (Need(0)) grads[0] = Unbroadcast(e.Op("Div", [dy, node.Input[1]]), node.Input[0], y);
-                if (Need(1)) grads[1] = Unbroadcast(e.Op("Neg", [e.Op("Div", [e.Op("Mul", [dy, y]), node.Input[1]])]), node.Input[1], y);
-                break;
-            case "Cos":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Neg", [e.Op("Sin", [x])])]);
-                break;
-            case "Sin":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Cos", [x])]);
-                break;
-            case "Exp":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, y]);
-                break;
-            case "Erf": // GELU, as torch exports it: d erf(x) / dx = 2 / sqrt(pi) exp(-x^2)
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Mul", [e.Float((float)(2 / Math.Sqrt(Math.PI))), e.Op("Exp", [e.Op("Neg", [e.Op("Mul", [x, x])])])])]);
-                break;
-            case "Log":
-                if (Need(0)) grads[0] = e.Op("Div", [dy, x]);
-                break;
-            case "Sqrt":
-                if (Need(0)) grads[0] = e.Op("Div", [dy, e.Op("Mul", [y, e.Float(2f)])]);
-                break;
-            case "Abs":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Sign", [x])]);
-                break;
-            case "Pow":
-                {
-                    var exponent = model.Index.ConstantFloats(node.Input[1]);
-                    if (Need(1) || exponent is not { Length: 1 }) throw new NotSupportedException($"Explanations support Pow only with a constant scalar exponent (node '{node.Name}')");
-                    if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Mul", [e.Float(exponent[0]), e.Op("Pow", [x, e.Float(exponent[0] - 1)])])]);
-                    break;
-                }
-            case "Relu":
-                if (Need(0)) grads[0] = e.Op("Where", [e.Op("Greater", [x, e.Float(0f)]), dy, e.Float(0f)]);
-                break;
-            case "LeakyRelu":
-                if (Need(0))
-                {
-                    float alpha = Attributes.GetFloat(node, "alpha") ?? 0.01f;
-                    grads[0] = e.Op("Where", [e.Op("Greater", [x, e.Float(0f)]), dy, e.Op("Mul", [dy, e.Float(alpha)])]);
-                }
-                break;
-            case "Sigmoid":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Mul", [y, e.Op("Sub", [e.Float(1f), y])])]);
-                break;
-            case "Tanh":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, e.Op("Sub", [e.Float(1f), e.Op("Mul", [y, y])])]);
-                break;
-            case "HardSigmoid":
-                if (Need(0))
-                {
-                    float alpha = Attributes.GetFloat(node, "alpha") ?? 0.2f, beta = Attributes.GetFloat(node, "beta") ?? 0.5f;
-                    grads[0] = e.Op("Where", [Inside(x, alpha, beta), e.Op("Mul", [dy, e.Float(alpha)]), e.Float(0f)]);
-                }
-                break;
-            case "HardSwish":
-                if (Need(0))
-                {
-                    // y = x * hardsigmoid(x) with alpha 1/6, beta 1/2: dy/dx = hardsigmoid(x) + x * alpha * [0 < alpha x + beta < 1].
-                    const float alpha = 1f / 6, beta = 0.5f;
-                    var hard = e.Op("HardSigmoid", [x], Attributes.Float("alpha", alpha), Attributes.Float("beta", beta));
-                    var slope = e.Op("Where", [Inside(x, alpha, beta), e.Op("Mul", [x, e.Float(alpha)]), e.Float(0f)]);
-                    grads[0] = e.Op("Mul", [dy, e.Op("Add", [hard, slope])]);
-                }
-                break;
-            case "Clip":
-                if (Need(0))
-                {
-                    string? min = node.Input.Count > 1 && node.Input[1].Length > 0 ? node.Input[1] : Attributes.GetFloat(node, "min") is { } a ? e.Float(a) : null;
-                    string? max = node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : Attributes.GetFloat(node, "max") is { } b ? e.Float(b) : null;
-                    string? mask = null;
-                    if (min is not null) mask = e.Op("GreaterOrEqual", [x, min]);
-                    if (max is not null) mask = mask is null ? e.Op("LessOrEqual", [x, max]) : e.Op("And", [mask, e.Op("LessOrEqual", [x, max])]);
-                    grads[0] = mask is null ? dy : e.Op("Where", [mask, dy, e.Float(0f)]);
-                }
-                break;
-            case "Softmax":
-                if (Need(0))
-                {
-                    var axes = e.Int64s(Attributes.GetInt(node, "axis") ?? -1);
-                    var dot = e.Op("ReduceSum", [e.Op("Mul", [dy, y]), axes], Attributes.Int("keepdims", 1));
-                    grads[0] = e.Op("Mul", [y, e.Op("Sub", [dy, dot])]);
-                }
-                break;
-            case "LogSoftmax":
-                if (Need(0))
-                {
-                    var axes = e.Int64s(Attributes.GetInt(node, "axis") ?? -1);
-                    var total = e.Op("ReduceSum", [dy, axes], Attributes.Int("keepdims", 1));
-                    grads[0] = e.Op("Sub", [dy, e.Op("Mul", [e.Op("Exp", [y]), total])]);
-                }
-                break;
-            case "BatchNormalization":
-                if (Need(0)) grads[0] = e.Op("Mul", [dy, BatchNormFactor(node)]);
-                if (node.Input.Skip(1).Any(needs)) throw new NotSupportedException($"BatchNormalization with computed parameters (node '{node.Name}')");
-                break;
-            case "Conv":
-                if (Need(1) || Need(2)) throw new NotSupportedException($"Explanations support Conv only with constant weights and bias (node '{node.Name}')");
-                if (Need(0)) grads[0] = ConvInputGradient(node, dy);
-                break;
-            case "MaxPool":
-                if (Need(0)) grads[0] = MaxPoolGradient(node, dy);
-                break;
-            case "GlobalMaxPool":
-                if (Need(0)) grads[0] = GlobalMaxPoolGradient(x, dy);
-                break;
-            case "AveragePool":
-                if (Need(0)) grads[0] = AveragePoolGradient(node, dy);
-                break;
-            case "GlobalAveragePool":
-                if (Need(0))
-                {
-                    var shape = e.Shape(x);
-                    var spatial = e.Op("Slice", [shape, e.Int64s(2), e.Int64s(long.MaxValue)]);
-                    var count = e.Op("Cast", [e.Op("ReduceProd", [spatial], Attributes.Int("keepdims", 0))], Attributes.Int("to", (long)TensorProto.Types.DataType.Float));
-                    grads[0] = e.Op("Div", [e.Op("Expand", [dy, shape]), count]);
-                }
-                break;
-            case "Pad":
-                if (Need(0)) grads[0] = PadGradient(node, dy);
-                break;
-            case "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze":
-                if (Need(0)) grads[0] = e.Reshape(dy, e.Shape(x));
-                break;
-            case "Transpose":
-                if (Need(0))
-                {
-                    var perm = Attributes.GetInts(node, "perm") ?? Enumerable.Range(0, Rank(x)).Reverse().Select(i => (long)i).ToArray();
-                    var inverse = new long[perm.Length];
-                    for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
-                    grads[0] = e.Op("Transpose", [dy], Attributes.Ints("perm", inverse));
-                }
-                break;
-            case "Concat":
-                {
-                    long axis = Attributes.GetInt(node, "axis") ?? 0;
-                    var sizes = e.Op("Concat", node.Input.Select(input => e.Op("Gather", [e.Shape(input), e.Int64s(Normalise(axis, input))])).ToArray(), Attributes.Int("axis", 0));
-                    var parts = e.Ops("Split", [dy, sizes], node.Input.Count, Attributes.Int("axis", axis));
-                    for (int i = 0; i < node.Input.Count; i++) if (Need(i)) grads[i] = parts[i];
-                    break;
-                }
-            case "Split":
-                if (Need(0))
-                {
-                    long axis = Attributes.GetInt(node, "axis") ?? 0;
-                    var parts = node.Output.Select((output, i) => i < outputGrads.Length && outputGrads[i] is { } g ? g : e.ZerosLike(output)).ToArray();
-                    grads[0] = e.Op("Concat", parts, Attributes.Int("axis", axis));
-                }
-                break;
-            case "Slice":
-                if (Need(0)) grads[0] = SliceGradient(node, dy);
-                break;
-            case "Gemm":
-                GemmGradients(node, dy, Need, grads);
-                break;
-            case "MatMul":
-                {
-                    if (Rank(node.Input[0]) < 2 || Rank(node.Input[1]) < 2) throw new NotSupportedException($"MatMul with a 1-D operand (node '{node.Name}')");
-                    if (Need(0)) grads[0] = Unbroadcast(e.Op("MatMul", [dy, SwapLast(node.Input[1])]), node.Input[0], y);
-                    if (Need(1)) grads[1] = Unbroadcast(e.Op("MatMul", [SwapLast(node.Input[0]), dy]), node.Input[1], y);
-                    break;
-                }
-            case "Expand":
-                if (Need(0)) grads[0] = Unbroadcast(dy, x, y);
-                break;
-            case "ReduceMean" or "ReduceSum":
-                if (Need(0)) grads[0] = ReduceGradient(node, dy);
-                break;
-            case "Where":
-                if (Need(1)) grads[1] = Unbroadcast(e.Op("Where", [node.Input[0], dy, e.Float(0f)]), node.Input[1], y);
-                if (Need(2)) grads[2] = Unbroadcast(e.Op("Where", [node.Input[0], e.Float(0f), dy]), node.Input[2], y);
-                break;
-        }
+        rule(this, new Step(node, dy, node.Input.Count > 0 ? node.Input[0] : "", node.Output[0], outputGrads, Need, grads));
         return grads;
     }
 

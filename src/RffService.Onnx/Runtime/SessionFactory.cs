@@ -29,12 +29,33 @@ public sealed record OrtSession(InferenceSession Session, string ExecutionProvid
 /// feature and solver graphs), so every session gets the same optimisation level, threads, logging and provider.
 /// In <see cref="ExecutionProviderMode.Auto"/> a missing CUDA provider falls back to the CPU, reported once.
 /// </summary>
-public sealed class SessionFactory(SessionSettings settings, Action<string>? onCpuFallback = null)
+public sealed class SessionFactory(SessionSettings settings, Action<string>? onCpuFallback)
 {
     public const string Cpu = "CPUExecutionProvider";
     public const string Cuda = "CUDAExecutionProvider";
 
     private int _fallbackReported;
+
+    /// <summary>
+    /// ONNX Runtime's process-wide environment, with its telemetry switched off before any session exists: a server
+    /// sends nothing home and writes nothing outside its configured folders.
+    /// </summary>
+    public static OrtEnv Environment => Env.Value;
+
+    private static readonly Lazy<OrtEnv> Env = new(() =>
+    {
+        // Outside Windows, ONNX Runtime reads ORT_DISABLE_TELEMETRY from the native environment when it starts (no
+        // uploader, device identifier or offline cache under HOME); .NET's SetEnvironmentVariable does not reach it.
+        if (!OperatingSystem.IsWindows()) _ = SetNativeEnvironment("ORT_DISABLE_TELEMETRY", "1", overwrite: 0);
+        var env = OrtEnv.Instance();
+        env.DisableTelemetryEvents();
+        return env;
+    });
+
+    public SessionFactory(SessionSettings settings) : this(settings, null) { }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
+    private static extern int SetNativeEnvironment(string name, string value, int overwrite);
 
     public SessionSettings Settings => settings;
 
@@ -42,6 +63,7 @@ public sealed class SessionFactory(SessionSettings settings, Action<string>? onC
 
     public OrtSession Create(byte[] model)
     {
+        _ = Environment;
         var (options, provider) = Options();
         using (options) return new OrtSession(new InferenceSession(model, options), provider);
     }
@@ -52,7 +74,7 @@ public sealed class SessionFactory(SessionSettings settings, Action<string>? onC
         var options = NewOptions();
         try
         {
-            if (!OrtEnv.Instance().GetAvailableProviders().Contains(Cuda))
+            if (!Environment.GetAvailableProviders().Contains(Cuda))
                 throw new InvalidOperationException("this ONNX Runtime build has no CUDA execution provider (build with -p:OnnxRuntimeFlavor=Gpu)");
             options.AppendExecutionProvider_CUDA(settings.CudaDeviceId);
             return (options, Cuda);

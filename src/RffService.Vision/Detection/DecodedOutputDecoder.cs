@@ -22,6 +22,9 @@ public sealed class DecodedOutputDecoder : IDetectionDecoder
         (_width, _height) = config.Normalized ? (1f, 1f) : (inputWidth, inputHeight);
     }
 
+    /// <summary>The graph decoded and suppressed: a detection cannot be traced back to the score that produced it.</summary>
+    public ScoreCell? ScoreOf(Candidate candidate) => null;
+
     public IReadOnlyList<string> OutputNames => [_config.BoxesOutput, _config.LabelsOutput, _config.ScoresOutput];
 
     public bool CheckOutputs(IReadOnlyDictionary<string, (float[] Values, long[] Shape)> outputs)

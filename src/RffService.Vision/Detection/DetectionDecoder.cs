@@ -11,6 +11,10 @@ public sealed record DetectionParameters(float ScoreThreshold, float IouThreshol
 
 /// <summary>A detection on the model's input: class index into the labels, score, box as fractions of the input size.</summary>
 /// <param name="Prior">The default box it was decoded from (raw SSD outputs), or -1 when the model decoded it itself.</param>
+/// <summary>One score of a detector's score output [priors, columns]: the row of a default box and a class's column.</summary>
+/// <param name="Probabilities">True when the scores are probabilities already (no softmax over the row).</param>
+public sealed record ScoreCell(int Prior, int Column, int Columns, bool Probabilities);
+
 public readonly record struct Candidate(int ClassIndex, float Score, Box Box, int Prior = -1);
 
 /// <summary>Turns one image's slice of a detector's outputs into detections (best first).</summary>
@@ -26,6 +30,12 @@ public interface IDetectionDecoder
     bool CheckOutputs(IReadOnlyDictionary<string, (float[] Values, long[] Shape)> outputs);
 
     List<Candidate> Decode(IReadOnlyDictionary<string, (float[] Values, long[] Shape)> outputs, int image, DetectionParameters parameters);
+
+    /// <summary>
+    /// Where a detection's class score lies in the score output (its default box's row, its class's column), for
+    /// explanations of that detection; null when the decoder cannot trace a detection back to a score.
+    /// </summary>
+    ScoreCell? ScoreOf(Candidate candidate);
 
     static IDetectionDecoder Create(DetectionConfig config, int labels, int inputWidth, int inputHeight) => config.Layout switch
     {

@@ -37,6 +37,9 @@ public sealed class SsdDecoder : IDetectionDecoder
     /// <summary>The column of a label's score in a prior's row of K + 1 scores (the background column skipped).</summary>
     public int ScoreColumn(int label) => label < _config.BackgroundClass ? label : label + 1;
 
+    public ScoreCell? ScoreOf(Candidate candidate) =>
+        candidate.Prior < 0 ? null : new ScoreCell(candidate.Prior, ScoreColumn(candidate.ClassIndex), _labels + 1, _config.ScoresAreProbabilities);
+
     public bool CheckOutputs(IReadOnlyDictionary<string, (float[] Values, long[] Shape)> outputs)
     {
         var scores = outputs[_config.ScoresOutput].Shape;

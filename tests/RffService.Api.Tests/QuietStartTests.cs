@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using RffService.TestSupport;
+
+namespace RffService.Api.Tests;
+
+/// <summary>
+/// The published app as a container starts it, with HOME pointing at an empty folder: it writes nothing there (no
+/// ONNX Runtime telemetry state, no DataProtection keys), and everything it prints is Serilog's, with no warning.
+/// </summary>
+[Trait("Category", "Slow")]
+[Trait("Needs", "Process")]
+public class QuietStartTests
+{
+    private static readonly Regex SerilogLine = new(@"^\[\d{2}:\d{2}:\d{2} (VRB|DBG|INF|WRN|ERR|FTL)\] ", RegexOptions.Compiled);
+
+    [Fact]
+    public async Task Start_writes_nothing_under_home_and_prints_only_serilog_lines_without_warnings()
+    {
+        using var models = new TestModelRepository().AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
+        var home = Directory.CreateTempSubdirectory("rff-home-");
+        try
+        {
+            int port = FreePort();
+            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "RffService.Api.dll")])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = home.FullName,
+                Environment =
+                {
+                    ["HOME"] = home.FullName,
+                    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
+                    ["Inference__ModelsPath"] = models.Root,
+                    ["Inference__DefaultClassificationModel"] = "tiny",
+                },
+            };
+            start.Environment.Remove("ORT_DISABLE_TELEMETRY"); // the app must switch it off itself
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            try
+            {
+                await Until(async () => (await http.GetAsync("/health/ready")).IsSuccessStatusCode, process);
+                // Everything start-up does: a classification, and the explanation check in the background.
+                var png = new ByteArrayContent(TestImages.Png(16, 16)) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } };
+                Assert.Equal(HttpStatusCode.OK, (await http.PostAsync("/classify", png)).StatusCode);
+                await Until(async () => JsonDocument.Parse(await http.GetStringAsync("/models")).RootElement.GetProperty("models")[0]
+                    .GetProperty("explanations").GetString() == "ready", process);
+            }
+            finally
+            {
+                Process.Start("kill", ["-TERM", process.Id.ToString()])!.WaitForExit();
+                process.WaitForExit(15_000);
+            }
+            var lines = ((await output) + (await errors)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.NotEmpty(lines);
+            Assert.All(lines, line => Assert.Matches(SerilogLine, line));
+            Assert.DoesNotContain(lines, line => line.Contains(" WRN] ") || line.Contains(" ERR] ") || line.Contains(" FTL] "));
+            Assert.Empty(home.EnumerateFileSystemInfos("*", SearchOption.AllDirectories).Select(f => f.FullName));
+        }
+        finally
+        {
+            home.Delete(recursive: true);
+        }
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, Process process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if (await condition()) return;
+            }
+            catch (HttpRequestException) { }
+            Assert.False(process.HasExited, $"the service exited ({process.ExitCode})");
+            Assert.True(DateTime.UtcNow < deadline, "the service did not get there within 60 s");
+            await Task.Delay(100);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
