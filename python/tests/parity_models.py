@@ -135,21 +135,33 @@ class ResidualAfterReluNet(nn.Module):
         return self.readout(torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1))
 
 
+def _basic_block_forward(self, x):
+    """torchvision's BasicBlock.forward with the residual sum out of place (`out + identity`, not `out += identity`),
+    so the hooked BatchNorm output keeps its own value; the function, and so the export, are the same."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
 def resnet18_rff_stem(classes=3):
     """torchvision's ResNet-18 with its first convolution replaced by an RffConv2d (7x7, stride 2), for gray images."""
     model = torchvision.models.resnet18(num_classes=classes)
     model.conv1 = RffConv2d(1, 64, 7, sigma=4.0, stride=2, padding=3, trainable=True, seed=9)
+    for block in model.modules():
+        if isinstance(block, torchvision.models.resnet.BasicBlock):
+            block.forward = types.MethodType(_basic_block_forward, block)
     return model
 
 
 def cam_references(model, x, target):
-    """Activations of every feature module (and residual block) output, and of every ReLU's input (torchvision's residual
-    blocks add before their last ReLU), with autograd's Grad-CAM and Layer-CAM of the target score."""
+    """Activations of every feature module (and residual block) output, and of every ReLU's and max pooling's input
+    (residual sums go straight into them: torchvision's blocks add before their last ReLU), with autograd's Grad-CAM and
+    Layer-CAM of the target score."""
     outputs = []
     hooks = [m.register_forward_hook(lambda m, i, out, name=name: outputs.append((name, out)))
              for name, m in model.named_modules() if isinstance(m, FEATURE_MODULES + (ResidualRffBlock,))]
     hooks += [m.register_forward_hook(lambda m, i, out, name=name: outputs.append((name + ":input", i[0])))
-              for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+              for name, m in model.named_modules() if isinstance(m, (nn.ReLU, nn.MaxPool2d))]
     try:
         score = model(x)[0, target]
     finally:

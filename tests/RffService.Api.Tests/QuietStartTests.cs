@@ -30,7 +30,8 @@ public class QuietStartTests
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
-                WorkingDirectory = home.FullName,
+                // As `dotnet run` starts it: from the project folder (its appsettings.json and wwwroot).
+                WorkingDirectory = Path.Combine(DefaultModelsTests.RepositoryRoot(), "src", "RffService.Api"),
                 Environment =
                 {
                     ["HOME"] = home.FullName,
@@ -80,7 +81,7 @@ public class QuietStartTests
                 if (await condition()) return;
             }
             catch (HttpRequestException) { }
-            Assert.False(process.HasExited, $"the service exited ({process.ExitCode})");
+            if (process.HasExited) Assert.Fail($"the service exited ({process.ExitCode})");
             Assert.True(DateTime.UtcNow < deadline, "the service did not get there within 60 s");
             await Task.Delay(100);
         }
