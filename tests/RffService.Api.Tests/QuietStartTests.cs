@@ -9,7 +9,7 @@ using RffService.TestSupport;
 namespace RffService.Api.Tests;
 
 /// <summary>
-/// The published app as a container starts it, with HOME pointing at an empty folder: it writes nothing there (no
+/// The app as a process: started as a container starts it, with HOME pointing at an empty folder: it writes nothing there (no
 /// ONNX Runtime telemetry state, no DataProtection keys), and everything it prints is Serilog's, with no warning.
 /// </summary>
 [Trait("Category", "Slow")]
@@ -36,6 +36,7 @@ public class QuietStartTests
                 {
                     ["HOME"] = home.FullName,
                     ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
+                    ["Api__GrpcPort"] = "0", // one address, no gRPC, on purpose: no warning
                     ["Inference__ModelsPath"] = models.Root,
                     ["Inference__DefaultClassificationModel"] = "tiny",
                 },
@@ -68,6 +69,50 @@ public class QuietStartTests
         finally
         {
             home.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Started_from_another_folder_it_reads_its_own_settings_and_says_when_grpc_is_off()
+    {
+        using var models = new TestModelRepository().AddModel("tiny", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
+        var elsewhere = Directory.CreateTempSubdirectory("rff-cwd-");
+        try
+        {
+            int port = FreePort();
+            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "RffService.Api.dll")])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = elsewhere.FullName, // no appsettings.json here
+                Environment =
+                {
+                    ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}", // Api:GrpcPort keeps its default, 5081: not listened on
+                    ["Inference__ModelsPath"] = models.Root,
+                    ["Inference__DefaultClassificationModel"] = "tiny",
+                },
+            };
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            try
+            {
+                await Until(async () => (await http.GetAsync("/health/ready")).IsSuccessStatusCode, process);
+            }
+            finally
+            {
+                Process.Start("kill", ["-TERM", process.Id.ToString()])!.WaitForExit();
+                process.WaitForExit(15_000);
+            }
+            var lines = ((await output) + (await errors)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            // appsettings.json's Serilog console sink, found in the app's folder, writes the log.
+            Assert.Contains(lines, line => SerilogLine.IsMatch(line) && line.Contains("Model repository"));
+            Assert.Contains(lines, line => line.Contains(" WRN] ") && line.Contains("gRPC (Open Inference Protocol) is off") && line.Contains("5081"));
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
         }
     }
 

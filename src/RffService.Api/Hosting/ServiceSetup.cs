@@ -114,7 +114,23 @@ public static class ServiceSetup
         app.UseStaticFiles();
         app.UseRffSwagger();
         app.Logger.LogInformation("Model repository: {Path}", app.Services.GetRequiredService<ModelRepository>().RootPath);
+        app.Lifetime.ApplicationStarted.Register(() => ReportGrpcListener(app));
         return app;
+    }
+
+    /// <summary>Says at start whether the gRPC port is listened on: Kestrel listens on the configured addresses only, so a port missing from them means no gRPC.</summary>
+    private static void ReportGrpcListener(WebApplication app)
+    {
+        int port = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.GrpcPort;
+        if (port <= 0) return;
+        var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
+        if (addresses.Count == 0 || addresses.Any(a => Uri.TryCreate(a.Replace("*", "localhost").Replace("+", "localhost"), UriKind.Absolute, out var uri) && uri.Port == port))
+            app.Logger.LogInformation("gRPC (Open Inference Protocol) on port {Port}, HTTP/2 only", port);
+        else
+            app.Logger.LogWarning("gRPC (Open Inference Protocol) is off: Api:GrpcPort is {Port} but the service listens only on {Addresses}. " +
+                                  "Add http://0.0.0.0:{Port} to the listening addresses (ASPNETCORE_URLS, --urls or Kestrel:Endpoints), or set Api:GrpcPort=0",
+                port, string.Join(", ", addresses), port);
     }
 
     public static WebApplication MapRffEndpoints(this WebApplication app)
