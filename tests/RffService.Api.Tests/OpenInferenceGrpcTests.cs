@@ -65,7 +65,18 @@ public class OpenInferenceGrpcTests(ServiceFactory factory) : IClassFixture<Serv
         var bytes = new byte[values.Length * 4];
         for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
         raw.RawInputContents.Add(ByteString.CopyFrom(bytes));
-        Assert.Equal(rest, (await client.ModelInferAsync(raw)).Outputs[0].Contents.Fp32Contents);
+        // Raw in, raw out: the output's metadata in outputs, its values as little-endian FP32 in raw_output_contents.
+        var rawAnswer = await client.ModelInferAsync(raw);
+        Assert.Equal([1L, 3], rawAnswer.Outputs[0].Shape);
+        Assert.Equal(0, rawAnswer.Outputs[0].Contents?.Fp32Contents.Count ?? 0);
+        var rawOut = rawAnswer.RawOutputContents[0].ToByteArray();
+        Assert.Equal(rest, Enumerable.Range(0, rawOut.Length / 4).Select(i => BinaryPrimitives.ReadSingleLittleEndian(rawOut.AsSpan(i * 4))).ToArray());
+
+        // Typed contents and raw contents together: the protocol allows one or the other.
+        raw.Inputs[0].Contents = new InferTensorContents { Fp32Contents = { values } };
+        var both = await Assert.ThrowsAsync<RpcException>(() => client.ModelInferAsync(raw).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, both.StatusCode);
+        Assert.Contains("one or the other", both.Status.Detail);
     }
 
     [Fact]
@@ -88,9 +99,11 @@ public class OpenInferenceGrpcTests(ServiceFactory factory) : IClassFixture<Serv
         BinaryPrimitives.WriteUInt32LittleEndian(element, (uint)image.Length);
         image.CopyTo(element, 4);
         raw.RawInputContents.Add(ByteString.CopyFrom([.. element, .. element]));
-        var detections = (await client.ModelInferAsync(raw)).Outputs.ToDictionary(o => o.Name);
-        Assert.Equal([2L], detections["num_detections"].Shape);
-        Assert.Equal(detections["num_detections"].Contents.Int64Contents[0], detections["num_detections"].Contents.Int64Contents[1]);
+        var answer = await client.ModelInferAsync(raw);
+        int at = answer.Outputs.Select(o => o.Name).ToList().IndexOf("num_detections");
+        Assert.Equal([2L], answer.Outputs[at].Shape);
+        var counts = answer.RawOutputContents[at].Span; // INT64, little-endian
+        Assert.Equal(BinaryPrimitives.ReadInt64LittleEndian(counts), BinaryPrimitives.ReadInt64LittleEndian(counts[8..]));
     }
 
     [Fact]

@@ -99,6 +99,14 @@ public class HotReloadTests
         var model = await client.GetFromJsonAsync<JsonElement>("/models/tiny");
         Assert.Equal(2, model.GetProperty("version").GetInt32());
         Assert.Equal("ready", model.GetProperty("state").GetString());
+        // The failed reload is visible next to the version still serving, and counted.
+        var failure = model.GetProperty("lastReloadFailure");
+        Assert.Contains("not a valid ONNX model", failure.GetProperty("error").GetString());
+        Assert.True(DateTimeOffset.UtcNow - failure.GetProperty("at").GetDateTimeOffset() < TimeSpan.FromMinutes(5));
+        Assert.Contains("rff_model_reload_failures_total{model=\"tiny\"} 1", await client.GetStringAsync("/metrics"));
+        // The same broken files are not loaded again.
+        var again = await (await client.PostAsync("/admin/models/reload", null)).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.DoesNotContain(again.EnumerateArray(), r => r.GetProperty("model").GetString() == "tiny");
     }
 
     [Fact]

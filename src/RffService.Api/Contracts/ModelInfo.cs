@@ -22,6 +22,7 @@ namespace RffService.Api.Contracts;
 /// <param name="Explanations">checking (the layers' gradients are being checked in the background; the model already serves), ready, or unavailable (see explanationError).</param>
 /// <param name="ExplanationError">Why the model cannot be explained at all, when it cannot.</param>
 /// <param name="UnrecognisedRffChains">Cos-after-Conv chains that were not read as RFF layers, with the reason (they still serve, as plain feature maps).</param>
+/// <param name="LastReloadFailure">When new files of the model last failed to load and why, while the version shown keeps serving; null when the files served are the newest.</param>
 /// <param name="ConfigInferred">True when the folder has no config.json and the configuration shown was inferred from the ONNX file.</param>
 public sealed record ModelInfo(
     string Name,
@@ -41,7 +42,8 @@ public sealed record ModelInfo(
     string? Explanations,
     string? ExplanationError,
     IReadOnlyList<UnrecognisedRffChain> UnrecognisedRffChains,
-    bool ConfigInferred)
+    bool ConfigInferred,
+    ReloadFailureInfo? LastReloadFailure)
 {
     public static ModelInfo From(ModelEntry model) => new(
         model.Name,
@@ -61,8 +63,14 @@ public sealed record ModelInfo(
         model.Runtime?.Explanations.State.ToString().ToLowerInvariant(),
         model.Runtime?.Explanations.Error,
         model.Runtime?.UnrecognisedRffChains ?? [],
-        model.ConfigInferred);
+        model.ConfigInferred,
+        model.LastReloadFailure is { } failure ? new ReloadFailureInfo(failure.At, failure.Error) : null);
 }
+
+/// <summary>New files of a model that failed to load; the version shown keeps serving.</summary>
+/// <param name="At">When (UTC).</param>
+/// <param name="Error">Why they failed to load.</param>
+public sealed record ReloadFailureInfo(DateTimeOffset At, string Error);
 
 /// <summary>A layer explanations can use.</summary>
 /// <param name="Name">Layer name (the producing node's), for /cam's layer parameter.</param>

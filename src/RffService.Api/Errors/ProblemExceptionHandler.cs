@@ -9,7 +9,7 @@ namespace RffService.Api.Errors;
 /// Turns exceptions into RFC 7807 problem details. Expected failures keep their status and message; anything else is
 /// a 500 whose detail reveals nothing, and is logged.
 /// </summary>
-internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> logger, Metrics.PrometheusMetrics metrics) : IExceptionHandler
 {
     private const string OpenInferencePrefix = "/v2";
 
@@ -25,7 +25,10 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
             _ => Problem(StatusCodes.Status500InternalServerError, "Internal error", "An unexpected error occurred; it has been logged."),
         };
         if (problem.Status == StatusCodes.Status500InternalServerError)
+        {
+            metrics.UnhandledException("http");
             logger.LogError(exception, "Unhandled exception on {Method} {Path}", context.Request.Method, context.Request.Path);
+        }
         bool retry = problem.Status == StatusCodes.Status503ServiceUnavailable && exception is not InferenceException { Permanent: true };
         await WriteAsync(context, problem, cancellationToken, retry ? "1" : null);
         return true;

@@ -90,6 +90,7 @@ public static class ServiceSetup
         {
             var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
             grpc.MaxReceiveMessageSize = (int)Math.Min(api.MaxRequestBytes, int.MaxValue);
+            grpc.Interceptors.Add<UnhandledExceptionInterceptor>();
         });
         services.AddSingleton<OpenInferenceService>();
         services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models", tags: [HealthEndpoints.ReadyTag]);

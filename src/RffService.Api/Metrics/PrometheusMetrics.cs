@@ -19,11 +19,19 @@ public sealed class PrometheusMetrics : IInferenceMetrics
     private readonly Counter _imagesDecoded;
     private readonly Gauge _modelState, _queueLength;
     private readonly Histogram _queueSeconds;
+    private readonly Counter _unhandled, _reloadFailures;
     private static readonly string[] States = ["loading", "ready", "failed"];
 
-    public PrometheusMetrics()
+    public PrometheusMetrics(RffService.Onnx.Explanations.GraphSessionCache? explanationGraphs = null)
     {
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        _unhandled = factory.CreateCounter("rff_unhandled_exceptions_total",
+            "Requests that failed with an unexpected error (answered 500, or gRPC INTERNAL), by surface (http, grpc). Anything a client or a model can cause has its own 4xx: this stays 0.", "surface");
+        _reloadFailures = factory.CreateCounter("rff_model_reload_failures_total",
+            "New model files that failed to load while the previous version kept serving, by model.", "model");
+        _unhandled.WithLabels("http");
+        _unhandled.WithLabels("grpc");
+        if (explanationGraphs is not null) RegisterCache(factory, explanationGraphs);
         _requests = factory.CreateCounter("rff_http_requests_total",
             "HTTP requests by endpoint (route pattern), model and status code.", "endpoint", "model", "status");
         _requestSeconds = factory.CreateHistogram("rff_http_request_duration_seconds",
@@ -46,6 +54,31 @@ public sealed class PrometheusMetrics : IInferenceMetrics
             new HistogramConfiguration { LabelNames = ["model"], Buckets = LatencyBuckets });
         DotNetStats.Register(Registry);
     }
+
+    /// <summary>The explanation graphs' session cache: entries, estimated bytes against the budget, hits, misses, evictions (read at each scrape).</summary>
+    private void RegisterCache(MetricFactory factory, RffService.Onnx.Explanations.GraphSessionCache cache)
+    {
+        var entries = factory.CreateGauge("rff_explanation_graphs", "Explanation graph sessions kept (all models).");
+        var bytes = factory.CreateGauge("rff_explanation_graph_bytes", "Estimated memory of the kept explanation graph sessions.");
+        var budget = factory.CreateGauge("rff_explanation_graph_budget_bytes", "Their budget (Inference:ExplanationGraphBudgetMB).");
+        var hits = factory.CreateCounter("rff_explanation_graph_hits_total", "Explanation runs whose graph session was kept.");
+        var misses = factory.CreateCounter("rff_explanation_graph_misses_total", "Explanation runs that built their graph session.");
+        var evictions = factory.CreateCounter("rff_explanation_graph_evictions_total", "Graph sessions evicted to stay within the budget.");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            entries.Set(cache.Count);
+            bytes.Set(cache.Bytes);
+            budget.Set(cache.BudgetBytes);
+            hits.IncTo(cache.Hits);
+            misses.IncTo(cache.Misses);
+            evictions.IncTo(cache.Evictions);
+        });
+    }
+
+    public void ReloadFailed(string model) => _reloadFailures.WithLabels(model).Inc();
+
+    /// <summary>A request failed with an unexpected error on <paramref name="surface"/> (http or grpc).</summary>
+    public void UnhandledException(string surface) => _unhandled.WithLabels(surface).Inc();
 
     public void ImageDecoded(string format) => _imagesDecoded.WithLabels(format).Inc();
 

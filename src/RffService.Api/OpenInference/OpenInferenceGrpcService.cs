@@ -69,7 +69,14 @@ public sealed class OpenInferenceGrpcService(OpenInferenceService oip) : G.GRPCI
         {
             var result = await oip.InferAsync(request.ModelName, Version(request.ModelVersion), Read(request), context.CancellationToken);
             var response = new G.ModelInferResponse { ModelName = result.ModelName, ModelVersion = result.ModelVersion, Id = result.Id ?? "" };
-            response.Outputs.AddRange(result.Outputs.Select(Write));
+            if (request.RawInputContents.Count > 0)
+            {
+                // Raw in, raw out (as Triton answers): each output's metadata, its data in raw_output_contents, in order.
+                response.Outputs.AddRange(result.Outputs.Select(t => new G.ModelInferResponse.Types.InferOutputTensor { Name = t.Name, Datatype = t.Datatype, Shape = { t.Shape } }));
+                response.RawOutputContents.AddRange(result.Outputs.Select(Raw));
+            }
+            else
+                response.Outputs.AddRange(result.Outputs.Select(Write));
             return response;
         }
         catch (InferenceException ex)
@@ -88,6 +95,8 @@ public sealed class OpenInferenceGrpcService(OpenInferenceService oip) : G.GRPCI
     {
         if (request.RawInputContents.Count > 0 && request.RawInputContents.Count != request.Inputs.Count)
             throw Bad($"raw_input_contents has {request.RawInputContents.Count} entries for {request.Inputs.Count} inputs.");
+        if (request.RawInputContents.Count > 0 && request.Inputs.FirstOrDefault(HasContents) is { } both)
+            throw Bad($"Input '{Text.Shorten(both.Name)}' has typed contents while the request also has raw_input_contents; the protocol allows one or the other.");
         var inputs = request.Inputs.Select((input, i) =>
         {
             long count = input.Shape.Aggregate(1L, (a, b) => a * b);
@@ -158,6 +167,45 @@ public sealed class OpenInferenceGrpcService(OpenInferenceService oip) : G.GRPCI
             default: throw new InvalidOperationException($"output '{tensor.Name}' holds {tensor.Data.GetType().Name}");
         }
         return output;
+    }
+
+    private static bool HasContents(G.ModelInferRequest.Types.InferInputTensor input) => input.Contents is { } c &&
+        c.Fp32Contents.Count + c.Fp64Contents.Count + c.IntContents.Count + c.Int64Contents.Count + c.UintContents.Count + c.Uint64Contents.Count +
+        c.BoolContents.Count + c.BytesContents.Count > 0;
+
+    /// <summary>An output as raw bytes: little-endian FP32 or INT64 values, or BYTES elements each behind a 4-byte little-endian length.</summary>
+    private static ByteString Raw(ResponseTensor tensor)
+    {
+        switch (tensor.Data)
+        {
+            case float[] floats:
+                {
+                    var bytes = new byte[floats.Length * 4];
+                    for (int i = 0; i < floats.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), floats[i]);
+                    return ByteString.CopyFrom(bytes);
+                }
+            case long[] longs:
+                {
+                    var bytes = new byte[longs.Length * 8];
+                    for (int i = 0; i < longs.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(i * 8), longs[i]);
+                    return ByteString.CopyFrom(bytes);
+                }
+            case string[] strings:
+                {
+                    var stream = new MemoryStream();
+                    Span<byte> length = stackalloc byte[4];
+                    foreach (var text in strings)
+                    {
+                        var element = Encoding.UTF8.GetBytes(text);
+                        BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)element.Length);
+                        stream.Write(length);
+                        stream.Write(element);
+                    }
+                    return ByteString.CopyFrom(stream.ToArray());
+                }
+            default:
+                throw new InvalidOperationException($"output '{tensor.Name}' holds {tensor.Data.GetType().Name}");
+        }
     }
 
     private static InferenceException Bad(string detail) => new(ErrorKind.BadInput, "Invalid inference request", detail);

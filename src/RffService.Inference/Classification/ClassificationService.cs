@@ -26,6 +26,7 @@ public sealed class ClassificationService(ModelResolver resolver, ImagePipeline 
         for (int i = 0; i < results.Length; i++)
         {
             var (image, outputs) = batch.Runs[i];
+            outputs.EnsureFinite(model.Name, [runtime.Session.OutputName]);
             var probabilities = Probabilities(outputs[runtime.Session.OutputName].Values, config.Labels.Count, config.Output.Probabilities);
             var predictions = TopK.Select(probabilities, topK)
                 .Select(index => new Prediction(config.Labels[index], index, probabilities[index]))

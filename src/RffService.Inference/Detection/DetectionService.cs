@@ -68,6 +68,7 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
     /// </summary>
     public static List<(Detection Detection, Candidate Candidate)> Decode(ModelRuntime runtime, PreparedImage image, RunOutputs outputs, DetectionParameters parameters)
     {
+        outputs.EnsureFinite(runtime.Session.ModelName, runtime.Decoder!.OutputNames);
         var labels = runtime.Config.Labels;
         var result = new List<(Detection, Candidate)>();
         int width = image.Transform.OriginalWidth, height = image.Transform.OriginalHeight;

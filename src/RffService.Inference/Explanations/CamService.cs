@@ -159,6 +159,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
             long camStarted = Stopwatch.GetTimestamp();
             var weights = requested is { } named ? new ClassTarget(named, classes, config.Output.Probabilities).Weights(explainer.ScoreShape) : null;
             var run = await RunGraphAsync(runtime, explainer, image, weights, layers, cancellationToken);
+            Runtime.RunOutputs.Finite(runtime.Session.ModelName, explainer.ScoreOutput, run.Scores);
             var scores = run.Scores.AsSpan(0, classes);
             int index = requested ?? TopK.Select(scores, 1)[0]; // the first highest score, as the graph's ArgMax picks it
             var probabilities = ClassificationService.Probabilities(scores, classes, config.Output.Probabilities);
@@ -262,25 +263,45 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
     private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);
 
     /// <summary>
-    /// The layers' activations for blank reference images, kept per model runtime, layer set, size and fill colour:
-    /// most images of one kind share a background, so the blank run is usually done once. Bounded; cleared when full.
+    /// The layers' activations for blank reference images, kept per model runtime, layer, size and fill colour: most
+    /// images of one kind share a background, so the blank run is usually done once. Bounded by entries and by bytes
+    /// (cleared when either is full); one entry per layer, so layer lists in any order share them.
     /// </summary>
     private sealed class BlankReferences
     {
         private const int Capacity = 256;
-        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelRuntime, System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<float[]>>> _byModel = new();
+        private const long MaxBytes = 64L << 20;
+        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelRuntime, Cache> _byModel = new();
+
+        private sealed class Cache
+        {
+            public readonly System.Collections.Concurrent.ConcurrentDictionary<string, float[]> Entries = new();
+            public long Bytes;
+        }
 
         public async Task<IReadOnlyList<float[]>> GetAsync(ModelRuntime runtime, IReadOnlyList<CamLayer> layers, float[] blank, long[] shape,
             Func<Task<IReadOnlyList<float[]>>> compute)
         {
             var cache = _byModel.GetOrCreateValue(runtime);
             int plane = (int)(shape[2] * shape[3]);
-            string key = string.Join("|", layers.Select(l => l.Tensor)) + "|" + string.Join("x", shape) + "|" +
-                         string.Join(",", Enumerable.Range(0, (int)shape[1]).Select(c => blank[c * plane].ToString("R", CultureInfo.InvariantCulture)));
-            if (cache.TryGetValue(key, out var known)) return known;
+            string image = string.Join("x", shape) + "|" +
+                           string.Join(",", Enumerable.Range(0, (int)shape[1]).Select(c => blank[c * plane].ToString("R", CultureInfo.InvariantCulture)));
+            var keys = layers.Select(l => l.Tensor + "|" + image).ToList();
+            var known = keys.Select(k => cache.Entries.GetValueOrDefault(k)).ToList();
+            if (known.All(k => k is not null)) return known!;
             var computed = await compute();
-            if (cache.Count >= Capacity) cache.Clear();
-            cache[key] = computed;
+            long bytes = computed.Sum(a => (long)a.Length * sizeof(float));
+            lock (cache)
+            {
+                if (cache.Entries.Count + keys.Count > Capacity || cache.Bytes + bytes > MaxBytes)
+                {
+                    cache.Entries.Clear();
+                    cache.Bytes = 0;
+                }
+                if (bytes <= MaxBytes)
+                    for (int i = 0; i < keys.Count; i++)
+                        if (cache.Entries.TryAdd(keys[i], computed[i])) cache.Bytes += (long)computed[i].Length * sizeof(float);
+            }
             return computed;
         }
     }

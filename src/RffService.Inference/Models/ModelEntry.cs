@@ -9,6 +9,10 @@ public enum ModelState
     Failed,
 }
 
+/// <summary>New files of a model that failed to load (the version before them keeps serving): when, which files, why.</summary>
+/// <param name="Fingerprint">The files' fingerprint: the same broken files are not loaded again.</param>
+public sealed record ReloadFailure(DateTimeOffset At, string Fingerprint, string Error);
+
 /// <summary>
 /// One model of the repository as an immutable value: its folder, versions, config and load state, and once it is
 /// ready, its <see cref="ModelRuntime"/>. Loading builds a new entry; the repository swaps entries atomically.
@@ -27,6 +31,8 @@ public sealed record ModelEntry
     public ModelState State { get; init; } = ModelState.Loading;
     public string? Error { get; init; }
     public ModelRuntime? Runtime { get; init; }
+    /// <summary>The last time new files of this model failed to load while this version kept serving, or null.</summary>
+    public ReloadFailure? LastReloadFailure { get; init; }
 
     public int? Version => Versions.Count > 0 ? Versions[0] : null;
 

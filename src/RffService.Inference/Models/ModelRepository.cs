@@ -90,7 +90,7 @@ public sealed class ModelRepository : IAsyncDisposable
                 if (only is not null && name != only) continue;
                 current.TryGetValue(name, out var old);
                 string fingerprint = ModelFolder.Fingerprint(directory);
-                if (old is not null && old.Fingerprint == fingerprint)
+                if (old is not null && (old.Fingerprint == fingerprint || old.LastReloadFailure?.Fingerprint == fingerprint))
                 {
                     if (only is not null && old.State != ModelState.Failed) results.Add(new ReloadResult(name, "unchanged", old.Version, null));
                     continue; // unchanged, or still the same broken files
@@ -99,6 +99,8 @@ public sealed class ModelRepository : IAsyncDisposable
                 if (fresh.State != ModelState.Ready && old?.State == ModelState.Ready)
                 {
                     _logger.LogError("Model {Model}: the new files failed to load ({Reason}); version {Version} keeps serving", name, fresh.Error, old.Version);
+                    Swap(old with { LastReloadFailure = new ReloadFailure(DateTimeOffset.UtcNow, fingerprint, fresh.Error ?? "unknown") });
+                    _metrics.ReloadFailed(name);
                     results.Add(new ReloadResult(name, "failed", old.Version, fresh.Error));
                     continue;
                 }

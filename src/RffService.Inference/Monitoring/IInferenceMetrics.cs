@@ -21,6 +21,9 @@ public interface IInferenceMetrics
     /// <summary>A model's load state changed (loading, ready, failed), or the model left the repository (null).</summary>
     void ModelState(string model, string? state);
 
+    /// <summary>New files of a model failed to load (its previous version keeps serving).</summary>
+    void ReloadFailed(string model) { }
+
     /// <summary>Reports nothing (the trainer and unit tests).</summary>
     public static IInferenceMetrics None { get; } = new NoMetrics();
 

@@ -1,3 +1,4 @@
+using RffService.Vision;
 using RffService.Inference.Monitoring;
 using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -24,6 +25,25 @@ public sealed class RunOutputs : Dictionary<string, (float[] Values, long[] Shap
             result[name] = (values.AsSpan(index * per, per).ToArray(), sliced);
         }
         return result;
+    }
+
+    /// <summary>
+    /// Refuses outputs holding NaN or an infinity (a model that overflows, or an input far outside what it expects):
+    /// a clear 422 naming the model and the output, where writing them would fail or mislead.
+    /// </summary>
+    public void EnsureFinite(string model, IEnumerable<string> names)
+    {
+        foreach (var name in names)
+            if (TryGetValue(name, out var output)) Finite(model, name, output.Values);
+    }
+
+    /// <inheritdoc cref="EnsureFinite(string, IEnumerable{string})"/>
+    public static void Finite(string model, string output, ReadOnlySpan<float> values)
+    {
+        if (!System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(values))
+            throw new InferenceException(ErrorKind.InvalidParameter, "Non-finite model output",
+                $"Model '{model}' produced NaN or infinite values in its output '{output}' for this input, so there is no result to give. " +
+                "The input may lie far outside the range the model expects (check its normalisation), or the model itself overflows.");
     }
 }
 
@@ -53,6 +73,7 @@ public sealed class ModelSession : IDisposable
     }
 
     public string ExecutionProvider => _ort.ExecutionProvider;
+    public string ModelName => _model;
     public string InputName { get; }
     /// <summary>The output a classifier's scores are read from.</summary>
     public string OutputName { get; }

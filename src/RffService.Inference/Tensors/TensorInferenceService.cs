@@ -46,9 +46,11 @@ public sealed class TensorInferenceService(IOptions<InferenceOptions> options)
         foreach (var name in outputs)
             if (!declared.Contains(name))
                 throw Invalid($"The model has no output '{Text.Shorten(name)}' (outputs: {string.Join(", ", declared)}).");
-        if (runtime.Batcher is { } batcher)
-            return await batcher.RunAsync(() => runtime.Session.Run(data, shape, outputs), cancellationToken);
-        return runtime.Session.Run(data, shape, outputs);
+        var result = runtime.Batcher is { } batcher
+            ? await batcher.RunAsync(() => runtime.Session.Run(data, shape, outputs), cancellationToken)
+            : runtime.Session.Run(data, shape, outputs);
+        result.EnsureFinite(model.Name, outputs);
+        return result;
     }
 
     private static InferenceException Invalid(string detail) => new(ErrorKind.BadInput, "Invalid input tensor", detail);
