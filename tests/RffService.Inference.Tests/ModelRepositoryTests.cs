@@ -39,6 +39,12 @@ public class ModelRepositoryTests
             .AddModel("lying-channels", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig(channels: 3));
         Directory.CreateDirectory(Path.Combine(models.Root, "no-file", "1")); // a version folder without model.onnx
         models.AddGraphOnly("no-config", RffCnnBuilder.Build(TestModelRepository.TinySpec())); // no labels or normalisation in its metadata
+        var good = OnnxModelFile.ToBytes(RffCnnBuilder.Build(TestModelRepository.TinySpec()));
+        models.AddModelBytes("truncated", TestModelRepository.TinyConfig(), good[..(good.Length / 2)])
+            .AddModelBytes("random-bytes", TestModelRepository.TinyConfig(), Enumerable.Range(0, 4096).Select(i => (byte)(i * 7919 % 251)).ToArray())
+            .AddGraph("unknown-domain", OneNode("Foo", "com.example", 17), TestModelRepository.TinyConfig())
+            .AddGraph("future-opset", OneNode("Relu", "", 99), TestModelRepository.TinyConfig())
+            .AddGraph("two-inputs", TwoInputs(), TestModelRepository.TinyConfig());
         await using var services = TestServices.Load(models.Root);
         var repository = services.Repository;
 
@@ -50,6 +56,17 @@ public class ModelRepositoryTests
         AssertFailed("lying-labels", "lists 2 labels");
         AssertFailed("lying-channels", "channels is 3");
         AssertFailed("no-config", "config.json is missing");
+        AssertFailed("truncated", "not a valid ONNX model");
+        AssertFailed("random-bytes", "not a valid ONNX model");
+        AssertFailed("unknown-domain", "com.example");
+        AssertFailed("future-opset", "99");
+        AssertFailed("two-inputs", "export it with one input");
+        // What clients see carries no server path, native source location or type name.
+        Assert.All(repository.Models.Where(m => m.State == ModelState.Failed), m =>
+        {
+            Assert.DoesNotContain(models.Root, m.Error);
+            Assert.DoesNotMatch(@"\.(cc|cpp|h):\d+|onnxruntime::|System\.\w+Exception", m.Error!);
+        });
 
         void AssertFailed(string name, string reason)
         {
@@ -58,6 +75,28 @@ public class ModelRepositoryTests
             Assert.Contains(reason, model.Error);
         }
     }
+
+    /// <summary>16x16 gray in, 3 scores out through one node of <paramref name="op"/>, at <paramref name="opset"/>.</summary>
+    private static Onnx.Proto.ModelProto OneNode(string op, string domain, int opset)
+    {
+        var builder = new GraphBuilder("odd", opset).Input(RffCnnBuilder.InputName, [null, 1, 16, 16]).Output(RffCnnBuilder.OutputName, [null, 3])
+            .Node("Flatten", [RffCnnBuilder.InputName], ["flat"])
+            .Initializer("w", [3, 256], new float[768])
+            .Node("Gemm", ["flat", "w"], ["linear"], attributes: Attributes.Int("transB", 1))
+            .Node(op, ["linear"], [RffCnnBuilder.OutputName], domain: domain);
+        var model = builder.Build();
+        if (domain.Length > 0) model.OpsetImport.Add(new Onnx.Proto.OperatorSetIdProto { Domain = domain, Version = 1 });
+        return model;
+    }
+
+    /// <summary>A classifier with a second input ("gain") the service cannot feed.</summary>
+    private static Onnx.Proto.ModelProto TwoInputs() => new GraphBuilder("two_inputs")
+        .Input(RffCnnBuilder.InputName, [null, 1, 16, 16]).Input("gain", [null, 3]).Output(RffCnnBuilder.OutputName, [null, 3])
+        .Node("Flatten", [RffCnnBuilder.InputName], ["flat"])
+        .Initializer("w", [3, 256], new float[768])
+        .Node("Gemm", ["flat", "w"], ["linear"], attributes: Attributes.Int("transB", 1))
+        .Node("Mul", ["linear", "gain"], [RffCnnBuilder.OutputName])
+        .Build();
 
     [Fact]
     public void Config_validation_names_every_problem()

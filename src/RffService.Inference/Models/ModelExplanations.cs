@@ -45,9 +45,10 @@ public sealed class ModelExplanations : IAsyncDisposable
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _error = ex is NotSupportedException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException
-                    ? ex.Message
-                    : $"preparing the explanation graphs failed ({ex.Message})";
+                _error = RffService.Onnx.Runtime.ClientMessages.WithoutInternals(
+                    ex is NotSupportedException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException
+                        ? ex.Message
+                        : $"preparing the explanation graphs failed ({ex.Message})");
                 return null;
             }
             finally

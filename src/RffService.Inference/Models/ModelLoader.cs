@@ -15,7 +15,8 @@ namespace RffService.Inference.Models;
 /// session (the RFF layers' activations exposed for explanations), checks it against config.json with a warm-up run,
 /// and builds the detector's decoder, the queue and the explanation engine. A failure gives a failed entry with the reason.
 /// </summary>
-public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null, GraphSessionCache? graphs = null)
+public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptions> options, IInferenceMetrics? metrics = null, GraphSessionCache? graphs = null,
+    Microsoft.Extensions.Logging.ILogger<ModelLoader>? logger = null)
 {
     /// <summary>Explanation checks take turns: one model at a time, beside the serving work.</summary>
     private readonly SemaphoreSlim _explanationChecks = new(1, 1);
@@ -30,7 +31,7 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                 throw new InvalidDataException("no version folder (models/<name>/<number>/model.onnx) was found");
             string path = ModelFolder.ModelPath(entry, version);
             if (!File.Exists(path))
-                throw new FileNotFoundException($"version {version} has no {ModelFolder.ModelFileName} ({path})");
+                throw new FileNotFoundException($"version {version} has no {ModelFolder.ModelFileName}");
             var proto = Parse(File.ReadAllBytes(path));
             // Exporters leave constants behind Identity, Reshape, Exp (sigma as exp(log_sigma)) and the like: the layers are read on the folded graph.
             var inspector = new ModelInspector(ConstantFolder.Fold(proto, sessions));
@@ -42,6 +43,9 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
             var ort = sessions.Create(served);
             try
             {
+                if (ort.Session.InputNames.Count > 1)
+                    throw new InvalidDataException($"the model has {ort.Session.InputNames.Count} inputs ({string.Join(", ", ort.Session.InputNames)}); the service feeds " +
+                                                   "one image tensor, so export it with one input (make the others constants or attributes)");
                 var found = entry.Config ?? Infer(proto, ort);
                 entry = entry with { Config = found, ConfigInferred = entry.Config is null };
                 session = new ModelSession(ort, entry.Name, found.Task, found.Input.Name, found.Output.Name ?? found.Detection?.ScoresOutput, metrics);
@@ -63,7 +67,9 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         catch (Exception ex)
         {
             session?.Dispose();
-            return entry.Failed(ex.Message);
+            // Clients see the reason without server paths or native internals; the log keeps the original.
+            if (logger is not null) Microsoft.Extensions.Logging.LoggerExtensions.LogDebug(logger, ex, "Model {Model} failed to load", entry.Name);
+            return entry.Failed(ClientMessages.WithoutInternals(ex.Message));
         }
     }
 

@@ -57,7 +57,7 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
         }
         catch (OnnxRuntimeException ex)
         {
-            var reason = $"the gradient graph could not be loaded by ONNX Runtime: {ex.Message}";
+            var reason = $"the gradient graph could not be loaded by ONNX Runtime: {ClientMessages.WithoutInternals(ex.Message)}";
             return layers.Select(l => l.Usable ? l with { Refusal = reason } : l).ToList();
         }
         using var ownedGradient = gradientSession;
