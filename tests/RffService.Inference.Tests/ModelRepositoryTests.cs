@@ -26,6 +26,46 @@ public class ModelRepositoryTests
         Assert.True(repository.Loaded.IsCompletedSuccessfully);
     }
 
+    /// <summary>The tiny model with its largest initializer's data moved to <paramref name="location"/> (written to <paramref name="file"/>).</summary>
+    private static Onnx.Proto.ModelProto WithExternalData(string location, string file)
+    {
+        var model = RffCnnBuilder.Build(TestModelRepository.TinySpec());
+        var tensor = model.Graph.Initializer.OrderByDescending(t => t.CalculateSize()).First();
+        var data = tensor.RawData.Length > 0 ? tensor.RawData.ToByteArray()
+            : tensor.FloatData.SelectMany(BitConverter.GetBytes).ToArray();
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllBytes(file, [.. new byte[16], .. data]); // at an offset, as exporters may write several tensors into one file
+        tensor.FloatData.Clear();
+        tensor.ClearRawData();
+        tensor.DataLocation = Onnx.Proto.TensorProto.Types.DataLocation.External;
+        tensor.ExternalData.Add(new Onnx.Proto.StringStringEntryProto { Key = "location", Value = location });
+        tensor.ExternalData.Add(new Onnx.Proto.StringStringEntryProto { Key = "offset", Value = "16" });
+        tensor.ExternalData.Add(new Onnx.Proto.StringStringEntryProto { Key = "length", Value = data.Length.ToString() });
+        return model;
+    }
+
+    [Fact]
+    public async Task External_data_is_read_from_the_models_folder_at_load_and_confined_to_it()
+    {
+        using var models = new TestModelRepository().AddModel("inline", TestModelRepository.TinySpec(), TestModelRepository.TinyConfig());
+        string weights = Path.Combine(models.Root, "external", "1", "weights.bin");
+        models.AddGraph("external", WithExternalData("weights.bin", weights), TestModelRepository.TinyConfig());
+        models.AddGraph("escapes", WithExternalData("../../inline/1/weights.bin", Path.Combine(models.Root, "inline", "1", "weights.bin")), TestModelRepository.TinyConfig());
+        models.AddGraph("absolute", WithExternalData(Path.Combine(models.Root, "abs.bin"), Path.Combine(models.Root, "abs.bin")), TestModelRepository.TinyConfig());
+        await using var services = TestServices.Load(models.Root);
+
+        Assert.Equal(ModelState.Ready, services.Model("external").State);
+        Assert.Contains("no absolute path, no '..'", services.Model("escapes").Error);
+        Assert.Contains("no absolute path, no '..'", services.Model("absolute").Error);
+        // Read once: with the file gone, the model classifies and explains as the inline one does.
+        File.Delete(weights);
+        var png = TestImages.Png(16, 16, gray: true);
+        var expected = (await services.Classifier.ClassifyAsync([png], "inline", 3))[0].Predictions;
+        Assert.Equal(expected, (await services.Classifier.ClassifyAsync([png], "external", 3))[0].Predictions);
+        var cam = await services.Cam.ExplainAsync(png, new Explanations.CamRequest("external", Layer: "all", MeasureFaithfulness: false));
+        Assert.Equal("external", cam.Model);
+    }
+
     [Fact]
     public async Task A_broken_model_is_reported_while_the_others_serve()
     {

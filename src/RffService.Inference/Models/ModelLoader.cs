@@ -33,6 +33,8 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
             if (!File.Exists(path))
                 throw new FileNotFoundException($"version {version} has no {ModelFolder.ModelFileName}");
             var proto = Parse(File.ReadAllBytes(path));
+            // External data is read now, from the model's folder only: everything built later is built from memory.
+            ExternalData.Inline(proto, Path.GetDirectoryName(path)!);
             // Exporters leave constants behind Identity, Reshape, Exp (sigma as exp(log_sigma)) and the like: the layers are read on the folded graph.
             var inspector = new ModelInspector(ConstantFolder.Fold(proto, sessions));
             var layers = inspector.FindRffLayers();
