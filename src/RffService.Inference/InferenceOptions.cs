@@ -53,6 +53,13 @@ public sealed class InferenceOptions
     /// <summary>How long an explanation request waits for its model's layers to be checked (after start or reload) before 503 with Retry-After.</summary>
     public TimeSpan ExplanationCheckWait { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Most model passes (one image through the model) one explanation may cost: Score-CAM and Ablation-CAM score one
+    /// pass per channel and layer, faithfulness adds 18. Beyond it the request is refused at once (422).
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxExplanationPasses { get; set; } = 1024;
+
     /// <summary>How this service's ONNX Runtime sessions are made.</summary>
     public RffService.Onnx.Runtime.SessionSettings SessionSettings() => new(
         ExecutionProvider.ToLowerInvariant() switch

@@ -110,7 +110,7 @@ public class ExplanationEngineTests(PatternModelsFactory factory) : IClassFixtur
     }
 }
 
-/// <summary>A model whose Score-CAM over all channels takes several queued runs of about a second, and a request timeout shorter than one.</summary>
+/// <summary>A model whose Score-CAM over all channels takes several queued runs of about a second, a request timeout shorter than one, and a pass limit its largest explanation exceeds.</summary>
 public sealed class SlowExplanationFactory : ServiceFactory
 {
     public SlowExplanationFactory()
@@ -130,6 +130,7 @@ public sealed class SlowExplanationFactory : ServiceFactory
     protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>(base.Settings)
     {
         ["Api:RequestTimeout"] = "00:00:00.4",
+        ["Inference:MaxExplanationPasses"] = "280",
     };
 }
 
@@ -144,27 +145,23 @@ public class ExplanationTimeoutTests(SlowExplanationFactory factory) : IClassFix
     }
 
     [Fact]
-    public async Task A_score_cam_longer_than_the_request_timeout_gets_504_and_its_queued_work_stops()
+    public async Task A_score_cam_estimated_longer_than_the_request_timeout_is_refused_before_any_work()
     {
         var client = await factory.ReadyClientAsync();
         var image = new ByteArrayContent(TestImages.Png(48, 48, gray: true));
         image.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/classify?model=slow", image)).StatusCode); // the model's time per image is known
+        long before = await RunsStartedAsync(client);
 
+        // All 256 channels of the last layer: about 260 passes, far more than 0.4 s on this model.
         var response = await client.PostAsync("/cam?model=slow&method=scorecam&channels=all&faithfulness=false", image);
-        await Problems.AssertProblemAsync(response, HttpStatusCode.GatewayTimeout);
+        string detail = await Problems.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity);
+        Assert.Contains("model passes", detail);
+        Assert.Contains("fewer channels", detail);
+        Assert.Equal(before, await RunsStartedAsync(client)); // refused before anything ran
 
-        // The queue is first in, first out: once a classification queued after the explanation has answered, whatever the
-        // explanation had queued has run or been dropped. (A classification queued behind the explanation's batch that was
-        // already running may itself time out: it is sent again.) From then on nothing of the explanation runs: the next
-        // classification is the only run.
-        int attempts = 1;
-        for (; (await client.PostAsync("/classify?model=slow", image)).StatusCode != HttpStatusCode.OK; attempts++)
-            Assert.True(attempts < 20, "the model never became free again");
-        long afterFirst = await RunsStartedAsync(client);
-        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/classify?model=slow", image)).StatusCode);
-        Assert.Equal(afterFirst + 1, await RunsStartedAsync(client));
-        // The whole explanation would have been 7 runs (image, gradients, blank reference, 4 batches of 64 masked inputs), and
-        // each classification attempt at most 1: it stopped early.
-        Assert.InRange(afterFirst, 2, 6 + attempts);
+        // Too many passes whatever the time: the per-request limit.
+        response = await client.PostAsync("/cam?model=slow&method=ablationcam&channels=all&layer=all&faithfulness=false", image);
+        Assert.Contains("Inference:MaxExplanationPasses", await Problems.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity));
     }
 }

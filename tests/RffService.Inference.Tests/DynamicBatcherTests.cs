@@ -57,6 +57,35 @@ public class DynamicBatcherTests
     }
 
     [Fact]
+    public async Task Background_work_yields_to_requests_queued_after_it_but_is_not_starved()
+    {
+        var runner = new RecordingRunner();
+        var order = new List<string>(); // what the worker ran, in order
+        await using var batcher = new DynamicBatcher("m", (input, shape, outputs) =>
+        {
+            var result = runner.Run(input, shape, outputs);
+            lock (order) order.Add($"i{result["sum"].Values[0] / 4}");
+            return result;
+        }, Settings(maxBatch: 1, delayMicroseconds: 0));
+        runner.Gate.Reset();
+        var busy = batcher.InferAsync(Image(0), (1, 2, 2), Sum);
+        await runner.Entered.WaitAsync(TimeSpan.FromSeconds(10)); // the worker is busy: everything below queues
+        var background = Enumerable.Range(0, 2).Select(i => batcher.RunAsync(() => { lock (order) order.Add($"b{i}"); return i; }, background: true)).ToList();
+        var images = Enumerable.Range(1, 6).Select(i => batcher.InferAsync(Image(i), (1, 2, 2), Sum)).ToList();
+        runner.Gate.Set();
+        await busy;
+        await Task.WhenAll(background);
+        await Task.WhenAll(images);
+
+        // The images queued after the background work run first, but after ForegroundRunsPerBackground of them the
+        // oldest background work gets its turn; the rest runs when nothing else waits.
+        int first = order.IndexOf("b0"), second = order.IndexOf("b1");
+        Assert.Equal(DynamicBatcher.ForegroundRunsPerBackground, order.Take(first).Count(o => o.StartsWith('i') && o != "i0"));
+        Assert.True(second > first, string.Join(" ", order));
+        Assert.Equal(7, order.Count(o => o.StartsWith('i')));
+    }
+
+    [Fact]
     public async Task A_lone_request_runs_at_once_and_waits_only_while_others_are_on_the_way()
     {
         var runner = new RecordingRunner();

@@ -42,7 +42,8 @@ public record CamQuery(
     [property: FromQuery(Name = "classes")] string? Classes = null)
 {
     /// <summary>The request the query describes: names looked up and ranges checked (422 naming what to send instead).</summary>
-    public CamRequest ToRequest()
+    /// <param name="timeBudget">How long the request may take (Api:RequestTimeout): costlier explanations are refused at once.</param>
+    public CamRequest ToRequest(TimeSpan? timeBudget = null)
     {
         var method = string.IsNullOrWhiteSpace(Method) ? null : CamMethod.All.GetValueOrDefault(Method.Trim())
             ?? throw Invalid("Unknown method", $"method must be one of {string.Join(", ", CamMethod.All.Keys)}; got '{Text.Shorten(Method)}'.");
@@ -53,7 +54,7 @@ public record CamQuery(
         if (Baseline is not ("blank" or "none"))
             throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(Baseline)}'.");
         return new CamRequest(Model, Target, method, Layer, Alpha, colormap, Baseline == "blank", Faithfulness, ParseChannels(Channels), Detection,
-            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')));
+            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')), timeBudget);
     }
 
     private static int? ParseChannels(string? channels)
@@ -125,23 +126,23 @@ public static class CamEndpoints
 
     /// <summary>Explains a cached image.</summary>
     private static async Task<IResult> ExplainCachedAsync(HttpContext context, ImageCache cache, CamService cam, [AsParameters] CachedCamQuery query,
-        CancellationToken cancellationToken)
+        Microsoft.Extensions.Options.IOptions<ApiOptions> api, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(query.ImageId))
             throw new InferenceException(ErrorKind.BadInput, "Missing imageId", "GET /cam needs ?imageId= from a /classify response; or POST the image to /cam.");
         var bytes = cache.Get(query.ImageId) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown image",
             $"No image with id '{Text.Shorten(query.ImageId)}' is cached (unknown or expired). Send the image again to /classify, or POST it to /cam.");
-        return Respond(context, await cam.ExplainAsync(bytes, query.ToRequest(), cancellationToken));
+        return Respond(context, await cam.ExplainAsync(bytes, query.ToRequest(api.Value.RequestTimeout), cancellationToken));
     }
 
     /// <summary>Explains an uploaded image.</summary>
     private static async Task<IResult> ExplainUploadAsync(HttpContext context, ImageRequestReader reader, CamService cam, [AsParameters] CamQuery query,
-        CancellationToken cancellationToken)
+        Microsoft.Extensions.Options.IOptions<ApiOptions> api, CancellationToken cancellationToken)
     {
         var images = await reader.ReadAsync(context.Request, cancellationToken);
         if (images.Count != 1)
             throw new InferenceException(ErrorKind.InvalidParameter, "One image", $"POST /cam explains one image; the request holds {images.Count}.");
-        return Respond(context, await cam.ExplainAsync(images[0], query.ToRequest(), cancellationToken));
+        return Respond(context, await cam.ExplainAsync(images[0], query.ToRequest(api.Value.RequestTimeout), cancellationToken));
     }
 
     private static IResult Respond(HttpContext context, CamResult result) =>

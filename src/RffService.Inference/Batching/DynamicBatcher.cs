@@ -32,6 +32,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     private readonly BatchRunner _run;
     private readonly BatchingOptions _settings;
     private readonly string _model;
+    private int _foregroundRuns; // foreground runs since background work last ran while some waited (under _lock)
     private readonly LinkedList<Item> _queue = new();
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _signal = new(0);
@@ -75,9 +76,17 @@ public sealed class DynamicBatcher : IAsyncDisposable
         CancellationToken cancellationToken = default) =>
         Enqueue(new ImageItem(image, shape, outputs), cancellationToken);
 
-    /// <summary>Queues other work for the model (it runs alone, in turn with the batches) and returns its result.</summary>
-    public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellationToken = default) =>
-        (T)(await Enqueue(new WorkItem(() => work()!), cancellationToken))!;
+    /// <summary>
+    /// Queues other work for the model (it runs alone, in turn with the batches) and returns its result.
+    /// <paramref name="background"/> work (explanations' many passes) yields to images and other work waiting: it runs
+    /// when nothing else waits, or after <see cref="ForegroundRunsPerBackground"/> foreground runs, so it is never starved
+    /// and cheap requests never queue behind it.
+    /// </summary>
+    public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellationToken = default, bool background = false) =>
+        (T)(await Enqueue(new WorkItem(() => work()!, background), cancellationToken))!;
+
+    /// <summary>Foreground runs (batches of images, foreground work) that may go ahead of waiting background work before it gets a turn.</summary>
+    public const int ForegroundRunsPerBackground = 4;
 
     private Task<TResult> Enqueue<TResult>(Item<TResult> item, CancellationToken cancellationToken)
     {
@@ -156,14 +165,32 @@ public sealed class DynamicBatcher : IAsyncDisposable
         FailQueued();
     }
 
-    /// <summary>The oldest item, when it is work rather than an image.</summary>
+    /// <summary>
+    /// The work to run next, or null when a batch of images goes next: the oldest foreground item decides (work runs
+    /// alone, an image starts a batch), unless background work has waited out its turn; background work runs when
+    /// nothing else waits.
+    /// </summary>
     private WorkItem? TakeWork()
     {
         lock (_lock)
         {
-            if (_queue.First?.Value is not WorkItem work) return null;
-            _queue.RemoveFirst();
-            return work;
+            Item? foreground = null;
+            WorkItem? background = null;
+            for (var node = _queue.First; node is not null && foreground is null; node = node.Next)
+            {
+                if (node.Value is WorkItem { Background: true } work) background ??= work;
+                else foreground = node.Value;
+            }
+            background ??= _queue.Select(i => i as WorkItem).FirstOrDefault(w => w?.Background == true);
+            WorkItem? chosen;
+            if (background is not null && (foreground is null || _foregroundRuns >= ForegroundRunsPerBackground))
+                chosen = background;
+            else
+                chosen = foreground as WorkItem;
+            if (chosen?.Background == true) _foregroundRuns = 0;
+            else if (foreground is not null && background is not null) _foregroundRuns++;
+            if (chosen is not null) _queue.Remove(chosen.Node!);
+            return chosen;
         }
     }
 
@@ -172,7 +199,7 @@ public sealed class DynamicBatcher : IAsyncDisposable
     {
         lock (_lock)
         {
-            var first = batch.Count > 0 ? batch[0] : _queue.First?.Value as ImageItem;
+            var first = batch.Count > 0 ? batch[0] : _queue.OfType<ImageItem>().FirstOrDefault();
             if (first is null) return false;
             bool took = false;
             for (var node = _queue.First; node is not null && batch.Count < _settings.MaxBatchSize;)
@@ -289,8 +316,10 @@ public sealed class DynamicBatcher : IAsyncDisposable
         public bool SharesRunWith(ImageItem other) => Shape == other.Shape && Outputs.SequenceEqual(other.Outputs);
     }
 
-    private sealed class WorkItem(Func<object> work) : Item<object>
+    private sealed class WorkItem(Func<object> work, bool background) : Item<object>
     {
+        public bool Background { get; } = background;
+
         public void Execute(DynamicBatcher batcher)
         {
             Registration.Dispose();

@@ -25,9 +25,10 @@ namespace RffService.Inference.Explanations;
 /// <param name="Channels">Score-CAM and Ablation-CAM: how many channels to score (those with the largest positive contribution, sum of ReLU(G) A); null scores all.</param>
 /// <param name="Detection">The index of a detection in the /detect answer for the same image and thresholds: explains that detection.</param>
 /// <param name="DetectionQuery">The thresholds that detection list was made with.</param>
+/// <param name="TimeBudget">How long the request may take (the API's request timeout): an explanation estimated to take longer is refused at once.</param>
 public sealed record CamRequest(string? Model = null, string? Target = null, CamMethod? Method = null, string? Layer = null,
     float Alpha = CamRequest.DefaultAlpha, Colormap? Colormap = null, bool BlankBaseline = true, bool MeasureFaithfulness = true,
-    int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null)
+    int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null, TimeSpan? TimeBudget = null)
 {
     /// <summary>Grad-CAM for classifications; Layer-CAM for a detection, whose gradient is local: Grad-CAM's channel
     /// weights average it over the whole map and light up every object with similar features.</summary>
@@ -63,6 +64,7 @@ public sealed record CamResult(
 public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, Microsoft.Extensions.Options.IOptions<InferenceOptions> options)
 {
     private readonly BlankReferences blanks = new();
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelRuntime, ExplanationAdmission> admissions = new();
 
     public async Task<CamResult> ExplainAsync(ReadOnlyMemory<byte> imageBytes, CamRequest request, CancellationToken cancellationToken = default)
     {
@@ -78,6 +80,8 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
         var runtime = model.Runtime!;
         var explainer = await runtime.Explanations.ReadyAsync(model.Name, options.Value.ExplanationCheckWait, cancellationToken);
         var layers = ResolveLayers(explainer, request.Layer);
+        using var admitted = admissions.GetOrCreateValue(runtime).Admit(model.Name, ExplanationAdmission.Passes(method, layers, request),
+            runtime.Session.TimePerImage, options.Value.MaxExplanationPasses, request.TimeBudget);
 
         using var subject = detection
             ? await DetectionSubjectAsync(imageBytes, request, model, explainer, layers, cancellationToken)

@@ -9,9 +9,9 @@ public sealed class QueuedCamRunner(ModelRuntime runtime, Explainer explainer, C
 {
     public Task<T> QueueAsync<T>(Func<T> work, CancellationToken cancellationToken) => Queue(runtime, work, cancellationToken);
 
-    /// <summary>Runs work in the model's queue (or on the thread pool when batching is off).</summary>
+    /// <summary>Runs work in the model's queue, behind the model's cheap requests (or on the thread pool when batching is off).</summary>
     public static Task<T> Queue<T>(ModelRuntime runtime, Func<T> work, CancellationToken cancellationToken) =>
-        runtime.Batcher is { } batcher ? batcher.RunAsync(work, cancellationToken) : Task.Run(work, cancellationToken);
+        runtime.Batcher is { } batcher ? batcher.RunAsync(work, cancellationToken, background: true) : Task.Run(work, cancellationToken);
 
     public async Task<float[]> ProbabilitiesAsync(float[] inputs, int count, CancellationToken cancellationToken)
     {

@@ -74,6 +74,11 @@ public sealed class ModelSession : IDisposable
 
     public string ExecutionProvider => _ort.ExecutionProvider;
     public string ModelName => _model;
+
+    private double _secondsPerImage;
+
+    /// <summary>The model's recent time per image in a run (a moving average; the warm-up run at load gives the first value).</summary>
+    public TimeSpan TimePerImage => TimeSpan.FromSeconds(Volatile.Read(ref _secondsPerImage));
     public string InputName { get; }
     /// <summary>The output a classifier's scores are read from.</summary>
     public string OutputName { get; }
@@ -106,7 +111,12 @@ public sealed class ModelSession : IDisposable
         var result = new RunOutputs(outputNames.Count);
         for (int i = 0; i < outputNames.Count; i++)
             result[outputNames[i]] = (ToFloats(outputs[i]), outputs[i].GetTensorTypeAndShape().Shape);
-        if (report) _metrics.InferenceRun(_model, _task, InputHasBatchAxis ? (int)shape[0] : 1, Stopwatch.GetElapsedTime(started));
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        int images = InputHasBatchAxis ? (int)shape[0] : 1;
+        // A moving average of the time per image, for estimating what queued work will cost.
+        double perImage = elapsed.TotalSeconds / images, previous = Volatile.Read(ref _secondsPerImage);
+        Volatile.Write(ref _secondsPerImage, previous == 0 ? perImage : 0.9 * previous + 0.1 * perImage);
+        if (report) _metrics.InferenceRun(_model, _task, images, elapsed);
         return result;
     }
 
