@@ -86,8 +86,16 @@ public sealed class ModelInspector
             if (layer is null || !recognised.Contains(layer.Output))
                 result.Add(new UnrecognisedRffChain(LayerName(cos), reason ?? "it does not follow Conv -> Div or Mul by a constant -> Add a constant bias -> Cos -> Mul by a constant"));
         }
+        // RFF layers are read from the main graph: a Cos inside an If branch or a loop body is named, with why.
+        foreach (var node in _model.Graph.Node)
+            foreach (var cos in Subgraphs.Of(node).SelectMany(InnerNodes).Where(n => n.OpType is "Cos" or "RffConv"))
+                result.Add(new UnrecognisedRffChain(LayerName(cos),
+                    $"it lies inside the subgraph of the {node.OpType} node '{LayerName(node)}': RFF layers (and explanations) are read from the main graph only; " +
+                    "export without data-dependent control flow (or with a constant condition folded away)"));
         return result;
     }
+
+    private static IEnumerable<NodeProto> InnerNodes(GraphProto graph) => graph.Node.SelectMany(n => Subgraphs.Of(n).SelectMany(InnerNodes).Prepend(n));
 
     private RffLayerInfo? TryMatchChain(NodeProto conv) => MatchChain(conv).Layer;
 

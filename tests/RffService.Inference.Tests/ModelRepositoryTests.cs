@@ -66,6 +66,54 @@ public class ModelRepositoryTests
         Assert.Equal("external", cam.Model);
     }
 
+    /// <summary>
+    /// A classifier whose scores come out of an If with a constant condition (Cast of 1 to bool); the branches read the
+    /// outer tensor "linear": the then-branch through Cos (an RFF-like nonlinearity inside a subgraph), the else-branch negated.
+    /// </summary>
+    private static Onnx.Proto.ModelProto ConstantIf()
+    {
+        static Onnx.Proto.GraphProto Branch(string op, string name)
+        {
+            var graph = new Onnx.Proto.GraphProto { Name = name };
+            graph.Node.Add(new Onnx.Proto.NodeProto { OpType = op, Input = { "linear" }, Output = { name + "_out" }, Name = name + "/" + op });
+            graph.Output.Add(new Onnx.Proto.ValueInfoProto
+            {
+                Name = name + "_out",
+                Type = new Onnx.Proto.TypeProto
+                {
+                    TensorType = new Onnx.Proto.TypeProto.Types.Tensor { ElemType = (int)Onnx.Proto.TensorProto.Types.DataType.Float },
+                }
+            });
+            return graph;
+        }
+        var graphType = Onnx.Proto.AttributeProto.Types.AttributeType.Graph;
+        return new GraphBuilder("constant_if")
+            .Input(RffCnnBuilder.InputName, [null, 1, 16, 16]).Output(RffCnnBuilder.OutputName, [null, 3])
+            .Node("Flatten", [RffCnnBuilder.InputName], ["flat"])
+            .Initializer("w", [3, 256], Enumerable.Range(0, 768).Select(i => (i % 7 - 3) / 50f).ToArray())
+            .Node("Gemm", ["flat", "w"], ["linear"], attributes: Attributes.Int("transB", 1))
+            .Initializer("one", [], [1f])
+            .Node("Cast", ["one"], ["condition"], attributes: Attributes.Int("to", (long)Onnx.Proto.TensorProto.Types.DataType.Bool))
+            .Node("If", ["condition"], [RffCnnBuilder.OutputName], name: "branch",
+                attributes: [new Onnx.Proto.AttributeProto { Name = "then_branch", Type = graphType, G = Branch("Cos", "then") },
+                             new Onnx.Proto.AttributeProto { Name = "else_branch", Type = graphType, G = Branch("Neg", "else") }])
+            .Build();
+    }
+
+    [Fact]
+    public async Task A_constant_condition_if_loads_serves_and_names_what_lies_inside_it()
+    {
+        using var models = new TestModelRepository().AddGraph("if", ConstantIf(), TestModelRepository.TinyConfig());
+        await using var services = TestServices.Load(models.Root);
+        var model = services.Model("if");
+        Assert.True(model.State == ModelState.Ready, model.Error);
+        var result = (await services.Classifier.ClassifyAsync([TestImages.Png(16, 16, gray: true)], "if", 3))[0];
+        Assert.Equal(3, result.Predictions.Count);
+        var inside = Assert.Single(model.Runtime!.UnrecognisedRffChains);
+        Assert.Contains("inside the subgraph of the If node 'branch'", inside.Reason);
+        Assert.Contains("If node 'branch'", model.Runtime.Explanations.Error);
+    }
+
     [Fact]
     public async Task A_broken_model_is_reported_while_the_others_serve()
     {

@@ -20,7 +20,8 @@ public static class ConstantFolder
         var constantNodes = new List<NodeProto>();
         foreach (var node in graph.Node)
         {
-            if (node.Input.Where(i => i.Length > 0).All(constant.Contains) && node.Domain is "" or "ai.onnx" && IsDeterministic(node))
+            // A node with subgraphs (If, Loop, Scan) also reads the outer tensors its subgraphs use: constant only if they are.
+            if (node.Input.Concat(Subgraphs.OuterInputs(node)).Where(i => i.Length > 0).All(constant.Contains) && node.Domain is "" or "ai.onnx" && IsDeterministic(node))
             {
                 constantNodes.Add(node);
                 foreach (var output in node.Output) constant.Add(output);
@@ -31,7 +32,7 @@ public static class ConstantFolder
         var kept = graph.Node.Except(constantNodes).ToList();
         var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet();
         var frontier = constantNodes.SelectMany(n => n.Output)
-            .Where(o => o.Length > 0 && (kept.Any(n => n.Input.Contains(o)) || graphOutputs.Contains(o)))
+            .Where(o => o.Length > 0 && (kept.Any(n => n.Input.Contains(o) || Subgraphs.OuterInputs(n).Contains(o)) || graphOutputs.Contains(o)))
             .Distinct().ToList();
         var folded = model.Clone();
         if (frontier.Count > 0)
@@ -51,7 +52,7 @@ public static class ConstantFolder
         }
         folded.Graph.Node.Clear();
         folded.Graph.Node.AddRange(kept.Select(n => n.Clone()));
-        var used = folded.Graph.Node.SelectMany(n => n.Input).Concat(graphOutputs).ToHashSet();
+        var used = folded.Graph.Node.SelectMany(n => n.Input.Concat(Subgraphs.OuterInputs(n))).Concat(graphOutputs).ToHashSet();
         var unused = folded.Graph.Initializer.Where(t => !used.Contains(t.Name)).ToList();
         foreach (var tensor in unused) folded.Graph.Initializer.Remove(tensor);
         return folded;

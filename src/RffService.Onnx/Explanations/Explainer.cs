@@ -69,6 +69,8 @@ public sealed class Explainer : IDisposable
         IReadOnlyDictionary<string, string> rffOutputs, SessionFactory sessions)
     {
         var prepared = PreparedModel.Prepare(model, inputName, inputShape, sessions);
+        if (prepared.Index.Producer(scoreOutput) is { OpType: "If" or "Loop" or "Scan" } control)
+            throw new NotSupportedException($"the score output '{scoreOutput}' is computed inside the {control.OpType} node '{control.Name}', which explanations cannot go back through");
         if (!prepared.IsFloat(scoreOutput)) throw new NotSupportedException($"the score output '{scoreOutput}' is not a float tensor");
         var found = CamLayerDiscovery.Find(prepared, scoreOutput, rffOutputs);
         if (found.Count == 0) throw new NotSupportedException("the model has no 4-D feature map on the way to its scores");
