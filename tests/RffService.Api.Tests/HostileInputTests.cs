@@ -146,7 +146,9 @@ public class HostileInputTests(ServiceFactory factory) : IClassFixture<ServiceFa
         Assert.Equal(1300, cases);
         Assert.True(ok > 0, "no mutated image decoded at all: the mutations are too destructive to test the decoder");
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromMinutes(2), "the mutated inputs took too long: something hangs");
-        // The service still answers normally.
+        // The service still answers normally, and nothing of the corpus was an unexpected error.
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync(path, Body(TestImages.Png(16, 16)))).StatusCode);
+        Assert.Matches(new System.Text.RegularExpressions.Regex(@"^rff_unhandled_exceptions_total\{surface=""http""\} 0$", System.Text.RegularExpressions.RegexOptions.Multiline),
+            await client.GetStringAsync("/metrics"));
     }
 }
