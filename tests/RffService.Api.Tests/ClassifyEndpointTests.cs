@@ -193,8 +193,9 @@ public class ClassifyEndpointTests(ServiceFactory factory) : IClassFixture<Servi
     {
         var client = await factory.ReadyClientAsync();
         await Problems.AssertProblemAsync(await client.GetAsync("/no/such/thing"), HttpStatusCode.NotFound);
-        var wrongMethod = await client.GetAsync("/classify");
-        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
-        Assert.Equal("application/problem+json", wrongMethod.Content.Headers.ContentType?.MediaType);
+        // A wrong method names the ones allowed, in the detail and the Allow header.
+        string detail = await Problems.AssertProblemAsync(await client.GetAsync("/classify"), HttpStatusCode.MethodNotAllowed);
+        Assert.Contains("accepts POST", detail);
+        Assert.Equal(["POST"], (await client.DeleteAsync("/classify")).Content.Headers.Allow);
     }
 }

@@ -143,6 +143,29 @@ public class DeploymentManifestTests(ServiceFactory factory) : IClassFixture<Ser
     }
 
     [Fact]
+    public void Every_manifest_listens_on_its_grpc_port_or_turns_grpc_off()
+    {
+        // The image's settings, then each manifest's: Api__GrpcPort must be among ASPNETCORE_URLS, or 0.
+        string imageUrls = Regex.Match(DockerfileText, "ASPNETCORE_URLS=\"([^\"]+)\"").Groups[1].Value;
+        string imageGrpc = Regex.Match(DockerfileText, @"Api__GrpcPort=(\d+)").Groups[1].Value;
+        void Check(string where, IReadOnlyDictionary<string, string> env)
+        {
+            string urls = env.GetValueOrDefault("ASPNETCORE_URLS") ?? imageUrls;
+            string grpc = env.GetValueOrDefault("Api__GrpcPort") ?? imageGrpc;
+            Assert.True(grpc == "0" || urls.Split(';').Any(u => u.EndsWith($":{grpc}")), $"{where}: Api__GrpcPort {grpc} is not among {urls}");
+        }
+        var predictor = At(Manifest("deploy/kserve/inferenceservice.yaml", "InferenceService"), "spec", "predictor", "containers", 0)!;
+        Check("kserve", ((YamlSequenceNode)At(predictor, "env")!).ToDictionary(e => Text(e, "name"), e => Text(e, "value")));
+        var services = (YamlMappingNode)At(Documents("docker-compose.yml")[0], "services")!;
+        foreach (var (name, service) in services.Children.Where(s => Text(s.Value, "image").StartsWith("rffservice")))
+            Check($"compose {name}", ((YamlMappingNode)At(service, "environment")!).Children
+                .ToDictionary(kv => ((YamlScalarNode)kv.Key).Value!, kv => ((YamlScalarNode)kv.Value).Value!));
+        foreach (var overlay in new[] { "cpu", "gpu" })
+            Check($"k8s {overlay}", ((YamlMappingNode)At(Rendered(overlay).Single(d => Text(d, "kind") == "ConfigMap"), "data")!).Children
+                .ToDictionary(kv => ((YamlScalarNode)kv.Key).Value!, kv => ((YamlScalarNode)kv.Value).Value!));
+    }
+
+    [Fact]
     public void Health_checks_do_not_depend_on_the_image_format()
     {
         // Docker keeps the image's HEALTHCHECK; podman and buildah only with --format docker, so the docs say so

@@ -114,6 +114,11 @@ public class OpenInferenceGrpcTests(ServiceFactory factory) : IClassFixture<Serv
 
         var unknown = await Fails(new ModelInferRequest { ModelName = "nope", Inputs = { new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1 }, Contents = new() { Fp32Contents = { 1f } } } } });
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("'tiny'", unknown.Status.Detail); // names the models there are, in no protocol's terms
+        Assert.DoesNotContain("GET /", unknown.Status.Detail);
+        // The protocol names a model in every model call: an empty name is an error, not the default model.
+        var unnamed = await Assert.ThrowsAsync<RpcException>(() => client.ModelMetadataAsync(new ModelMetadataRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, unnamed.StatusCode);
         var shortData = await Fails(new ModelInferRequest { ModelName = "tiny", Inputs = { new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1, 1, 16, 16 }, Contents = new() { Fp32Contents = { 1f } } } } });
         Assert.Equal(StatusCode.InvalidArgument, shortData.StatusCode);
         Assert.Contains("256", shortData.Status.Detail);

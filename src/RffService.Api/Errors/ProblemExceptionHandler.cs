@@ -85,6 +85,7 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
             401 => $"This endpoint needs an API key: send it in the {ApiKeyAuthenticationHandler.Header} header.",
             403 => "This API key does not have the scope this endpoint needs.",
             504 => "The request took longer than Api:RequestTimeout and was cancelled.",
+            405 => $"{context.Request.Path} does not accept {context.Request.Method}; it accepts {(context.Response.Headers.Allow.Count > 0 ? string.Join(", ", context.Response.Headers.Allow.ToString()) : "other methods")} (the Allow header). See /swagger.",
             _ => $"The request failed with status {context.Response.StatusCode}.",
         },
     }, context.RequestAborted);

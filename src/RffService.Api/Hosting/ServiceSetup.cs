@@ -34,12 +34,15 @@ public static class ServiceSetup
         return File.Exists(Path.Combine(current, "appsettings.json")) ? current : AppContext.BaseDirectory;
     }
 
+    /// <summary>Where the service listens when nothing configures it: REST on 5080, gRPC (HTTP/2 only, Api:GrpcPort) on 5081.</summary>
+    public static readonly string[] DefaultUrls = ["http://localhost:5080", "http://localhost:5081"];
+
     public static WebApplicationBuilder AddRffService(this WebApplicationBuilder builder)
     {
         // The default address lives here, not in appsettings.json: a "Urls" there would override ASPNETCORE_URLS (the
         // container's 0.0.0.0:8080), since appsettings loads after the ASPNETCORE_ environment variables.
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
-            builder.WebHost.UseUrls("http://localhost:5080", "http://localhost:5081");
+            builder.WebHost.UseUrls(DefaultUrls);
 
         var services = builder.Services;
         services.AddSerilog((provider, logger) => logger

@@ -36,11 +36,16 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
     public (bool Ready, string Message) ServerReady() => ModelsReadyHealthCheck.Evaluate(repository, options.Value.ReadyPolicy);
 
     /// <summary>The model, if it serves; throws otherwise (404 unknown, 503 loading or failed).</summary>
-    public ModelEntry ReadyModel(string name, string? version) => models.Resolve(name, version: version);
+    public ModelEntry ReadyModel(string name, string? version) => models.Resolve(Named(name), version: version);
+
+    /// <summary>The protocol names the model in every model request: an empty name is the client's mistake, not the default model.</summary>
+    private static string Named(string name) => string.IsNullOrWhiteSpace(name)
+        ? throw new InferenceException(ErrorKind.BadInput, "No model name", "The request names no model; name one of the service's models.")
+        : name;
 
     public ModelMetadataResponse ModelMetadata(string name, string? version)
     {
-        var model = models.Resolve(name, version: version);
+        var model = models.Resolve(Named(name), version: version);
         var runtime = model.Runtime!;
         var session = runtime.Session;
         var inputShape = session.InputShape.Select(d => (long)d).ToArray();
@@ -65,7 +70,7 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
 
     public async Task<InferResponse> InferAsync(string name, string? version, InferRequest request, CancellationToken cancellationToken)
     {
-        var model = models.Resolve(name, version: version);
+        var model = models.Resolve(Named(name), version: version);
         if (request.Inputs.Count != 1)
             throw new InferenceException(ErrorKind.BadInput, "Invalid inference request", $"The model takes one input; the request has {request.Inputs.Count}.");
         var input = request.Inputs[0];

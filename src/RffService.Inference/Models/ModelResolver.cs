@@ -35,7 +35,14 @@ public sealed class ModelResolver(ModelRepository repository, IOptions<Inference
     /// <summary>The named model in whatever state it is (loading, ready or failed), for describing it.</summary>
     public ModelEntry Describe(string name) => repository.Find(name)
         ?? throw new InferenceException(ErrorKind.NotFound, "Unknown model",
-            $"There is no model named '{Text.Shorten(name)}'. GET /models lists the models this service has.");
+            $"There is no model named '{Text.Shorten(name)}'; this service has {Names()}.");
+
+    /// <summary>The models' names for a message, in the words of no particular protocol (at most 20).</summary>
+    private string Names()
+    {
+        var names = repository.Models.Select(m => $"'{m.Name}'").ToList();
+        return names.Count == 0 ? "no models" : string.Join(", ", names.Take(20)) + (names.Count > 20 ? $" and {names.Count - 20} more" : "");
+    }
 
     private string DefaultFor(string task)
     {
