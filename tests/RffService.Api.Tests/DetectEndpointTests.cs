@@ -225,6 +225,9 @@ public class DetectEndpointTests(ServiceFactory factory) : IClassFixture<Service
         Assert.Equal(HttpStatusCode.OK, post.StatusCode);
         var missing = await client.GetAsync($"/cam?imageId={id}&model=detector&detection=5");
         Assert.Contains("detection must be 0..1", await Problems.AssertProblemAsync(missing, HttpStatusCode.NotFound));
+        // The id of a /detect answer without detection=: refused with the fix, not explained by the default classifier.
+        var which = await client.GetAsync($"/cam?imageId={id}");
+        Assert.Contains("add detection=", await Problems.AssertProblemAsync(which, HttpStatusCode.UnprocessableEntity));
     }
 
     [Fact]

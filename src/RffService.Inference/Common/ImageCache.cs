@@ -21,27 +21,31 @@ public sealed class ImageCacheOptions
 public sealed class ImageCache(IOptions<ImageCacheOptions> options, TimeProvider time)
 {
     private readonly ImageCacheOptions _options = options.Value;
-    private readonly LinkedList<(string Id, ReadOnlyMemory<byte> Bytes, DateTimeOffset Expires)> _order = new();
-    private readonly Dictionary<string, LinkedListNode<(string Id, ReadOnlyMemory<byte> Bytes, DateTimeOffset Expires)>> _index = new();
+    private readonly LinkedList<(string Id, ReadOnlyMemory<byte> Bytes, DateTimeOffset Expires, string? Task)> _order = new();
+    private readonly Dictionary<string, LinkedListNode<(string Id, ReadOnlyMemory<byte> Bytes, DateTimeOffset Expires, string? Task)>> _index = new();
     private readonly Lock _lock = new();
     private long _bytes;
 
     public int Count { get { lock (_lock) return _index.Count; } }
     public long Bytes { get { lock (_lock) return _bytes; } }
 
-    public void Add(string id, ReadOnlyMemory<byte> image)
+    /// <param name="task">The task of the model the image was last sent to (classification or detection), so an explanation by id can tell what the client saw.</param>
+    public void Add(string id, ReadOnlyMemory<byte> image, string? task = null)
     {
         if (image.Length > _options.MaxBytes) return; // larger than the whole cache: never kept
         lock (_lock)
         {
             Remove(id);
-            _index[id] = _order.AddFirst((id, image, time.GetUtcNow() + _options.TimeToLive));
+            _index[id] = _order.AddFirst((id, image, time.GetUtcNow() + _options.TimeToLive, task));
             _bytes += image.Length;
             while (_index.Count > _options.MaxEntries || _bytes > _options.MaxBytes) Remove(_order.Last!.Value.Id);
         }
     }
 
-    public ReadOnlyMemory<byte>? Get(string id)
+    public ReadOnlyMemory<byte>? Get(string id) => Find(id)?.Bytes;
+
+    /// <summary>The image and the task of the model it was last sent to, or null when unknown or expired.</summary>
+    public (ReadOnlyMemory<byte> Bytes, string? Task)? Find(string id)
     {
         lock (_lock)
         {
@@ -54,7 +58,7 @@ public sealed class ImageCache(IOptions<ImageCacheOptions> options, TimeProvider
             _order.Remove(node);
             node.Value = node.Value with { Expires = time.GetUtcNow() + _options.TimeToLive };
             _order.AddFirst(node);
-            return node.Value.Bytes;
+            return (node.Value.Bytes, node.Value.Task);
         }
     }
 

@@ -112,7 +112,7 @@ public sealed class ImagePipeline(IOptions<InferenceOptions> options, ImageCache
             var tensor = new float[spec.TensorLength];
             var transform = ImagePreprocessor.WriteTensor(image, spec, tensor);
             string id = ImageId.Of(bytes.Span);
-            cache.Add(id, bytes);
+            cache.Add(id, bytes, runtime.Config.Task);
             return new PreparedImage
             {
                 Id = id,
