@@ -139,7 +139,7 @@ public class ExplanationGraphTests
 
         // The same model with the first layer's gradient 5% too large in the graph the check runs.
         using var tampered = Explainer.Create(model, "x", inputShape, "y", rff, sessions, seed: 1,
-            editCheckedGraph: graph => Scale(graph, ExplanationGraph.GradientOutput(layer), 1.05f));
+            editCheckedGraph: graph => GradientTampering.Scale(graph, ExplanationGraph.GradientOutput(layer), 1.05f));
         var refused = tampered.Layers.Single(l => l.Tensor == layer);
         Assert.False(refused.Usable);
         Assert.Contains("disagrees with finite differences", refused.Refusal);
@@ -160,19 +160,9 @@ public class ExplanationGraphTests
         // The same check still catches a gradient 5% too large on each of these layers.
         foreach (var layer in candidates.Layers)
         {
-            using var tampered = Explainer.Check(candidates, Sessions, null, 1, g => Scale(g, ExplanationGraph.GradientOutput(layer.Tensor), 1.05f), default);
+            using var tampered = Explainer.Check(candidates, Sessions, null, 1, g => GradientTampering.Scale(g, ExplanationGraph.GradientOutput(layer.Tensor), 1.05f), default);
             Assert.False(tampered.Layers.Single(l => l.Tensor == layer.Tensor).Usable, layer.Name);
         }
-    }
-
-    private static void Scale(ModelProto graph, string output, float factor)
-    {
-        var producer = graph.Graph.Node.Single(n => n.Output.Contains(output));
-        producer.Output[producer.Output.IndexOf(output)] = output + "/unscaled";
-        var scale = new TensorProto { Name = output + "/scale", DataType = (int)TensorProto.Types.DataType.Float };
-        scale.FloatData.Add(factor);
-        graph.Graph.Initializer.Add(scale);
-        graph.Graph.Node.Add(new NodeProto { OpType = "Mul", Input = { output + "/unscaled", scale.Name }, Output = { output } });
     }
 
     [Fact]

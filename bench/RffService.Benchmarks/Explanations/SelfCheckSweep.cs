@@ -5,6 +5,8 @@ using RffService.Onnx.Explanations;
 using RffService.Onnx.Proto;
 using RffService.Onnx.Runtime;
 
+using RffService.TestSupport;
+
 namespace RffService.Benchmarks.Explanations;
 
 /// <summary>
@@ -44,7 +46,7 @@ public static class SelfCheckSweep
                 for (int k = 0; k < Math.Min(tamperedLayers, usable.Count); k++)
                 {
                     var layer = usable[(seed * 7 + k * usable.Count / tamperedLayers) % usable.Count];
-                    using var wrong = Explainer.Check(candidates, sessions, null, seed, g => Scale(g, ExplanationGraph.GradientOutput(layer.Tensor), 1.05f), default);
+                    using var wrong = Explainer.Check(candidates, sessions, null, seed, g => GradientTampering.Scale(g, ExplanationGraph.GradientOutput(layer.Tensor), 1.05f), default);
                     tampered++;
                     if (!wrong.Layers.Single(l => l.Tensor == layer.Tensor).Usable) caught++;
                 }
@@ -53,15 +55,5 @@ public static class SelfCheckSweep
             Console.WriteLine($"| {entry.Name} | {layers} | {seeds} | {refused} of {layers * seeds} | {caught} of {tampered} | {times[times.Count / 2]:F2} |");
         }
         return 0;
-    }
-
-    private static void Scale(ModelProto graph, string output, float factor)
-    {
-        var producer = graph.Graph.Node.Single(n => n.Output.Contains(output));
-        producer.Output[producer.Output.IndexOf(output)] = output + "/unscaled";
-        var scale = new TensorProto { Name = output + "/scale", DataType = (int)TensorProto.Types.DataType.Float };
-        scale.FloatData.Add(factor);
-        graph.Graph.Initializer.Add(scale);
-        graph.Graph.Node.Add(new NodeProto { OpType = "Mul", Input = { output + "/unscaled", scale.Name }, Output = { output } });
     }
 }
