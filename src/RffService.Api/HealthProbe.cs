@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Configuration;
-using RffService.Api.Hosting;
 
 namespace RffService.Api;
 
@@ -35,7 +34,7 @@ public static class HealthProbe
     public static Uri Address(string[] args)
     {
         string root = new ConfigurationBuilder().AddCommandLine(args).Build()["contentRoot"]
-                      ?? ServiceSetup.ContentRoot(args) ?? Environment.GetEnvironmentVariable("ASPNETCORE_CONTENTROOT") ?? AppContext.BaseDirectory;
+                      ?? ServiceDefaults.ContentRoot(args) ?? Environment.GetEnvironmentVariable("ASPNETCORE_CONTENTROOT") ?? AppContext.BaseDirectory;
         var configuration = new ConfigurationBuilder()
             .SetBasePath(Path.GetFullPath(root))
             .AddJsonFile("appsettings.json", optional: true)
@@ -48,7 +47,7 @@ public static class HealthProbe
         if (candidates.Count == 0 && configuration["urls"] is { Length: > 0 } urls) candidates = [.. urls.Split(';', StringSplitOptions.RemoveEmptyEntries)];
         if (candidates.Count == 0 && configuration["http_ports"] is { Length: > 0 } ports)
             candidates = [.. ports.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => $"http://localhost:{p.Trim()}")];
-        if (candidates.Count == 0) candidates = [ServiceSetup.DefaultUrls[0]];
+        if (candidates.Count == 0) candidates = [ServiceDefaults.DefaultUrls[0]];
         var addresses = candidates.Select(c => new Uri(c.Trim().Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "[::1]").Replace("+", "127.0.0.1").Replace("*", "127.0.0.1"))).ToList();
         return addresses.FirstOrDefault(a => a.Port != grpcPort) ?? addresses[0];
     }

@@ -4,7 +4,7 @@ using RffService.Api;
 if (args.Contains(HealthProbe.Flag)) return HealthProbe.Run(args);
 if (args.FirstOrDefault() == InspectCommand.Verb) return InspectCommand.Run(args, Console.Out, Console.Error);
 
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = ServiceSetup.ContentRoot(args) });
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = ServiceDefaults.ContentRoot(args) });
 builder.AddRffService();
 
 var app = builder.Build();

@@ -21,28 +21,12 @@ namespace RffService.Api.Hosting;
 /// <summary>The service's composition: what Program.cs registers, the middleware order, and the endpoints.</summary>
 public static class ServiceSetup
 {
-    /// <summary>
-    /// Where appsettings.json and wwwroot are read from: the working directory when it has them (dotnet run, the
-    /// container's WORKDIR), else the app's own folder, so the service started from any folder still finds its settings
-    /// and its log configuration. An explicit --contentRoot or ASPNETCORE_CONTENTROOT wins (null leaves it to them).
-    /// </summary>
-    public static string? ContentRoot(string[] args)
-    {
-        if (args.Any(a => a.StartsWith("--contentRoot", StringComparison.OrdinalIgnoreCase)) ||
-            !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("ASPNETCORE_CONTENTROOT"))) return null;
-        string current = Directory.GetCurrentDirectory();
-        return File.Exists(Path.Combine(current, "appsettings.json")) ? current : AppContext.BaseDirectory;
-    }
-
-    /// <summary>Where the service listens when nothing configures it: REST on 5080, gRPC (HTTP/2 only, Api:GrpcPort) on 5081.</summary>
-    public static readonly string[] DefaultUrls = ["http://localhost:5080", "http://localhost:5081"];
-
     public static WebApplicationBuilder AddRffService(this WebApplicationBuilder builder)
     {
         // The default address lives here, not in appsettings.json: a "Urls" there would override ASPNETCORE_URLS (the
         // container's 0.0.0.0:8080), since appsettings loads after the ASPNETCORE_ environment variables.
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
-            builder.WebHost.UseUrls(DefaultUrls);
+            builder.WebHost.UseUrls(ServiceDefaults.DefaultUrls);
 
         var services = builder.Services;
         services.AddSerilog((provider, logger) => logger
