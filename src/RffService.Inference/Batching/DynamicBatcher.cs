@@ -176,12 +176,12 @@ public sealed class DynamicBatcher : IAsyncDisposable
         {
             Item? foreground = null;
             WorkItem? background = null;
-            for (var node = _queue.First; node is not null && foreground is null; node = node.Next)
+            foreach (var item in _queue) // the oldest of each kind, in one pass
             {
-                if (node.Value is WorkItem { Background: true } work) background ??= work;
-                else foreground = node.Value;
+                if (item is WorkItem { Background: true } work) background ??= work;
+                else foreground ??= item;
+                if (foreground is not null && background is not null) break;
             }
-            background ??= _queue.Select(i => i as WorkItem).FirstOrDefault(w => w?.Background == true);
             WorkItem? chosen;
             if (background is not null && (foreground is null || _foregroundRuns >= ForegroundRunsPerBackground))
                 chosen = background;

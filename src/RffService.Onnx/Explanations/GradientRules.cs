@@ -271,9 +271,6 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
         },
     };
 
-    /// <summary>Operators that have a rule.</summary>
-    public static IReadOnlyCollection<string> Supported => Rules.Keys;
-
     /// <summary>Input index -> gradient tensor, for the inputs <paramref name="needs"/> accepts.</summary>
     public Dictionary<int, string> Backward(NodeProto node, string?[] outputGrads, Func<string, bool> needs)
     {
