@@ -140,7 +140,8 @@ public class ModelRepositoryTests
         AssertFailed("corrupt", "not a valid ONNX model");
         AssertFailed("no-file", "has no model.onnx");
         AssertFailed("bad-json", "not valid JSON");
-        AssertFailed("bad-config", "task must be");
+        AssertFailed("bad-config", "/task: ");
+        AssertFailed("bad-config", "\"classification\", \"detection\"");
         AssertFailed("lying-labels", "lists 2 labels");
         AssertFailed("lying-channels", "channels is 3");
         AssertFailed("no-config", "config.json is missing");
@@ -196,9 +197,38 @@ public class ModelRepositoryTests
             Input = new InputConfig { Width = 0, Height = 10, Channels = 2, Layout = "NHWC", Resize = "crop", Mean = [0f], Std = [0f] },
         };
         var errors = string.Join("\n", ModelConfigValidator.Validate(config));
-        foreach (var field in new[] { "task", "labels", "input.width", "input.channels", "input.layout", "input.resize", "input.mean", "input.std" })
-            Assert.Contains(field, errors);
+        foreach (var place in new[] { "/task:", "/labels:", "/input/width:", "/input/channels:", "/input/layout:", "/input/resize:", "/input/std/0:" })
+            Assert.Contains(place, errors);
         Assert.Empty(ModelConfigValidator.Validate(TestModelRepository.TinyConfig()));
+    }
+
+    [Fact]
+    public void A_config_file_is_checked_against_the_documented_schema_with_the_place_of_each_error()
+    {
+        var (config, errors) = ModelConfigValidator.Read("""
+            { "task": "classification", "labels": ["a", "b"], "colour": "red",
+              "input": { "width": 9000, "height": 8, "channels": 3, "mean": [0.5], "std": [0.25] },
+              "batching": { "maxBatchSize": 2000 } }
+            """);
+        Assert.Null(config);
+        var text = string.Join("\n", errors);
+        Assert.Contains("colour", text);
+        Assert.Contains("/input/width:", text);
+        Assert.Contains("/batching/maxBatchSize:", text);
+
+        // One mean and std value stands for every channel.
+        (config, errors) = ModelConfigValidator.Read("""
+            { "task": "classification", "labels": ["a"], "input": { "width": 8, "height": 8, "channels": 3, "mean": [0.5], "std": [0.25] } }
+            """);
+        Assert.Empty(errors);
+        var spec = RffService.Vision.Imaging.InputSpec.From(config!.Input);
+        Assert.Equal([0.5f, 0.5f, 0.5f], spec.Mean);
+        Assert.Equal([0.25f, 0.25f, 0.25f], spec.Std);
+
+        (_, errors) = ModelConfigValidator.Read("""
+            { "task": "classification", "labels": ["a"], "input": { "width": 8, "height": 8, "channels": 3, "mean": [0.5, 0.4], "std": [0.25] } }
+            """);
+        Assert.Contains("input.mean and input.std", string.Join("\n", errors));
     }
 
     [Fact]

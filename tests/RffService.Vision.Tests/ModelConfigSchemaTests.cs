@@ -4,7 +4,7 @@ using RffService.Vision.Configuration;
 
 namespace RffService.Vision.Tests;
 
-/// <summary>docs/model-config.schema.json describes the config.json the service reads, no more and no less.</summary>
+/// <summary>docs/model-config.schema.json, which the service checks configs against, accepts what the service writes and reads.</summary>
 public class ModelConfigSchemaTests
 {
     private static readonly string Root = FindRoot();

@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
@@ -133,7 +134,7 @@ public static class CamEndpoints
         var (bytes, task) = cache.Find(query.ImageId) ?? throw new InferenceException(ErrorKind.NotFound, "Unknown image",
             $"No image with id '{Text.Shorten(query.ImageId)}' is cached (unknown or expired). Send the image again to /classify, or POST it to /cam.");
         // An id from /detect explains a detection: without detection=, the classifier would explain a canvas it never saw.
-        if (task == DetectionService.Task && query.Detection is null && string.IsNullOrWhiteSpace(query.Model))
+        if (task == ModelTasks.Detection && query.Detection is null && string.IsNullOrWhiteSpace(query.Model))
             throw new InferenceException(ErrorKind.InvalidParameter, "Which detection?",
                 "This imageId comes from /detect: add detection=<index in the detections list> to explain one detection " +
                 "(with the same scoreThreshold, iouThreshold, maxDetections and classes), or name a classifier with model= to classify the whole image.");

@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -61,7 +62,7 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
             return new TensorMetadata(o, DataType(type), shape.Select(d => (long)d).ToArray());
         }).ToList();
         int labels = model.Config!.Labels.Count;
-        outputs.AddRange(model.Config.Task == ClassificationService.Task
+        outputs.AddRange(model.Config.Task == ModelTasks.Classification
             ? [new("probabilities", "FP32", [-1, labels]), new("class_index", "INT64", [-1]), new("label", "BYTES", [-1])]
             : [new("detection_boxes", "FP32", [-1, -1, 4]), new("detection_scores", "FP32", [-1, -1]), new("detection_classes", "INT64", [-1, -1]),
                new("num_detections", "INT64", [-1])]);
@@ -76,7 +77,7 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
         var input = request.Inputs[0];
         bool tensor = input.Datatype == "FP32";
         var available = tensor ? TensorInferenceService.DeclaredOutputs(model.Runtime!)
-            : model.Config!.Task == ClassificationService.Task ? ClassificationOutputs : DetectionOutputs;
+            : model.Config!.Task == ModelTasks.Classification ? ClassificationOutputs : DetectionOutputs;
         if (request.Outputs?.Where(w => !available.Contains(w)).ToList() is { Count: > 0 } unknown)
             throw new InferenceException(ErrorKind.BadInput, "Unknown output", $"No output named {string.Join(", ", unknown.Select(u => $"'{Text.Shorten(u)}'"))}; " +
                                                                                 $"this request can return {string.Join(", ", available)}.");
@@ -113,7 +114,7 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
             throw new InferenceException(ErrorKind.BadInput, "Invalid input tensor", "BYTES input holds encoded images with shape [N] (or [N, 1]).");
         var images = input.Bytes!.Select(b => (ReadOnlyMemory<byte>)b).ToList();
         long n = images.Count;
-        if (model.Config!.Task == ClassificationService.Task)
+        if (model.Config!.Task == ModelTasks.Classification)
         {
             int classes = model.Config.Labels.Count;
             var results = await classifier.ClassifyAsync(images, model.Name, classes, cancellationToken);

@@ -1,11 +1,10 @@
-using System.ComponentModel.DataAnnotations;
 using RffService.Vision.Configuration;
 
 namespace RffService.Inference.Batching;
 
 /// <summary>
 /// Dynamic batching defaults (configuration section "Inference:Batching"); a model's config.json may override them
-/// in its "batching" section.
+/// in its "batching" section. Their limits are those of that section (docs/model-config.schema.json).
 /// </summary>
 public sealed class BatchingOptions
 {
@@ -13,11 +12,9 @@ public sealed class BatchingOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>Most images in one run.</summary>
-    [Range(1, 1024)]
     public int MaxBatchSize { get; set; } = 32;
 
     /// <summary>How long the first image of a batch may wait for others, in microseconds.</summary>
-    [Range(0, 10_000_000)]
     public int MaxQueueDelayMicroseconds { get; set; } = 1000;
 
     /// <summary>
@@ -27,8 +24,17 @@ public sealed class BatchingOptions
     public bool WaitWhenIdle { get; set; }
 
     /// <summary>Most images waiting; beyond it requests are refused at once with 503 and Retry-After.</summary>
-    [Range(1, 1_000_000)]
     public int MaxQueueSize { get; set; } = 512;
+
+    /// <summary>These defaults as a config.json "batching" section.</summary>
+    public BatchingConfig AsConfig() => new()
+    {
+        Enabled = Enabled,
+        MaxBatchSize = MaxBatchSize,
+        MaxQueueDelayMicroseconds = MaxQueueDelayMicroseconds,
+        MaxQueueSize = MaxQueueSize,
+        WaitWhenIdle = WaitWhenIdle,
+    };
 
     public BatchingOptions With(BatchingConfig? config) => config is null ? this : new BatchingOptions
     {

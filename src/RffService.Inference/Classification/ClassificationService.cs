@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using System.Diagnostics;
 using RffService.Inference.Common;
 using RffService.Inference.Models;
@@ -18,7 +19,7 @@ public sealed class ClassificationService(ModelResolver resolver, ImagePipeline 
         var started = Stopwatch.GetTimestamp();
         if (topK < 1)
             throw new InferenceException(ErrorKind.InvalidParameter, "Invalid topK", $"topK must be at least 1, got {topK}.");
-        var model = resolver.Resolve(modelName, Task);
+        var model = resolver.Resolve(modelName, ModelTasks.Classification);
         var runtime = model.Runtime!;
         using var batch = await pipeline.RunAsync(model, images, cancellationToken: cancellationToken);
         var config = runtime.Config;

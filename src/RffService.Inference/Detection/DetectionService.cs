@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using System.Diagnostics;
 using RffService.Inference.Common;
 using RffService.Inference.Models;
@@ -25,14 +26,13 @@ public sealed record DetectionRequest(float ScoreThreshold = DetectionRequest.De
 /// </summary>
 public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipeline)
 {
-    public const string Task = "detection";
     public const int MaxDetectionsLimit = 1000;
 
     public async Task<IReadOnlyList<DetectionResult>> DetectAsync(IReadOnlyList<ReadOnlyMemory<byte>> images, string? modelName, DetectionRequest request,
         CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
-        var model = resolver.Resolve(modelName, Task);
+        var model = resolver.Resolve(modelName, ModelTasks.Detection);
         var runtime = model.Runtime!;
         var labels = runtime.Config.Labels;
         var parameters = Parameters(request, labels);

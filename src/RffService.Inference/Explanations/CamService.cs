@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using System.Diagnostics;
 using System.Globalization;
 using RffService.Inference.Classification;
@@ -76,7 +77,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
         if (detection && !string.IsNullOrWhiteSpace(request.Target))
             throw Invalid("Target and detection", "A detection is explained for its own class; leave target out.");
 
-        var model = resolver.Resolve(request.Model, detection ? DetectionService.Task : ClassificationService.Task);
+        var model = resolver.Resolve(request.Model, detection ? ModelTasks.Detection : ModelTasks.Classification);
         var runtime = model.Runtime!;
         var explainer = await runtime.Explanations.ReadyAsync(model.Name, options.Value.ExplanationCheckWait, cancellationToken);
         var layers = ResolveLayers(explainer, request.Layer);

@@ -10,6 +10,7 @@ using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
 using RffService.Inference.Tensors;
 using RffService.Onnx.Runtime;
+using RffService.Vision.Configuration;
 
 namespace RffService.Inference.Hosting;
 
@@ -21,8 +22,8 @@ public static class ServiceCollectionExtensions
         services.AddOptions<InferenceOptions>()
             .Bind(configuration.GetSection(InferenceOptions.Section))
             .ValidateDataAnnotations()
-            .Validate(o => o.Batching.MaxBatchSize is >= 1 and <= 1024 && o.Batching.MaxQueueDelayMicroseconds is >= 0 and <= 10_000_000 && o.Batching.MaxQueueSize >= 1,
-                "Inference:Batching: MaxBatchSize must be 1-1024, MaxQueueDelayMicroseconds 0-10000000, MaxQueueSize >= 1.")
+            .Validate(o => ModelConfigValidator.ValidateBatching(o.Batching.AsConfig()).Count == 0,
+                "Inference:Batching is outside the limits of a config.json \"batching\" section (docs/model-config.schema.json).")
             .ValidateOnStart();
         services.AddOptions<ImageCacheOptions>().Bind(configuration.GetSection($"{InferenceOptions.Section}:ImageCache"))
             .Validate(o => o.MaxEntries >= 0 && o.MaxBytes >= 0 && o.TimeToLive > TimeSpan.Zero, "Inference:ImageCache bounds must be >= 0 and TimeToLive > 0.")

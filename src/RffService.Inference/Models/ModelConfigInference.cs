@@ -63,10 +63,10 @@ public static class ModelConfigInference
             notes.Add("output shapes read from a run on a blank input (the graph does not declare them)");
         }
         var detection = metadata.TryGetValue("detection", out var detectionJson) ? Detection(detectionJson) : null;
-        string task = metadata.GetValueOrDefault("task") ?? (detection is not null || outputs.Count > 1 ? "detection" : "classification");
+        string task = metadata.GetValueOrDefault("task") ?? (detection is not null || outputs.Count > 1 ? ModelTasks.Detection : ModelTasks.Classification);
         int classes;
         string? outputName = null;
-        if (task == "classification")
+        if (task == ModelTasks.Classification)
         {
             var scores = outputs.FirstOrDefault(o => Dims(o) is { Length: 1 or 2 } d && d[^1] is > 0)
                 ?? throw new InvalidDataException($"no output is a vector of class scores ([N, K] or [K]); outputs: {Describe(outputs)}");
@@ -115,7 +115,7 @@ public static class ModelConfigInference
                 DynamicSize = dynamic,
             },
             Output = new OutputConfig { Name = outputName },
-            Detection = task == "detection" ? detection : null,
+            Detection = task == ModelTasks.Detection ? detection : null,
         };
         foreach (var error in ModelConfigValidator.Validate(config)) missing.Add(error);
         return new ConfigProposal(config, missing, notes);

@@ -51,10 +51,8 @@ public static class ModelFolder
     {
         try
         {
-            var config = JsonSerializer.Deserialize<ModelConfig>(File.ReadAllText(path), ModelConfig.JsonOptions);
-            if (config is null) return (null, "config.json is empty");
-            var errors = ModelConfigValidator.Validate(config);
-            return errors.Count == 0 ? (config, null) : (null, "config.json is invalid: " + string.Join(" ", errors));
+            var (config, errors) = ModelConfigValidator.Read(File.ReadAllText(path));
+            return errors.Count == 0 ? (config, null) : (null, "config.json is invalid: " + string.Join("; ", errors));
         }
         catch (JsonException ex)
         {

@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using RffService.Vision;
@@ -13,7 +14,7 @@ public sealed class ModelResolver(ModelRepository repository, IOptions<Inference
     /// </summary>
     public ModelEntry Resolve(string? name, string? task = null, string? version = null)
     {
-        name = string.IsNullOrWhiteSpace(name) ? DefaultFor(task ?? "classification") : name;
+        name = string.IsNullOrWhiteSpace(name) ? DefaultFor(task ?? ModelTasks.Classification) : name;
         var model = Describe(name);
         if (version is not null && version != model.Version?.ToString(CultureInfo.InvariantCulture))
             throw new InferenceException(ErrorKind.NotFound, "Unknown version",
@@ -47,7 +48,7 @@ public sealed class ModelResolver(ModelRepository repository, IOptions<Inference
     private string DefaultFor(string task)
     {
         string preferred = options.Value.DefaultClassificationModel;
-        if (task == "classification" && repository.Find(preferred) is not null) return preferred;
+        if (task == ModelTasks.Classification && repository.Find(preferred) is not null) return preferred;
         return repository.Models.FirstOrDefault(m => m.Config?.Task == task && m.State == ModelState.Ready)?.Name
             ?? throw new InferenceException(ErrorKind.NotFound, "No model", $"This service has no ready {task} model; name one with ?model=.");
     }

@@ -43,7 +43,7 @@ public static class ExportUntrainedCommand
         OnnxModelFile.Save(model, Path.Combine(directory, version.ToString(), "model.onnx"));
         var config = new ModelConfig
         {
-            Task = "classification",
+            Task = ModelTasks.Classification,
             Trained = false,
             Description = $"UNTRAINED placeholder RFF-CNN (random readout, seed {seed}); its predictions are meaningless.",
             Labels = FashionLabels,

@@ -97,7 +97,7 @@ public static class TrainDetectorCommand
         var normalisation = TrainClassifierCommand.FashionNormalisation;
         var config = new ModelConfig
         {
-            Task = "detection",
+            Task = ModelTasks.Detection,
             Description = $"RFF-SSD on multi-object Fashion-MNIST canvases: {settings.Describe()}. See {version}/model-card.md.",
             Labels = labels.ToArray(),
             Input = new InputConfig

@@ -37,7 +37,7 @@ public sealed class ModelExporter(string root, string name, int version)
         OnnxModelFile.Save(model, Path.Combine(VersionDirectory, "model.onnx"));
         var config = new ModelConfig
         {
-            Task = "classification",
+            Task = ModelTasks.Classification,
             Trained = true,
             Description = $"RFF-CNN: {architecture.Describe()}; ridge readout (lambda {lambda:G3}). See {version}/model-card.md.",
             Labels = labels.ToArray(),

@@ -1,45 +1,46 @@
+using System.Text.Json;
+
 namespace RffService.Vision.Configuration;
 
-/// <summary>Checks a model config for mistakes, with messages that say what to fix.</summary>
+/// <summary>
+/// Checks a model config for mistakes, with messages that say what to fix: its form and limits against
+/// <see cref="ModelConfigSchema"/>, then what a schema cannot say (how fields fit together).
+/// </summary>
 public static class ModelConfigValidator
 {
+    /// <summary>A config.json's text: the schema's errors name the place in the file; null config when it is invalid.</summary>
+    public static (ModelConfig? Config, IReadOnlyList<string> Errors) Read(string json)
+    {
+        using var document = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        var errors = ModelConfigSchema.Check(document.RootElement);
+        if (errors.Count > 0) return (null, errors);
+        var config = document.RootElement.Deserialize<ModelConfig>(ModelConfig.JsonOptions)!;
+        var rules = CrossFieldErrors(config);
+        return rules.Count > 0 ? (null, rules) : (config, []);
+    }
+
+    /// <summary>A config built in code (inferred from a model's file or written by the trainer).</summary>
     public static IReadOnlyList<string> Validate(ModelConfig config)
     {
-        var errors = new List<string>();
-        if (config.Task is not ("classification" or "detection"))
-            errors.Add($"task must be 'classification' or 'detection', got '{config.Task}'.");
-        if (config.Labels.Count == 0)
-            errors.Add("labels must list at least one class label.");
-        if (config.Labels.Any(string.IsNullOrWhiteSpace))
-            errors.Add("labels must not contain empty names.");
+        if (config.Input.Mean.Concat(config.Input.Std).Any(v => !float.IsFinite(v)))
+            return ["input.mean and input.std values must be finite."];
+        var errors = ModelConfigSchema.Check(JsonSerializer.SerializeToElement(config, ModelConfig.JsonOptions)).ToList();
+        errors.AddRange(CrossFieldErrors(config));
+        return errors;
+    }
 
+    /// <summary>Service-wide batching defaults obey the same limits as a config.json's "batching" section.</summary>
+    public static IReadOnlyList<string> ValidateBatching(BatchingConfig batching) =>
+        Validate(new ModelConfig { Task = ModelTasks.Classification, Labels = ["any"], Input = new InputConfig { Width = 1, Height = 1 }, Batching = batching });
+
+    private static List<string> CrossFieldErrors(ModelConfig config)
+    {
+        var errors = new List<string>();
         var input = config.Input;
-        if (input.Width is < 1 or > 8192 || input.Height is < 1 or > 8192)
-            errors.Add($"input.width and input.height must be between 1 and 8192, got {input.Width}x{input.Height}.");
-        if (input.Channels is not (1 or 3))
-            errors.Add($"input.channels must be 1 (gray) or 3 (RGB), got {input.Channels}.");
-        if (!string.Equals(input.Layout, "NCHW", StringComparison.OrdinalIgnoreCase))
-            errors.Add($"input.layout must be NCHW, got '{input.Layout}'.");
-        if (input.Resize is not ("stretch" or "letterbox"))
-            errors.Add($"input.resize must be 'stretch' or 'letterbox', got '{input.Resize}'.");
-        if (input.Mean.Count != input.Channels || input.Std.Count != input.Channels)
-            errors.Add($"input.mean and input.std must have one value per channel ({input.Channels}).");
-        if (input.Std.Any(s => !(s > 0) || !float.IsFinite(s)))
-            errors.Add("input.std values must be finite and > 0.");
-        if (input.MaxWidth is < 1 or > 8192 || input.MaxHeight is < 1 or > 8192)
-            errors.Add("input.maxWidth and input.maxHeight must be between 1 and 8192.");
-        if (input.Mean.Any(m => !float.IsFinite(m)))
-            errors.Add("input.mean values must be finite.");
-        if (config.Batching is { } batching &&
-            (batching.MaxBatchSize is < 1 or > 1024 || batching.MaxQueueDelayMicroseconds is < 0 or > 10_000_000 || batching.MaxQueueSize is < 1))
-            errors.Add("batching: maxBatchSize must be 1-1024, maxQueueDelayMicroseconds 0-10000000, maxQueueSize >= 1.");
-        if (config.Task == "detection")
-        {
-            if (config.Detection is null)
-                errors.Add("a detection model needs a 'detection' section (layout, output names, priors or box format).");
-            if (input.DynamicSize)
-                errors.Add("input.dynamicSize is not supported for detection models (the priors assume one input size).");
-        }
+        if (input.Mean.Count is not 1 && input.Mean.Count != input.Channels || input.Std.Count is not 1 && input.Std.Count != input.Channels)
+            errors.Add($"input.mean and input.std must have one value for all channels or one per channel ({input.Channels}).");
+        if (config.Task == ModelTasks.Detection && input.DynamicSize)
+            errors.Add("input.dynamicSize is not supported for detection models (the priors assume one input size).");
         return errors;
     }
 }

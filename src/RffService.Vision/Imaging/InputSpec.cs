@@ -7,8 +7,12 @@ public sealed record InputSpec(int Width, int Height, int Channels, float[] Mean
 {
     public int TensorLength => Channels * Width * Height;
 
+    /// <summary>The configured input; one mean or std value stands for every channel.</summary>
     public static InputSpec From(InputConfig config) =>
-        new(config.Width, config.Height, config.Channels, config.Mean.ToArray(), config.Std.ToArray(), config.Resize == "letterbox");
+        new(config.Width, config.Height, config.Channels, PerChannel(config.Mean, config.Channels), PerChannel(config.Std, config.Channels), config.Resize == "letterbox");
+
+    private static float[] PerChannel(IReadOnlyList<float> values, int channels) =>
+        values.Count == 1 ? Enumerable.Repeat(values[0], channels).ToArray() : values.ToArray();
 
     /// <summary>
     /// The input for an image of the given size: the configured size, or for a dynamic-size model the image's own size,
