@@ -114,6 +114,11 @@ public class ModelAndHealthEndpointTests(ServiceFactory factory) : IClassFixture
         var methods = camMethod.GetProperty("schema").GetProperty("enum").EnumerateArray().Select(e => e.GetString()).ToList();
         Assert.Contains("gradcam", methods);
         Assert.Contains("scorecam", methods);
+        // GET /models offers the same methods (the demo page builds its choice from it), each with its usual title.
+        var offered = (await client.GetFromJsonAsync<JsonElement>("/models")).GetProperty("camMethods").EnumerateArray().ToList();
+        Assert.Equal(methods.Order(), offered.Select(m => m.GetProperty("name").GetString()).Order());
+        Assert.Contains(offered, m => m.GetProperty("name").GetString() == "gradcampp" && m.GetProperty("title").GetString() == "Grad-CAM++");
+        Assert.False(offered.Single(m => m.GetProperty("name").GetString() == "scorecam").GetProperty("usesGradients").GetBoolean());
 
         var classify200 = operations.Single(o => o.Path == "/classify").Operation.GetProperty("responses").GetProperty("200")
             .GetProperty("content").GetProperty("application/json").GetProperty("schema");

@@ -9,7 +9,7 @@ namespace RffService.Api.Contracts;
 /// <param name="ImageId">Content hash of the image explained.</param>
 /// <param name="Model">Model name.</param>
 /// <param name="Version">Model version.</param>
-/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam.</param>
+/// <param name="Method">The method used (a name from camMethods in GET /models).</param>
 /// <param name="Layer">RFF layer the map was computed on.</param>
 /// <param name="Target">The class explained, with its probability.</param>
 /// <param name="Detection">The detection explained (with /cam's detection parameter), or absent.</param>

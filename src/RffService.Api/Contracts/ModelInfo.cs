@@ -123,4 +123,15 @@ public sealed record RffLayerSummary(
 
 /// <summary>The models of this service.</summary>
 /// <param name="Models">Every model found in the repository, ready or not.</param>
-public sealed record ModelList(IReadOnlyList<ModelInfo> Models);
+/// <param name="CamMethods">The explanation methods /cam offers (each layer lists those that apply to it).</param>
+public sealed record ModelList(IReadOnlyList<ModelInfo> Models, IReadOnlyList<CamMethodInfo> CamMethods);
+
+/// <summary>An explanation method.</summary>
+/// <param name="Name">What method= takes.</param>
+/// <param name="Title">Its usual name (Grad-CAM, Score-CAM, ...).</param>
+/// <param name="UsesGradients">False for Score-CAM and Ablation-CAM, which score perturbed inputs or activations instead (slower, one model pass per scored channel).</param>
+public sealed record CamMethodInfo(string Name, string Title, bool UsesGradients)
+{
+    public static IReadOnlyList<CamMethodInfo> All { get; } =
+        RffService.Inference.Explanations.CamMethod.All.Values.Select(m => new CamMethodInfo(m.Name, m.Title, m.UsesGradients)).ToList();
+}

@@ -14,7 +14,7 @@ namespace RffService.Api.Endpoints;
 /// <summary>The query of POST /cam (GET /cam adds the imageId).</summary>
 /// <param name="Model">Model name; the default classifier (or, with a detection, the default detector) when empty.</param>
 /// <param name="Target">Class label or index to explain; the top-1 class when empty (classifiers).</param>
-/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam (default: gradcam; layercam for a detection).</param>
+/// <param name="Method">The explanation method, one of camMethods in GET /models (default: gradcam; layercam for a detection).</param>
 /// <param name="Layer">Layer name or index (GET /models lists camLayers), several separated by commas, or all (their maps averaged); the default layer when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1 (default 0.5).</param>
 /// <param name="Colormap">jet (default), viridis, inferno or gray.</param>
@@ -73,7 +73,7 @@ public record CamQuery(
 /// <param name="ImageId">The imageId of an earlier /classify or /detect answer.</param>
 /// <param name="Model">Model name; the default classifier (or, with a detection, the default detector) when empty.</param>
 /// <param name="Target">Class label or index to explain; the top-1 class when empty (classifiers).</param>
-/// <param name="Method">cam, gradcam, gradcampp, layercam, scorecam or ablationcam (default: gradcam; layercam for a detection).</param>
+/// <param name="Method">The explanation method, one of camMethods in GET /models (default: gradcam; layercam for a detection).</param>
 /// <param name="Layer">Layer name or index (GET /models lists camLayers), several separated by commas, or all (their maps averaged); the default layer when empty.</param>
 /// <param name="Alpha">Overlay opacity, 0..1 (default 0.5).</param>
 /// <param name="Colormap">jet (default), viridis, inferno or gray.</param>

@@ -22,7 +22,7 @@ public static class ModelEndpoints
 
     /// <summary>Every model found in the repository, including failed ones (with the reason).</summary>
     private static Ok<ModelList> ListModels(ModelRepository repository) =>
-        TypedResults.Ok(new ModelList(repository.Models.Select(ModelInfo.From).ToList()));
+        TypedResults.Ok(new ModelList(repository.Models.Select(ModelInfo.From).ToList(), CamMethodInfo.All));
 
     /// <summary>One model by name.</summary>
     /// <param name="name">Model name, as GET /models lists it.</param>

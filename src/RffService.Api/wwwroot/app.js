@@ -3,9 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const METHOD_NAMES = {
-  gradcam: "Grad-CAM", gradcampp: "Grad-CAM++", layercam: "Layer-CAM", cam: "CAM", scorecam: "Score-CAM", ablationcam: "Ablation-CAM",
-};
+let METHOD_NAMES = {}; // method= name -> title, from GET /models
+
 // CSS gradients of the service's colour maps, for the legend.
 const LEGENDS = {
   jet: "linear-gradient(to right, #00008f, #0000ff, #00ffff, #80ff80, #ffff00, #ff0000, #800000)",
@@ -78,6 +77,8 @@ function selectedModel() { return models.find((m) => m.name === $("model").value
 async function loadModels() {
   const answer = await getJson("/models");
   models = answer.models.filter((m) => m.state === "ready");
+  METHOD_NAMES = Object.fromEntries(answer.camMethods.map((m) => [m.name, m.title]));
+  $("cam-method").replaceChildren(...answer.camMethods.map((m) => new Option(m.title, m.name)));
   $("model").replaceChildren(...models.map((m) => new Option(`${m.name} (${m.task})`, m.name)));
   onModelChanged();
 }

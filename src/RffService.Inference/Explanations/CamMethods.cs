@@ -10,7 +10,11 @@ namespace RffService.Inference.Explanations;
 /// </summary>
 public abstract class CamMethod
 {
+    /// <summary>The name requests use (method=).</summary>
     public abstract string Name { get; }
+
+    /// <summary>The name people know it by, as the papers write it.</summary>
+    public abstract string Title { get; }
 
     /// <summary>
     /// Score-CAM's masked inputs and Ablation-CAM's ablations per model run. Small: a run is one turn in the model's
@@ -48,9 +52,10 @@ public abstract class CamMethod
         return new Heatmap(values, maps[0].Height, maps[0].Width);
     }
 
+    /// <summary>Every method, by name, in the order offered to people (the default, Grad-CAM, first).</summary>
     public static readonly IReadOnlyDictionary<string, CamMethod> All = new CamMethod[]
     {
-        new Cam(), new GradCam(), new GradCamPlusPlus(), new LayerCam(), new ScoreCam(), new AblationCam(),
+        new GradCam(), new GradCamPlusPlus(), new LayerCam(), new Cam(), new ScoreCam(), new AblationCam(),
     }.ToDictionary(m => m.Name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The methods that apply to a layer: every method, but cam only where it is an exact decomposition.</summary>
@@ -65,6 +70,7 @@ public abstract class CamMethod
 public sealed class Cam : CamMethod
 {
     public override string Name => "cam";
+    public override string Title => "CAM";
 
     public override Task<Heatmap> ComputeAsync(CamContext context, CancellationToken cancellationToken)
     {
@@ -86,6 +92,7 @@ public sealed class Cam : CamMethod
 public sealed class GradCam : CamMethod
 {
     public override string Name => "gradcam";
+    public override string Title => "Grad-CAM";
 
     public override Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken) =>
         Task.FromResult(Enumerable.Range(0, context.Channels).Select(k => TensorPrimitives.Sum(context.GradientChannel(k)) / context.Plane).ToArray());
@@ -95,6 +102,7 @@ public sealed class GradCam : CamMethod
 public sealed class GradCamPlusPlus : CamMethod
 {
     public override string Name => "gradcampp";
+    public override string Title => "Grad-CAM++";
 
     public override Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken)
     {
@@ -121,6 +129,7 @@ public sealed class GradCamPlusPlus : CamMethod
 public sealed class LayerCam : CamMethod
 {
     public override string Name => "layercam";
+    public override string Title => "Layer-CAM";
 
     public override Task<Heatmap> ComputeAsync(CamContext context, CancellationToken cancellationToken)
     {
@@ -145,6 +154,7 @@ public sealed class ScoreCam : CamMethod
 {
     public const int BatchSize = PassesPerRun;
     public override string Name => "scorecam";
+    public override string Title => "Score-CAM";
     public override bool UsesGradients => false;
 
     public override async Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken)
@@ -187,6 +197,7 @@ public sealed class AblationCam : CamMethod
 {
     public const int BatchSize = PassesPerRun;
     public override string Name => "ablationcam";
+    public override string Title => "Ablation-CAM";
     public override bool UsesGradients => false;
 
     public override async Task<float[]> ChannelWeightsAsync(CamContext context, CancellationToken cancellationToken)
