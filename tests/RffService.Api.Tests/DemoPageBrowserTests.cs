@@ -73,6 +73,9 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         page.SetDefaultTimeout(90_000); // generous: CI machines are small and busy; a real failure still fails
         await page.GotoAsync(baseUrl + "/");
         await page.WaitForSelectorAsync("#model option[value='tiny']", new() { State = WaitForSelectorState.Attached });
+        // The page opens on the configured default classifier, not on the first model listed.
+        Assert.NotEqual("tiny", await page.EvalOnSelectorAsync<string>("#model", "s => s.options[0].value"));
+        Assert.Equal("tiny", await page.InputValueAsync("#model"));
         await page.SelectOptionAsync("#model", "tiny");
         return page;
     }
@@ -169,6 +172,11 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.length > 0");
         await WaitForImageAsync(page, "cam-overlay");
         Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways at 390 px");
+        // A long layer name (as torchvision's graphs have) stays inside the explanation controls.
+        await page.EvaluateAsync("() => document.getElementById('cam-layer').add(new Option('/features/features.12/block/block.3/RffConv_output_0 (256x7x7)', 'long', false, true))");
+        Assert.True(await page.EvaluateAsync<bool>(
+            "() => { const f = document.getElementById('cam-controls').getBoundingClientRect(), s = document.getElementById('cam-layer').getBoundingClientRect(); return s.right <= f.right && f.right <= window.innerWidth; }"),
+            "a long layer name pushes the explanation controls past the page");
         Directory.CreateDirectory(Screenshots);
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-390px.png"), FullPage = true });
     }

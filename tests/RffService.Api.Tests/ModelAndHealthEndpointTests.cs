@@ -115,7 +115,10 @@ public class ModelAndHealthEndpointTests(ServiceFactory factory) : IClassFixture
         Assert.Contains("gradcam", methods);
         Assert.Contains("scorecam", methods);
         // GET /models offers the same methods (the demo page builds its choice from it), each with its usual title.
-        var offered = (await client.GetFromJsonAsync<JsonElement>("/models")).GetProperty("camMethods").EnumerateArray().ToList();
+        var list = await client.GetFromJsonAsync<JsonElement>("/models");
+        var offered = list.GetProperty("camMethods").EnumerateArray().ToList();
+        Assert.Equal("tiny", list.GetProperty("defaultModels").GetProperty("classification").GetString());
+        Assert.Equal("detector", list.GetProperty("defaultModels").GetProperty("detection").GetString());
         Assert.Equal(methods.Order(), offered.Select(m => m.GetProperty("name").GetString()).Order());
         Assert.Contains(offered, m => m.GetProperty("name").GetString() == "gradcampp" && m.GetProperty("title").GetString() == "Grad-CAM++");
         Assert.False(offered.Single(m => m.GetProperty("name").GetString() == "scorecam").GetProperty("usesGradients").GetBoolean());

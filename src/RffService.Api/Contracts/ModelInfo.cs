@@ -124,7 +124,8 @@ public sealed record RffLayerSummary(
 /// <summary>The models of this service.</summary>
 /// <param name="Models">Every model found in the repository, ready or not.</param>
 /// <param name="CamMethods">The explanation methods /cam offers (each layer lists those that apply to it).</param>
-public sealed record ModelList(IReadOnlyList<ModelInfo> Models, IReadOnlyList<CamMethodInfo> CamMethods);
+/// <param name="DefaultModels">Per task, the model a request without ?model= goes to (a task without a ready model is left out).</param>
+public sealed record ModelList(IReadOnlyList<ModelInfo> Models, IReadOnlyList<CamMethodInfo> CamMethods, IReadOnlyDictionary<string, string> DefaultModels);
 
 /// <summary>An explanation method.</summary>
 /// <param name="Name">What method= takes.</param>

@@ -1,3 +1,4 @@
+using RffService.Vision.Configuration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using RffService.Api.Contracts;
 using RffService.Inference.Models;
@@ -21,8 +22,12 @@ public static class ModelEndpoints
     }
 
     /// <summary>Every model found in the repository, including failed ones (with the reason).</summary>
-    private static Ok<ModelList> ListModels(ModelRepository repository) =>
-        TypedResults.Ok(new ModelList(repository.Models.Select(ModelInfo.From).ToList(), CamMethodInfo.All));
+    private static Ok<ModelList> ListModels(ModelRepository repository, ModelResolver resolver) =>
+        TypedResults.Ok(new ModelList(repository.Models.Select(ModelInfo.From).ToList(), CamMethodInfo.All,
+            new[] { ModelTasks.Classification, ModelTasks.Detection }
+                .Select(task => (task, name: resolver.DefaultName(task)))
+                .Where(d => d.name is not null)
+                .ToDictionary(d => d.task, d => d.name!)));
 
     /// <summary>One model by name.</summary>
     /// <param name="name">Model name, as GET /models lists it.</param>

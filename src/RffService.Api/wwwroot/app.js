@@ -80,6 +80,9 @@ async function loadModels() {
   METHOD_NAMES = Object.fromEntries(answer.camMethods.map((m) => [m.name, m.title]));
   $("cam-method").replaceChildren(...answer.camMethods.map((m) => new Option(m.title, m.name)));
   $("model").replaceChildren(...models.map((m) => new Option(`${m.name} (${m.task})`, m.name)));
+  // Open on the model a request without ?model= gets (the configured default classifier).
+  const preferred = models.find((m) => m.name === answer.defaultModels.classification);
+  if (preferred) $("model").value = preferred.name;
   onModelChanged();
 }
 

@@ -45,11 +45,14 @@ public sealed class ModelResolver(ModelRepository repository, IOptions<Inference
         return names.Count == 0 ? "no models" : string.Join(", ", names.Take(20)) + (names.Count > 20 ? $" and {names.Count - 20} more" : "");
     }
 
-    private string DefaultFor(string task)
+    /// <summary>The model a request of the task without ?model= goes to; null when there is none.</summary>
+    public string? DefaultName(string task)
     {
         string preferred = options.Value.DefaultClassificationModel;
         if (task == ModelTasks.Classification && repository.Find(preferred) is not null) return preferred;
-        return repository.Models.FirstOrDefault(m => m.Config?.Task == task && m.State == ModelState.Ready)?.Name
-            ?? throw new InferenceException(ErrorKind.NotFound, "No model", $"This service has no ready {task} model; name one with ?model=.");
+        return repository.Models.FirstOrDefault(m => m.Config?.Task == task && m.State == ModelState.Ready)?.Name;
     }
+
+    private string DefaultFor(string task) => DefaultName(task)
+        ?? throw new InferenceException(ErrorKind.NotFound, "No model", $"This service has no ready {task} model; name one with ?model=.");
 }
