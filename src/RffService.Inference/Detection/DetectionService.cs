@@ -94,18 +94,7 @@ public sealed class DetectionService(ModelResolver resolver, ImagePipeline pipel
         if (classes is null || classes.Count == 0) return null;
         var set = new HashSet<int>();
         foreach (var raw in classes)
-        {
-            string name = raw.Trim();
-            if (name.Length == 0) continue;
-            int index = -1;
-            for (int i = 0; i < labels.Count; i++)
-                if (string.Equals(labels[i], name, StringComparison.OrdinalIgnoreCase)) index = i;
-            if (index < 0 && int.TryParse(name, out int parsed) && parsed >= 0 && parsed < labels.Count) index = parsed;
-            if (index < 0)
-                throw new InferenceException(ErrorKind.InvalidParameter, "Unknown class",
-                    $"'{(name.Length <= 64 ? name : name[..64] + "...")}' is not one of the model's labels ({string.Join(", ", labels)}) or a class index below {labels.Count}.");
-            set.Add(index);
-        }
+            if (!string.IsNullOrWhiteSpace(raw)) set.Add(ClassNames.IndexOf(raw, labels, "class"));
         return set.Count == 0 ? null : set;
     }
 }

@@ -143,9 +143,9 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
     {
         var tensor = image.Tensor;
         long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
-        return QueuedCamRunner.Queue(runtime, () => weights is null
+        return runtime.RunInTurnAsync(() => weights is null
             ? explainer.RunForTopScore(tensor, shape, layers)
-            : explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken);
+            : explainer.Run(tensor, shape, weights, [1, .. explainer.ScoreShape], layers), cancellationToken, background: true);
     }
 
     /// <summary>
@@ -258,11 +258,7 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
     /// <summary>The class a request names (label or index), or null for the top class.</summary>
     private static int? RequestedClass(string? target, IReadOnlyList<string> labels)
     {
-        if (string.IsNullOrWhiteSpace(target)) return null;
-        for (int i = 0; i < labels.Count; i++)
-            if (string.Equals(labels[i], target, StringComparison.OrdinalIgnoreCase)) return i;
-        if (int.TryParse(target, out int index) && index >= 0 && index < labels.Count) return index;
-        throw Invalid("Unknown target", $"target must be a class label or an index 0..{labels.Count - 1}; got '{Text.Shorten(target)}'.");
+        return string.IsNullOrWhiteSpace(target) ? null : ClassNames.IndexOf(target, labels, "target");
     }
 
     private static InferenceException Invalid(string title, string detail) => new(ErrorKind.InvalidParameter, title, detail);

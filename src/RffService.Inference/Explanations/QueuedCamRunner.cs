@@ -7,11 +7,8 @@ namespace RffService.Inference.Explanations;
 /// <summary>Runs an explanation's model work through the model's queue, one piece at a time, with the request's cancellation.</summary>
 public sealed class QueuedCamRunner(ModelRuntime runtime, Explainer explainer, CamTarget target, InputSpec spec, float[] input) : ICamRunner
 {
-    public Task<T> QueueAsync<T>(Func<T> work, CancellationToken cancellationToken) => Queue(runtime, work, cancellationToken);
-
-    /// <summary>Runs work in the model's queue, behind the model's cheap requests (or on the thread pool when batching is off).</summary>
-    public static Task<T> Queue<T>(ModelRuntime runtime, Func<T> work, CancellationToken cancellationToken) =>
-        runtime.Batcher is { } batcher ? batcher.RunAsync(work, cancellationToken, background: true) : Task.Run(work, cancellationToken);
+    /// <summary>Explanations run behind the model's cheap requests.</summary>
+    public Task<T> QueueAsync<T>(Func<T> work, CancellationToken cancellationToken) => runtime.RunInTurnAsync(work, cancellationToken, background: true);
 
     public async Task<float[]> ProbabilitiesAsync(float[] inputs, int count, CancellationToken cancellationToken)
     {

@@ -39,6 +39,13 @@ public sealed class ModelRuntime(
     /// <summary>The outputs the model reads into results: the classifier's scores, or the detector decoder's outputs.</summary>
     public IReadOnlyList<string> ResultOutputs => Decoder?.OutputNames ?? [Session.OutputName];
 
+    /// <summary>
+    /// Runs work that uses the session as one turn in the model's queue (so that it never competes with the queue's
+    /// batches; in the background lane, behind cheap requests); on the thread pool when batching is off.
+    /// </summary>
+    public Task<T> RunInTurnAsync<T>(Func<T> work, CancellationToken cancellationToken, bool background = false) =>
+        Batcher is { } batcher ? batcher.RunAsync(work, cancellationToken, background) : Task.Run(work, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         if (Batcher is not null) await Batcher.DisposeAsync(); // stops taking work; queued callers get 503

@@ -93,13 +93,6 @@ public sealed class ImagePipeline(IOptions<InferenceOptions> options, ImageCache
         }
     }
 
-    /// <summary>Runs one tensor [C, H, W] the caller built (an explanation's own input) through the model's queue.</summary>
-    public Task<RunOutputs> RunTensorAsync(ModelRuntime runtime, float[] tensor, InputSpec spec, IReadOnlyList<string> outputs,
-        CancellationToken cancellationToken = default) =>
-        runtime.Batcher is { } batcher
-            ? batcher.InferAsync(tensor, Shape(spec), outputs, cancellationToken)
-            : Task.FromResult(runtime.Session.Run(tensor, [1, spec.Channels, spec.Height, spec.Width], outputs));
-
     /// <summary>Decodes one image and writes the model's input tensor (and caches the bytes under the image's id), without running the model.</summary>
     public PreparedImage Prepare(ReadOnlyMemory<byte> bytes, ModelRuntime runtime, bool keepDecoded)
     {

@@ -46,9 +46,7 @@ public sealed class TensorInferenceService(IOptions<InferenceOptions> options)
         foreach (var name in outputs)
             if (!declared.Contains(name))
                 throw Invalid($"The model has no output '{Text.Shorten(name)}' (outputs: {string.Join(", ", declared)}).");
-        var result = runtime.Batcher is { } batcher
-            ? await batcher.RunAsync(() => runtime.Session.Run(data, shape, outputs), cancellationToken)
-            : runtime.Session.Run(data, shape, outputs);
+        var result = await runtime.RunInTurnAsync(() => runtime.Session.Run(data, shape, outputs), cancellationToken);
         result.EnsureFinite(model.Name, outputs);
         return result;
     }
