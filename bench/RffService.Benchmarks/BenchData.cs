@@ -20,7 +20,7 @@ public static class BenchData
 
     public static List<byte[]> CanvasPngs(int count)
     {
-        var generator = new CanvasGenerator(FashionTest(), 128, Training.Commands.TrainDetectorCommand.TestSeed);
+        var generator = new CanvasGenerator(FashionTest(), 128, Training.Data.CanvasSeeds.Test);
         return Enumerable.Range(0, count).Select(i => DetectorEvaluator.Png(generator.Make(i))).ToList();
     }
 

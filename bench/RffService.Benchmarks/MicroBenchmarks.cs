@@ -1,9 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using Microsoft.ML.OnnxRuntime;
 using RffService.Inference.Explanations;
-using RffService.Onnx.Runtime;
 using RffService.Onnx;
-using RffService.Training.Evaluation;
+using RffService.Onnx.Runtime;
 using RffService.Vision.Detection;
 using RffService.Vision.Imaging;
 using RffService.Vision.Postprocessing;

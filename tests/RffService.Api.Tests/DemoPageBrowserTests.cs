@@ -1,10 +1,9 @@
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using RffService.Inference.Models;
 using RffService.TestSupport;
-using RffService.Vision.Configuration;
 
 namespace RffService.Api.Tests;
 

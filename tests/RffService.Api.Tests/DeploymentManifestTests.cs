@@ -1,8 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
-using RffService.Api;
 using RffService.Inference;
-using RffService.Vision;
 using YamlDotNet.RepresentationModel;
 
 namespace RffService.Api.Tests;

@@ -10,10 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 using RffService.Inference.Explanations;
 using RffService.Inference.Models;
 using RffService.Onnx;
-using RffService.Onnx.Explanations;
 using RffService.Vision.Configuration;
 using RffService.Vision.Detection;
-using RffService.Vision.Imaging;
 using SkiaSharp;
 
 namespace RffService.Api.Tests;

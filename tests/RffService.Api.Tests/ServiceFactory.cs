@@ -4,7 +4,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using RffService.Inference.Models;
 using RffService.TestSupport;
-using RffService.Vision.Configuration;
 
 namespace RffService.Api.Tests;
 

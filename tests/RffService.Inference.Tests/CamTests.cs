@@ -1,12 +1,10 @@
 using RffService.Inference.Common;
 using RffService.Inference.Explanations;
-using RffService.Inference.Models;
-using RffService.Onnx.Explanations;
 using RffService.Onnx;
+using RffService.Onnx.Explanations;
 using RffService.TestSupport;
-using RffService.Vision.Configuration;
-using RffService.Vision.Imaging;
 using RffService.Vision;
+using RffService.Vision.Imaging;
 using SkiaSharp;
 
 namespace RffService.Inference.Tests;

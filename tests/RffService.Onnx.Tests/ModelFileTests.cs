@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using RffService.Onnx.Proto;
-using RffService.Onnx;
 
 namespace RffService.Onnx.Tests;
 

@@ -1,5 +1,3 @@
-using RffService.Onnx;
-
 namespace RffService.Onnx.Tests;
 
 public class ModelInspectorTests

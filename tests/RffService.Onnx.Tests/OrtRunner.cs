@@ -1,6 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
 using RffService.Onnx.Proto;
-using RffService.Onnx;
 
 namespace RffService.Onnx.Tests;
 

@@ -1,5 +1,4 @@
 using RffService.Onnx.Proto;
-using RffService.Onnx;
 
 namespace RffService.Onnx.Tests;
 

@@ -1,6 +1,7 @@
 using RffService.TestSupport;
-using RffService.Training.Commands;
+using RffService.Training.Data;
 using RffService.Training.Detection;
+using RffService.Training.Evaluation;
 using RffService.Vision.Detection;
 
 namespace RffService.Training.Tests;
@@ -25,9 +26,9 @@ public class DetectorTrainingEndToEndTests(FashionMnistFixture data) : IClassFix
         };
         var labels = data.Test.Classes;
         var generator = new CanvasGenerator(data.Test, settings.CanvasSize, seed: 3);
-        var trained = new SsdTrainer(settings, labels).Train(generator, TrainClassifierCommand.FashionNormalisation);
+        var trained = new SsdTrainer(settings, labels).Train(generator, FashionMnist.Normalisation);
 
-        TrainDetectorCommand.Export(trained, settings, labels, _models, "ssd", 1);
+        DetectorExporter.Export(trained, settings, labels, _models, "ssd", 1);
 
         // The exported graph, run by the service's detection path on PNGs of the validation canvases, must reproduce the
         // trainer's own (managed) validation result: same features, same heads, same decoder.

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using RffService.TestSupport;
 using RffService.Training.Commands;
+using RffService.Training.Data;
 using RffService.Training.Detection;
 using RffService.Training.Evaluation;
 
@@ -20,7 +21,7 @@ public class SamplesTests(FashionMnistFixture data) : IClassFixture<FashionMnist
     [Fact]
     public void The_committed_canvases_are_the_held_out_canvases_with_their_ground_truth()
     {
-        var generator = new CanvasGenerator(data.Test, 128, TrainDetectorCommand.TestSeed);
+        var generator = new CanvasGenerator(data.Test, 128, CanvasSeeds.Test);
         var files = Directory.GetFiles(Samples, "canvas-*.png").Order().ToList();
         Assert.NotEmpty(files);
         for (int i = 0; i < files.Count; i++)

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using RffService.Onnx;
 using RffService.TestSupport;
-using RffService.Training.Commands;
 using RffService.Training.Data;
 using RffService.Training.Evaluation;
 using RffService.Training.Features;

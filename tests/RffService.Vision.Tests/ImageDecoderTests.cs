@@ -1,6 +1,5 @@
 using RffService.TestSupport;
 using RffService.Vision.Imaging;
-using RffService.Vision;
 using SkiaSharp;
 
 namespace RffService.Vision.Tests;

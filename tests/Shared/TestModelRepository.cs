@@ -1,5 +1,4 @@
 using System.Text.Json;
-using RffService.Inference.Models;
 using RffService.Onnx;
 using RffService.Vision.Configuration;
 

@@ -1,5 +1,4 @@
 using RffService.Inference.Explanations;
-using RffService.Training.Data;
 using RffService.Training.Evaluation;
 
 namespace RffService.Benchmarks.Explanations;

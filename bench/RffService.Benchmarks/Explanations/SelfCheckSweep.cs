@@ -2,7 +2,6 @@ using System.Diagnostics;
 using RffService.Inference.Models;
 using RffService.Onnx;
 using RffService.Onnx.Explanations;
-using RffService.Onnx.Proto;
 using RffService.Onnx.Runtime;
 
 using RffService.TestSupport;

@@ -1,13 +1,11 @@
-using RffService.Vision.Configuration;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Net.Http.Headers;
 using RffService.Api.Contracts;
 using RffService.Api.Input;
 using RffService.Inference.Common;
 using RffService.Inference.Detection;
 using RffService.Inference.Explanations;
 using RffService.Vision;
+using RffService.Vision.Configuration;
 
 namespace RffService.Api.Endpoints;
 

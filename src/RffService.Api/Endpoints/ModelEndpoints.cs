@@ -1,7 +1,7 @@
-using RffService.Vision.Configuration;
 using Microsoft.AspNetCore.Http.HttpResults;
 using RffService.Api.Contracts;
 using RffService.Inference.Models;
+using RffService.Vision.Configuration;
 
 namespace RffService.Api.Endpoints;
 

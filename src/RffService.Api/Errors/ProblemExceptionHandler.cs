@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
-using RffService.Api.Security;
 using RffService.Vision;
 
 namespace RffService.Api.Errors;
@@ -66,14 +65,12 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         await context.Response.WriteAsJsonAsync(problem, problem.GetType(), options: null, contentType: "application/problem+json", cancellationToken);
     }
 
-    /// <summary>The body of a bare status set by the framework (unknown route, 405, 401, 403, 504).</summary>
+    /// <summary>The body of a bare status set by the framework (unknown route, 405, 504); 401 and 403 are written by the API key handler.</summary>
     public static Task WriteStatusAsync(HttpContext context) => WriteAsync(context, new ProblemDetails
     {
         Status = context.Response.StatusCode,
         Title = context.Response.StatusCode switch
         {
-            401 => "Unauthorized",
-            403 => "Forbidden",
             404 => "Not found",
             405 => "Method not allowed",
             504 => "Request timed out",
@@ -82,8 +79,6 @@ internal sealed class ProblemExceptionHandler(ILogger<ProblemExceptionHandler> l
         Detail = context.Response.StatusCode switch
         {
             404 => $"There is no endpoint at {context.Request.Method} {context.Request.Path}. See /swagger.",
-            401 => $"This endpoint needs an API key: send it in the {ApiKeyAuthenticationHandler.Header} header.",
-            403 => "This API key does not have the scope this endpoint needs.",
             504 => "The request took longer than Api:RequestTimeout and was cancelled.",
             405 => $"{context.Request.Path} does not accept {context.Request.Method}; it accepts {(context.Response.Headers.Allow.Count > 0 ? string.Join(", ", context.Response.Headers.Allow.ToString()) : "other methods")} (the Allow header). See /swagger.",
             _ => $"The request failed with status {context.Response.StatusCode}.",

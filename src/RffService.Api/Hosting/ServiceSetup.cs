@@ -1,4 +1,3 @@
-using RffService.Inference.Monitoring;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http.Json;
 using Prometheus;
@@ -13,7 +12,7 @@ using RffService.Api.Swagger;
 using RffService.Api.Tracing;
 using RffService.Inference.Hosting;
 using RffService.Inference.Models;
-using RffService.Inference;
+using RffService.Inference.Monitoring;
 using Serilog;
 
 namespace RffService.Api.Hosting;

@@ -1,6 +1,5 @@
-using RffService.Inference.Monitoring;
 using Prometheus;
-using RffService.Inference;
+using RffService.Inference.Monitoring;
 
 namespace RffService.Api.Metrics;
 

@@ -1,12 +1,11 @@
 using System.Text.Json;
-using RffService.Api.Errors;
 using RffService.Vision;
 
 namespace RffService.Api.OpenInference;
 
 /// <summary>
 /// The Open Inference Protocol (KServe v2) over REST, so Triton and KServe clients work. Errors on /v2 use the
-/// protocol's <c>{"error": "..."}</c> body instead of problem details (<see cref="ProblemExceptionHandler"/> writes it
+/// protocol's <c>{"error": "..."}</c> body instead of problem details (<see cref="Errors.ProblemExceptionHandler"/> writes it
 /// for every /v2 error, including the framework's 401, 403, 404, 405, 429 and 504).
 /// </summary>
 public static class OpenInferenceEndpoints

@@ -1,4 +1,3 @@
-using RffService.Vision.Configuration;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -9,6 +8,7 @@ using RffService.Inference.Detection;
 using RffService.Inference.Models;
 using RffService.Inference.Tensors;
 using RffService.Vision;
+using RffService.Vision.Configuration;
 
 namespace RffService.Api.OpenInference;
 

@@ -3,7 +3,9 @@ using System.Security.Cryptography;
 using System.Text.Encodings.Web;
 using System.Text;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using RffService.Api.Errors;
 
 namespace RffService.Api.Security;
 
@@ -37,10 +39,22 @@ public sealed class ApiKeyAuthenticationHandler(IOptionsMonitor<AuthenticationSc
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.StatusCode = StatusCodes.Status401Unauthorized;
         Response.Headers.WWWAuthenticate = $"{SchemeName} header=\"{Header}\"";
-        return Task.CompletedTask;
+        return ProblemExceptionHandler.WriteAsync(Context, new ProblemDetails
+        {
+            Status = StatusCodes.Status401Unauthorized,
+            Title = "Unauthorized",
+            Detail = $"This endpoint needs an API key: send it in the {Header} header.",
+        }, Context.RequestAborted);
     }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        ProblemExceptionHandler.WriteAsync(Context, new ProblemDetails
+        {
+            Status = StatusCodes.Status403Forbidden,
+            Title = "Forbidden",
+            Detail = "This API key does not have the scope this endpoint needs.",
+        }, Context.RequestAborted);
 
     private static bool TryHex(string text, out byte[] bytes)
     {

@@ -1,10 +1,10 @@
-using RffService.Vision.Configuration;
 using System.Diagnostics;
 using RffService.Inference.Common;
 using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
-using RffService.Vision.Postprocessing;
 using RffService.Vision;
+using RffService.Vision.Configuration;
+using RffService.Vision.Postprocessing;
 
 namespace RffService.Inference.Classification;
 

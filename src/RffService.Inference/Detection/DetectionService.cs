@@ -1,12 +1,11 @@
-using RffService.Vision.Configuration;
 using System.Diagnostics;
 using RffService.Inference.Common;
 using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
 using RffService.Inference.Runtime;
-using RffService.Vision.Detection;
-using RffService.Vision.Imaging;
 using RffService.Vision;
+using RffService.Vision.Configuration;
+using RffService.Vision.Detection;
 
 namespace RffService.Inference.Detection;
 

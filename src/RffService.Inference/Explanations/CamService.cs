@@ -1,4 +1,3 @@
-using RffService.Vision.Configuration;
 using System.Diagnostics;
 using System.Globalization;
 using RffService.Inference.Classification;
@@ -8,6 +7,7 @@ using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
 using RffService.Onnx.Explanations;
 using RffService.Vision;
+using RffService.Vision.Configuration;
 using RffService.Vision.Detection;
 using RffService.Vision.Imaging;
 using RffService.Vision.Postprocessing;

@@ -1,7 +1,7 @@
-using RffService.Vision.Configuration;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using RffService.Vision;
+using RffService.Vision.Configuration;
 
 namespace RffService.Inference.Models;
 

@@ -1,11 +1,11 @@
-using RffService.Inference.Monitoring;
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using RffService.Inference.Common;
 using RffService.Inference.Models;
+using RffService.Inference.Monitoring;
 using RffService.Inference.Runtime;
-using RffService.Vision.Imaging;
 using RffService.Vision;
+using RffService.Vision.Imaging;
 
 namespace RffService.Inference.Pipeline;
 

@@ -1,11 +1,10 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using RffService.Onnx;
 using RffService.Onnx.Proto;
 using RffService.Onnx.Runtime;
-using RffService.Onnx;
 using RffService.Training.Data;
-using RffService.Training.Features;
 
 using RffService.Training.Common;
 
@@ -108,7 +107,7 @@ public static class CalibrateCommand
             int count = Math.Min(500, data.Count - start);
             var input = new float[count * data.ImageSize];
             for (int i = 0; i < count; i++)
-                TrainClassifierCommand.FashionNormalisation.Apply(data.Image(start + i), input.AsSpan(i * data.ImageSize, data.ImageSize));
+                FashionMnist.Normalisation.Apply(data.Image(start + i), input.AsSpan(i * data.ImageSize, data.ImageSize));
             using var value = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(input, [count, 1, data.Height, data.Width]);
             using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
             using var outputs = session.Run(runOptions, [session.InputNames[0]], [value], [session.OutputNames[0]]);

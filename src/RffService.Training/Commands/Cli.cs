@@ -1,4 +1,3 @@
-using System.CommandLine.Parsing;
 using System.CommandLine;
 using System.Globalization;
 using RffService.Training.Data;

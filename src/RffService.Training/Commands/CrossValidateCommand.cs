@@ -53,7 +53,7 @@ public static class CrossValidateCommand
             var candidate = architecture.WithSigmas(sigmas);
             var spec = candidate.Draw(train.Classes.Count);
             Console.WriteLine($"{candidate.Describe()}  ({spec.Features} features)");
-            var pass = new FeaturePass(spec, TrainClassifierCommand.FashionNormalisation)
+            var pass = new FeaturePass(spec, FashionMnist.Normalisation)
                 .Run(train, foldOf, k, mirror, keepFeatures: true, "  features");
             var total = pass.Folds[0].Clone();
             for (int f = 1; f < k; f++) total.Add(pass.Folds[f]);

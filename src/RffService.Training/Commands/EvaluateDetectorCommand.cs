@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RffService.Training.Data;
 using RffService.Training.Detection;
+using RffService.Training.Evaluation;
 
 namespace RffService.Training.Commands;
 
@@ -24,7 +25,7 @@ public static class EvaluateDetectorCommand
     private static int Run(string dataRoot, string models, string name, int count)
     {
         var test = ImageDataset.Load(DataPaths.FashionTest(dataRoot));
-        var report = DetectorEvaluator.Evaluate(models, name, new CanvasGenerator(test, 128, TrainDetectorCommand.TestSeed), count, test.Classes);
+        var report = DetectorEvaluator.Evaluate(models, name, new CanvasGenerator(test, 128, CanvasSeeds.Test), count, test.Classes);
         Console.WriteLine(report);
         return 0;
     }

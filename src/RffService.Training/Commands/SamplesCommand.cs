@@ -42,7 +42,7 @@ public static class SamplesCommand
             File.WriteAllBytes(path, TestImageEncoder.Png(test, index));
             Console.WriteLine($"{path}: test image {index} ({test.Classes[classIndex]})");
         }
-        var generator = new CanvasGenerator(test, 128, TrainDetectorCommand.TestSeed);
+        var generator = new CanvasGenerator(test, 128, CanvasSeeds.Test);
         for (int i = 0; i < canvasCount; i++)
         {
             var canvas = generator.Make(i);

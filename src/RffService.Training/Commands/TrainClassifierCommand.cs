@@ -1,12 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
-using RffService.Onnx;
 using RffService.Training.Data;
 using RffService.Training.Evaluation;
 using RffService.Training.Features;
-using RffService.Vision.Configuration;
 
 using RffService.Training.Common;
 namespace RffService.Training.Commands;
@@ -15,7 +12,6 @@ namespace RffService.Training.Commands;
 public static class TrainClassifierCommand
 {
     /// <summary>Fashion-MNIST pixel mean and standard deviation (on [0, 1]), as the model config declares them.</summary>
-    public static readonly Normalisation FashionNormalisation = new(0.2860f, 0.3530f);
 
     public static Command Create()
     {
@@ -53,7 +49,7 @@ public static class TrainClassifierCommand
         var train = folder.Length > 0
             ? ImageFolderDataset.Load(folder, side)
             : ImageDataset.Load(DataPaths.FashionTrain(dataRoot));
-        var normalisation = folder.Length > 0 ? PixelStatistics(train) : FashionNormalisation;
+        var normalisation = folder.Length > 0 ? PixelStatistics(train) : FashionMnist.Normalisation;
 
         Console.WriteLine($"{architecture.Describe()}: {train.Count} training images{(mirror ? " (+ mirrored)" : "")}");
         var trained = ClassifierTrainer.Train(train, architecture, normalisation, lambda, mirror, logisticSteps, penalty);

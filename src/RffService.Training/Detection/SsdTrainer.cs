@@ -1,8 +1,7 @@
 using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
-using RffService.Onnx.Runtime;
 using RffService.Onnx;
-using RffService.Training.Features;
+using RffService.Onnx.Runtime;
 using RffService.Training.Solvers;
 using RffService.Vision.Configuration;
 using RffService.Vision.Detection;

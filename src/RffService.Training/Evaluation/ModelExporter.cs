@@ -1,6 +1,5 @@
 using System.Text.Json;
 using RffService.Onnx;
-using RffService.Training.Commands;
 using RffService.Training.Features;
 using RffService.Vision.Configuration;
 

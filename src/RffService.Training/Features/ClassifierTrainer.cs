@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using RffService.Onnx;
-using RffService.Training.Commands;
 using RffService.Training.Data;
-using RffService.Training.Features;
 using RffService.Training.Solvers;
 
 using RffService.Training.Common;

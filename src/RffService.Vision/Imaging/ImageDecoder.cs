@@ -1,4 +1,3 @@
-using RffService.Vision;
 using SkiaSharp;
 
 namespace RffService.Vision.Imaging;

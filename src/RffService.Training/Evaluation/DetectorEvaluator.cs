@@ -1,9 +1,9 @@
-using RffService.Training.Evaluation;
+using RffService.Training.Common;
+using RffService.Training.Detection;
 using RffService.Vision.Detection;
 using SkiaSharp;
 
-using RffService.Training.Common;
-namespace RffService.Training.Detection;
+namespace RffService.Training.Evaluation;
 
 /// <summary>
 /// Evaluates an exported detector on canvases through the service's own code path: each canvas is encoded as PNG and
