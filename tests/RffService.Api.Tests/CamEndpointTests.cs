@@ -40,10 +40,10 @@ public class CamEndpointTests(ServiceFactory factory) : IClassFixture<ServiceFac
             Assert.Equal(top, json.GetProperty("target").GetProperty("index").GetInt32());
             Assert.Equal((40, 30), PngSize(json.GetProperty("overlay").GetString()!));
             Assert.Equal((40, 30), PngSize(json.GetProperty("heatmap").GetString()!));
+            // The scores' values are checked against hand-worked cases in FaithfulnessTests; here, that each method gets them.
             var faithfulness = json.GetProperty("faithfulness");
-            Assert.InRange(faithfulness.GetProperty("averageDrop").GetDouble(), 0, 1);
-            Assert.InRange(faithfulness.GetProperty("deletionAuc").GetDouble(), 0, 1);
-            Assert.Contains(faithfulness.GetProperty("increaseInConfidence").GetDouble(), new[] { 0.0, 1.0 });
+            foreach (var score in new[] { "averageDrop", "increaseInConfidence", "deletionAuc" })
+                Assert.Equal(JsonValueKind.Number, faithfulness.GetProperty(score).ValueKind);
         }
     }
 
