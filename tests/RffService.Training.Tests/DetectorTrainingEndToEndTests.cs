@@ -35,8 +35,10 @@ public class DetectorTrainingEndToEndTests(FashionMnistFixture data) : IClassFix
         var viaService = DetectorEvaluator.Evaluate(_models, "ssd", generator, settings.ValidationCanvases, labels, first: settings.TrainCanvases);
         Assert.Equal(trained.Validation.MapAt50, viaService.MapAt50, 2);
         Assert.Equal(trained.Validation.Objects, viaService.Objects);
-        // Even this tiny closed-form detector, on the varied backgrounds, finds objects clearly better than chance.
-        Assert.True(viaService.ClassAgnosticApAt50 > 0.08, $"class-agnostic AP@0.5 {viaService.ClassAgnosticApAt50:F3}");
+        // This tiny closed-form detector (seeded: validation mAP@0.5 0.234, class-agnostic AP 0.339) must keep finding
+        // and naming objects: a broken head, decoder or prior layout falls far below these floors.
+        Assert.True(viaService.ClassAgnosticApAt50 > 0.25, $"class-agnostic AP@0.5 {viaService.ClassAgnosticApAt50:F3}");
+        Assert.True(viaService.MapAt50 > 0.15, $"mAP@0.5 {viaService.MapAt50:F3}");
         Assert.Equal(PriorGenerator.Count(trained.Priors), trained.Spec.Heads.Select((h, m) => trained.Spec.MapSizes()[m] * trained.Spec.MapSizes()[m] * h.Anchors).Sum());
     }
 
