@@ -1,56 +1,63 @@
 using System.Diagnostics;
-using RffService.Vision.Imaging;
+using RffService.Inference.Detection;
+using RffService.Inference.Models;
 
 namespace RffService.Benchmarks;
 
 /// <summary>
-/// The ceiling for the service: the same pre-encoded PNGs through decode + pre-processing (two threads, as the
-/// service's request threads decode in parallel) + one ONNX Runtime run per batch, in a tight loop, no HTTP, at several
-/// batch sizes. Prints images per second per model and batch size, and the best.
+/// The ceiling for the service: its own inference core in process (decode, pre-processing, the model's queue and
+/// dynamic batching, ONNX Runtime on every core, post-processing), driven by many concurrent callers of one image each,
+/// as HTTP requests arrive, but with no HTTP. Prints images per second per model and number of callers, the best
+/// (the limit), each model's floating-point work per image, and the share of the machine's peak the limit reaches.
 /// </summary>
 public static class InProcessLimit
 {
     public static int Run(double seconds)
     {
+        double peak = MachinePeak.OrtMatMulGflops();
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores; peak {peak:F1} GFLOP/s (ONNX Runtime's dense 1024x1024 MatMul on every core)");
         using var service = new LocalService(BenchData.Models);
-        Measure(service, "rff-cnn-fashion", BenchData.FashionPngs(256), seconds);
-        Measure(service, "rff-ssd-fashion", BenchData.CanvasPngs(256), seconds);
+        var fashion = BenchData.FashionPngs(256);
+        Measure(service, "rff-cnn-fashion", fashion, detect: false, seconds, peak);
+        Measure(service, "rff-cnn-fashion-gap", fashion, detect: false, seconds, peak);
+        Measure(service, "rff-ssd-fashion", BenchData.CanvasPngs(256), detect: true, seconds, peak);
         return 0;
     }
 
-    private static void Measure(LocalService service, string name, List<byte[]> images, double seconds)
+    private static void Measure(LocalService service, string name, List<byte[]> images, bool detect, double seconds, double peak)
     {
         var model = service.Ready(name);
-        var spec = InputSpec.From(model.Config.Input);
-        var outputs = model.ResultOutputs;
+        var entry = service.Repository.Find(name)!;
+        var input = model.Config.Input;
+        var work = FlopCount.PerImage(ModelFolder.ModelPath(entry, entry.Version!.Value), model.Session.InputName,
+            [1, input.Channels, input.Height, input.Width]);
+
+        Task Call(byte[] png) => detect
+            ? service.Detector.DetectAsync([png], name, new DetectionRequest())
+            : service.Classifier.ClassifyAsync([png], name, topK: 1);
+
         double best = 0;
-        foreach (int batch in new[] { 1, 8, 32, 64 })
+        int cores = Environment.ProcessorCount;
+        foreach (int callers in new[] { 1, cores, 4 * cores, 16 * cores, 64 })
         {
-            var tensor = new float[batch * spec.TensorLength];
-            int next = 0;
+            for (int i = 0; i < 2 * callers; i++) Call(images[i % images.Count]).GetAwaiter().GetResult(); // warm-up
             long done = 0;
-            void RunOnce()
-            {
-                int start = next;
-                next = (next + batch) % images.Count;
-                Parallel.For(0, batch, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
-                {
-                    using var image = ImageDecoder.Decode(images[(start + i) % images.Count], 40_000_000);
-                    ImagePreprocessor.WriteTensor(image, spec, tensor.AsSpan(i * spec.TensorLength, spec.TensorLength));
-                });
-                model.Session.Run(tensor, [batch, spec.Channels, spec.Height, spec.Width], outputs);
-            }
-            for (int i = 0; i < 3; i++) RunOnce(); // warm-up
             var clock = Stopwatch.StartNew();
-            while (clock.Elapsed.TotalSeconds < seconds)
+            Task.WaitAll(Enumerable.Range(0, callers).Select(c => Task.Run(async () =>
             {
-                RunOnce();
-                done += batch;
-            }
+                for (int i = c; clock.Elapsed.TotalSeconds < seconds; i += callers)
+                {
+                    await Call(images[i % images.Count]);
+                    Interlocked.Increment(ref done);
+                }
+            })).ToArray());
             double rate = done / clock.Elapsed.TotalSeconds;
             best = Math.Max(best, rate);
-            Console.WriteLine($"{name} batch {batch,3}: {rate,8:F0} images/s");
+            Console.WriteLine($"{name} callers {callers,3}: {rate,8:F0} images/s");
         }
         Console.WriteLine($"{name} limit: {best:F0} images/s");
+        double gflops = best * work.Total / 1e9;
+        Console.WriteLine($"{name} work: {work.Total / 1e6:F2} MFLOP/image ({work.MultiplyAdds / 1e6:F2} in multiply-adds); at the limit " +
+                          $"{gflops:F2} GFLOP/s = {gflops / peak:P1} of the peak");
     }
 }
