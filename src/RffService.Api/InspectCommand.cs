@@ -1,6 +1,7 @@
 using System.Text.Json;
 using RffService.Inference.Models;
 using RffService.Onnx;
+using RffService.Onnx.Explanations;
 using RffService.Onnx.Runtime;
 using RffService.Vision.Configuration;
 
@@ -27,11 +28,17 @@ public static class InspectCommand
         ConfigProposal proposal;
         try
         {
-            var model = OnnxModelFile.Parse(File.ReadAllBytes(args[1]));
-            using var session = new SessionFactory(SessionSettings.Cpu).Create(model);
+            var model = ModelLoader.Parse(File.ReadAllBytes(args[1]));
+            ExternalData.Inline(model, Path.GetDirectoryName(Path.GetFullPath(args[1]))!);
+            var sessions = new SessionFactory(SessionSettings.Cpu);
+            using var session = sessions.Create(model);
             proposal = ModelConfigInference.Propose(model, shape => ModelLoader.Probe(session, shape));
-            var layers = new ModelInspector(model).FindRffLayers();
-            foreach (var layer in layers) errors.WriteLine($"RFF layer {layer.Name}: {layer.Form}, {layer.OutChannels} features, sigma {layer.Attributes.Sigma:G4}");
+            // As the service reads them: on the folded graph, in either spelling (the operator or its standard-op chain).
+            var inspector = new ModelInspector(ConstantFolder.Fold(model, sessions));
+            foreach (var layer in inspector.FindRffLayers())
+                errors.WriteLine($"RFF layer {layer.Name}: {layer.Form}, {layer.OutChannels} features, sigma {layer.Attributes.Sigma:G4}");
+            foreach (var chain in inspector.UnrecognisedRffChains())
+                errors.WriteLine($"not read as an RFF layer: {chain.Node}: {chain.Reason}");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or Google.Protobuf.InvalidProtocolBufferException
                                        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)

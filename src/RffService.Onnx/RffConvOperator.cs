@@ -49,6 +49,23 @@ public static class RffConvOperator
 
     public static bool IsRffConv(NodeProto node) => node.Domain == Domain && node.OpType == OpType;
 
+    /// <summary>
+    /// A model that uses the operator without carrying its definition (a plain <c>torch.onnx.export</c> of a model with
+    /// <c>RffConv2d</c> writes the node and no function) gets the definition this service owns; returns whether it did.
+    /// A model that carries its own definition keeps it.
+    /// </summary>
+    public static bool SupplyDefinition(ModelProto model)
+    {
+        if (model.Functions.Any(f => f.Domain == Domain && f.Name == OpType)) return false;
+        if (!Nodes(model.Graph).Concat(model.Functions.SelectMany(f => f.Node)).Any(IsRffConv)) return false;
+        AttachTo(model);
+        return true;
+    }
+
+    /// <summary>Every node of the graph and of its subgraphs (If, Loop, Scan bodies).</summary>
+    private static IEnumerable<NodeProto> Nodes(GraphProto graph) =>
+        graph.Node.SelectMany(n => new[] { n }.Concat(Subgraphs.Of(n).SelectMany(Nodes)));
+
     /// <summary>Adds the operator's function and opset import to a model that lacks them.</summary>
     public static void AttachTo(ModelProto model)
     {

@@ -118,3 +118,33 @@ public class RffCnnVariantTests
         for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], features[i], 1e-5f);
     }
 }
+
+/// <summary>A plain torch.onnx.export of RffConv2d writes the ai.rff::RffConv node without its definition; the service supplies it.</summary>
+public class RffConvDefinitionTests
+{
+    [Fact]
+    public void A_model_using_the_operator_without_its_definition_gets_it_and_runs_as_with_it()
+    {
+        var spec = TestModels.SmallSpec(seed: 5);
+        var complete = RffCnnBuilder.Build(spec);
+        var bare = complete.Clone();
+        bare.Functions.Clear();
+        var input = Enumerable.Range(0, spec.InputHeight * spec.InputWidth).Select(i => (i % 11) / 11f).ToArray();
+        long[] shape = [1, 1, spec.InputHeight, spec.InputWidth];
+        Assert.ThrowsAny<Exception>(() => OrtRunner.Run(bare, RffCnnBuilder.InputName, input, shape)); // ONNX Runtime cannot run it as it is
+
+        Assert.True(RffConvOperator.SupplyDefinition(bare));
+        Assert.Equal(OrtRunner.Run(complete, RffCnnBuilder.InputName, input, shape).Values, OrtRunner.Run(bare, RffCnnBuilder.InputName, input, shape).Values);
+        Assert.False(RffConvOperator.SupplyDefinition(bare)); // once is enough
+        Assert.False(RffConvOperator.SupplyDefinition(complete)); // a model's own definition is kept
+    }
+
+    [Fact]
+    public void A_model_without_the_operator_is_left_as_it_is()
+    {
+        var model = new GraphBuilder("plain").Input("x", [null, 3]).Output("y", [null, 3]).Node("Relu", ["x"], ["y"]).Build();
+        Assert.False(RffConvOperator.SupplyDefinition(model));
+        Assert.Empty(model.Functions);
+        Assert.DoesNotContain(model.OpsetImport, o => o.Domain == RffConvOperator.Domain);
+    }
+}

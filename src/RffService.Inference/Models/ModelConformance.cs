@@ -11,7 +11,7 @@ namespace RffService.Inference.Models;
 /// </summary>
 public static class ModelConformance
 {
-    /// <summary>Throws with a reason when the model and its config disagree; returns whether the outputs have a batch axis.</summary>
+    /// <summary>Throws with a reason when the model and its config disagree; returns whether runs may hold several images.</summary>
     public static bool Check(ModelSession session, ModelConfig config, IDetectionDecoder? decoder)
     {
         CheckInput(session, config.Input);
@@ -23,19 +23,22 @@ public static class ModelConformance
             foreach (var name in decoder.OutputNames)
                 if (!session.OutputNames.Contains(name))
                     throw new InvalidDataException($"config.json names output '{name}' but the model's outputs are {string.Join(", ", session.OutputNames)}");
-            return decoder.CheckOutputs(session.Run(blank, shape, decoder.OutputNames, report: false)) && session.InputHasBatchAxis;
+            return decoder.CheckOutputs(session.Run(blank, shape, decoder.OutputNames, report: false)) && session.InputHasBatchAxis && session.FixedBatchSize is null;
         }
         var (_, outputShape) = session.Run(blank, shape, [session.OutputName], report: false)[session.OutputName];
         if (!session.InputHasBatchAxis && outputShape.Length == 1 && outputShape[0] == config.Labels.Count) return false;
         if (outputShape.Length != 2 || outputShape[1] != config.Labels.Count)
             throw new InvalidDataException(
                 $"output '{session.OutputName}' has shape [{string.Join(", ", outputShape)}] but config.json lists {config.Labels.Count} labels (expected [1, {config.Labels.Count}])");
-        return session.InputHasBatchAxis;
+        return session.InputHasBatchAxis && session.FixedBatchSize is null;
     }
 
     private static void CheckInput(ModelSession session, InputConfig input)
     {
         int[] shape = session.InputShape;
+        if (session.FixedBatchSize is > 1 and var fixedBatch)
+            throw new InvalidDataException($"the model's batch axis is fixed at {fixedBatch} images; export it with a batch of 1 or with " +
+                                           $"dynamic_axes={{'{session.InputName}': {{0: 'batch'}}, ...}} for the outputs too");
         if (shape.Length == 3) shape = [1, .. shape]; // one image [C, H, W]
         if (shape.Length != 4)
             throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an image input is NCHW (rank 4) or one image CHW (rank 3)");

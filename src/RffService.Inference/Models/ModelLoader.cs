@@ -35,6 +35,8 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
             var proto = Parse(File.ReadAllBytes(path));
             // External data is read now, from the model's folder only: everything built later is built from memory.
             ExternalData.Inline(proto, Path.GetDirectoryName(path)!);
+            // An export without dynamic_axes fixes the batch at 1: given a symbolic batch when the graph runs batches all the same.
+            if (FixedBatch.Relax(proto, sessions) is { } relaxed) proto = relaxed;
             // Exporters leave constants behind Identity, Reshape, Exp (sigma as exp(log_sigma)) and the like: the layers are read on the folded graph.
             var inspector = new ModelInspector(ConstantFolder.Fold(proto, sessions));
             var layers = inspector.FindRffLayers();
@@ -102,6 +104,10 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                                                  "detection cannot be traced back to the scores that produced it");
         if (!session.InputHasBatchAxis)
             return ModelExplanations.Unavailable("the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
+        if (session.FixedBatchSize is not null)
+            return ModelExplanations.Unavailable("the model's batch axis is fixed at 1 and its graph computes with that size (a Reshape to [1, -1], for " +
+                                                 "example), so it cannot run the batches explanations need; export it with " +
+                                                 $"dynamic_axes={{'{session.InputName}': {{0: 'batch'}}, '{session.OutputName}': {{0: 'batch'}}}}");
         string scores = config.Detection?.ScoresOutput ?? session.OutputName;
         var input = config.Input;
         var rff = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First().Output);
@@ -111,12 +117,18 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
             _explanationChecks);
     }
 
-    private static ModelProto Parse(byte[] bytes)
+    /// <summary>
+    /// A model file's contents as the service runs them: parsed, and given the ai.rff::RffConv definition when it uses
+    /// the operator without carrying it.
+    /// </summary>
+    public static ModelProto Parse(byte[] bytes)
     {
         try
         {
             var proto = OnnxModelFile.Parse(bytes);
-            return proto.Graph is null ? throw new InvalidDataException("it has no graph") : proto;
+            if (proto.Graph is null) throw new InvalidDataException("it has no graph");
+            RffConvOperator.SupplyDefinition(proto);
+            return proto;
         }
         catch (Exception ex) when (ex is Google.Protobuf.InvalidProtocolBufferException or InvalidDataException)
         {

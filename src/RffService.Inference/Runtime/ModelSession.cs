@@ -94,6 +94,12 @@ public sealed class ModelSession : IDisposable
     /// <summary>False for a model that takes one image [C, H, W] (torchvision's detection exports): it runs one image at a time.</summary>
     public bool InputHasBatchAxis => InputShape.Length != 3;
 
+    /// <summary>
+    /// The batch size an NCHW input is fixed at (an export without dynamic_axes whose graph could not be given a
+    /// symbolic batch, see <see cref="Onnx.FixedBatch"/>); null when any batch size runs.
+    /// </summary>
+    public int? FixedBatchSize => InputShape is [> 0 and var batch, _, _, _] ? batch : null;
+
     /// <summary>Runs the model on a tensor over (possibly pooled) memory, without copying the input.</summary>
     /// <param name="report">False for the service's own runs (the warm-up at load), which the metrics leave out.</param>
     public RunOutputs Run(Memory<float> input, long[] shape, IReadOnlyList<string> outputNames, bool report = true)

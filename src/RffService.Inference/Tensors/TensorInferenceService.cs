@@ -28,6 +28,8 @@ public sealed class TensorInferenceService(IOptions<InferenceOptions> options)
             throw Invalid($"The input must have shape [N, {input.Channels}, {input.Height}, {input.Width}] (NCHW); got rank {shape.Length}.");
         if (shape[0] < 1 || shape[0] > options.Value.MaxBatchImages)
             throw new InferenceException(ErrorKind.TooLarge, "Invalid batch", $"The batch must hold 1 to {options.Value.MaxBatchImages} images; got {shape[0]}.");
+        if (runtime.Session.FixedBatchSize is { } fixedBatch && shape[0] != fixedBatch)
+            throw new InferenceException(ErrorKind.BadInput, "Invalid batch", $"This model runs exactly {fixedBatch} image(s) at a time (its batch axis is fixed); got {shape[0]}.");
         if (shape[1] != input.Channels)
             throw Invalid($"The input has {input.Channels} channel(s); got {shape[1]}.");
         if (input.DynamicSize)
