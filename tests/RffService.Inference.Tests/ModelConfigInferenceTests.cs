@@ -103,4 +103,38 @@ public class ModelConfigInferenceTests
             Assert.Contains("inspect", refused.Error);
         }
     }
+
+    /// <summary>The classifier's logits, or their Softmax or LogSoftmax (then an Identity, as exporters add), as "scores".</summary>
+    private static Onnx.Proto.ModelProto Terminated(string? final)
+    {
+        var weights = Enumerable.Range(0, 12).Select(i => (i % 5 - 2) * 1.5f).ToArray();
+        var builder = new GraphBuilder("terminated")
+            .Input("pixels", [null, 3, 8, 8]).Output("scores", [null, 4])
+            .Node("GlobalAveragePool", ["pixels"], ["pooled"])
+            .Node("Flatten", ["pooled"], ["flat"])
+            .Initializer("w", [4, 3], weights)
+            .Node("Gemm", ["flat", "w"], [final is null ? "scores" : "logits"], attributes: Attributes.Int("transB", 1))
+            .Metadata("labels", "a,b,c,d").Metadata("mean", "0").Metadata("std", "0.5");
+        if (final is not null) builder = builder.Node(final, ["logits"], ["last"], attributes: Attributes.Int("axis", 1)).Node("Identity", ["last"], ["scores"]);
+        return builder.Build();
+    }
+
+    [Fact]
+    public async Task A_softmax_terminated_graph_is_read_as_probabilities_and_not_normalised_twice()
+    {
+        using var models = new TestModelRepository().AddGraphOnly("logits", Terminated(null)).AddGraphOnly("softmax", Terminated("Softmax"))
+            .AddGraphOnly("logsoftmax", Terminated("LogSoftmax"));
+        await using var services = TestServices.Load(models.Root, defaultModel: "logits");
+        Assert.True(services.Model("softmax").Config!.Output.Probabilities);
+        Assert.False(services.Model("logits").Config!.Output.Probabilities);
+        Assert.False(services.Model("logsoftmax").Config!.Output.Probabilities); // softmax of log-probabilities is the probabilities
+
+        var image = TestImages.Png(8, 8);
+        float[] Probabilities(string model) =>
+            services.Classifier.ClassifyAsync([image], model, topK: 4).GetAwaiter().GetResult()[0].Predictions.OrderBy(p => p.Index).Select(p => p.Probability).ToArray();
+        var expected = Probabilities("logits");
+        Assert.True(expected.Max() - expected.Min() > 0.1, "the test needs distinct probabilities");
+        foreach (var model in new[] { "softmax", "logsoftmax" })
+            Assert.Equal(expected, Probabilities(model), (a, b) => Math.Abs(a - b) < 1e-5);
+    }
 }

@@ -66,6 +66,7 @@ public static class ModelConfigInference
         string task = metadata.GetValueOrDefault("task") ?? (detection is not null || outputs.Count > 1 ? ModelTasks.Detection : ModelTasks.Classification);
         int classes;
         string? outputName = null;
+        bool probabilities = false;
         if (task == ModelTasks.Classification)
         {
             var scores = outputs.FirstOrDefault(o => Dims(o) is { Length: 1 or 2 } d && d[^1] is > 0)
@@ -73,6 +74,8 @@ public static class ModelConfigInference
             outputName = scores.Name;
             classes = Dims(scores)[^1]!.Value;
             notes.Add($"classification: output '{scores.Name}' holds {classes} class scores");
+            probabilities = FinalOperator(graph, scores.Name) == "Softmax";
+            if (probabilities) notes.Add($"output '{scores.Name}' comes from a Softmax: it holds probabilities (output.probabilities; no second softmax)");
         }
         else
         {
@@ -114,11 +117,27 @@ public static class ModelConfigInference
                 Resize = metadata.GetValueOrDefault("resize") ?? "stretch",
                 DynamicSize = dynamic,
             },
-            Output = new OutputConfig { Name = outputName },
+            Output = new OutputConfig { Name = outputName, Probabilities = probabilities },
             Detection = task == ModelTasks.Detection ? detection : null,
         };
         foreach (var error in ModelConfigValidator.Validate(config)) missing.Add(error);
         return new ConfigProposal(config, missing, notes);
+    }
+
+    /// <summary>
+    /// The operator that computes an output, looking through the shape-only nodes exporters add after it (Identity,
+    /// Reshape, Flatten, Squeeze); null for a graph input or initializer. A LogSoftmax output needs nothing: softmax of
+    /// log-probabilities is the probabilities.
+    /// </summary>
+    private static string? FinalOperator(GraphProto graph, string output)
+    {
+        var producers = graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o).ToDictionary(g => g.Key, g => g.First().n);
+        for (int step = 0; step < 16 && producers.TryGetValue(output, out var node); step++)
+        {
+            if (node.OpType is not ("Identity" or "Reshape" or "Flatten" or "Squeeze") || node.Input.Count == 0) return node.OpType;
+            output = node.Input[0];
+        }
+        return null;
     }
 
     /// <summary>The decoded layout (boxes, scores and labels outputs, as torchvision's exports) or the raw SSD layout (scores [N, A, K+1] and offsets [N, A, 4]).</summary>
