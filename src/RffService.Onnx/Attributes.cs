@@ -37,4 +37,7 @@ public static class Attributes
 
     public static long[]? GetInts(NodeProto node, string name) =>
         node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.Ints.ToArray() : null;
+
+    public static string? GetString(NodeProto node, string name) =>
+        node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.S.ToStringUtf8() : null;
 }

@@ -149,6 +149,23 @@ public static class ExporterPatterns
             var mean = n.Op("ReduceMean", [x], Attributes.Ints("axes", 2, 3), Attributes.Int("keepdims", 1));
             return n.Head(n.Op("Mul", n.Op("Expand", mean, n.Op("Shape", x)), n.Op("Cos", x)), 3);
         }),
+        ["FPN-style: strided Conv, Resize nearest x2 back (nn.Upsample), Add to the layer"] = () => Net.Make(n =>
+        {
+            var x = n.Layer(3);
+            var coarse = n.Op("Cos", n.Conv(x, 3, 3, 3, stride: 2, pad: 1));
+            var up = n.Op("Resize", [coarse, n.Const([0], []), n.Const([4], [1f, 1f, 2f, 2f])], Attributes.String("mode", "nearest"),
+                Attributes.String("coordinate_transformation_mode", "asymmetric"), Attributes.String("nearest_mode", "floor"));
+            return n.Head(n.Op("Add", x, up), 3);
+        }),
+        ["Resize bilinear up (align_corners=False), then down with align_corners"] = () => Net.Make(n =>
+        {
+            var x = n.Layer(3);
+            var up = n.Op("Resize", [x, n.Const([0], []), n.Const([4], [1f, 1f, 2f, 2f])], Attributes.String("mode", "linear"),
+                Attributes.String("coordinate_transformation_mode", "pytorch_half_pixel"));
+            var down = n.Op("Resize", [n.Op("Cos", up), n.Const([0], []), n.Const([4], [1f, 1f, 0.375f, 0.375f])], Attributes.String("mode", "linear"),
+                Attributes.String("coordinate_transformation_mode", "align_corners"));
+            return n.Head(down, 3);
+        }),
         ["Gemm with untransposed weights, Sum, Dropout, Identity, Cast"] = () => Net.Make(n =>
         {
             var x = n.Layer(3);

@@ -264,6 +264,10 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
         {
             if (s.Need(0)) s.Grads[0] = r.ReduceGradient(s.Node, s.Dy);
         },
+        ["Resize"] = (r, s) =>
+        {
+            if (s.Need(0)) s.Grads[0] = r.ResizeGradient(s.Node, s.Dy, s.X, s.Y);
+        },
         ["Where"] = (r, s) =>
         {
             if (s.Need(1)) s.Grads[1] = r.Unbroadcast(r.e.Op("Where", [s.Node.Input[0], s.Dy, r.e.Float(0f)]), s.Node.Input[1], s.Y);
@@ -281,6 +285,28 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
         bool Need(int i) => i < node.Input.Count && node.Input[i].Length > 0 && needs(node.Input[i]);
         rule(this, new Step(node, dy, node.Input.Count > 0 ? node.Input[0] : "", node.Output[0], outputGrads, Need, grads));
         return grads;
+    }
+
+    /// <summary>Resize (nearest or linear) of the spatial axes: dX = A_H^T dY A_W, see <see cref="ResizeMatrices"/>.</summary>
+    private string ResizeGradient(NodeProto node, string dy, string x, string y)
+    {
+        long[] input = Shape(x), output = Shape(y);
+        if (input.Length != 4 || input[0] != output[0] || input[1] != output[1])
+            throw new NotSupportedException($"Resize of other axes than the two spatial ones of an NCHW tensor (node '{node.Name}')");
+        // Opset 10: (X, scales); opset 11 and later: (X, roi, scales, sizes). Sizes give scale = out / in.
+        int scalesAt = model.Opset < 11 ? 1 : 2;
+        float[]? scales = node.Input.Count > scalesAt && node.Input[scalesAt].Length > 0 ? model.Index.ConstantFloats(node.Input[scalesAt]) : null;
+        if (scales is { Length: > 0 } && (scales.Length != 4 || scales[0] != 1 || scales[1] != 1))
+            throw new NotSupportedException($"Resize with scales [{string.Join(", ", scales)}] (node '{node.Name}')");
+        double scaleH = scales is { Length: 4 } ? scales[2] : (double)output[2] / input[2];
+        double scaleW = scales is { Length: 4 } ? scales[3] : (double)output[3] / input[3];
+        int inH = (int)input[2], inW = (int)input[3], outH = (int)output[2], outW = (int)output[3];
+        var alongH = ResizeMatrices.Axis(node, inH, outH, scaleH); // [outH, inH]
+        var alongW = ResizeMatrices.Axis(node, inW, outW, scaleW); // [outW, inW]
+        var alongHTransposed = new float[inH * outH];
+        for (int o = 0; o < outH; o++)
+            for (int i = 0; i < inH; i++) alongHTransposed[i * outH + o] = alongH[o * inH + i];
+        return e.Op("MatMul", [e.Op("MatMul", [e.Floats([inH, outH], alongHTransposed), dy]), e.Floats([outW, inW], alongW)]);
     }
 
     private int Rank(string tensor) => Shape(tensor).Length;
