@@ -135,6 +135,36 @@ class ResidualAfterReluNet(nn.Module):
         return self.readout(torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1))
 
 
+class Merge(nn.Module):
+    """a + b, as a module so that the sum is hooked like every other feature map."""
+
+    def forward(self, a, b):
+        return a + b
+
+
+class FpnNet(nn.Module):
+    """An RffConv stem; a strided Conv + ReLU branch brought back up by nearest upsampling and added to the stem (a
+    feature pyramid's top-down step); bilinear up- and downsampling (align_corners=False); a 1x1 RffConv, global average
+    pooling and a linear readout."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.stem = RffConv2d(1, 8, 3, sigma=2.0, padding=1, trainable=True, seed=10)
+        self.down = nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.merge = Merge()
+        self.enlarge = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.shrink = nn.Upsample(scale_factor=0.5, mode="bilinear", align_corners=False)
+        self.head = RffConv2d(8, 12, 1, sigma=3.0, trainable=True, seed=11)
+        self.readout = nn.Linear(12, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.merge(x, self.up(self.down(x)))
+        x = self.head(self.shrink(self.enlarge(x)))
+        return self.readout(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 def _basic_block_forward(self, x):
     """torchvision's BasicBlock.forward with the residual sum out of place (`out + identity`, not `out += identity`),
     so the hooked BatchNorm output keeps its own value; the function, and so the export, are the same."""
@@ -159,7 +189,7 @@ def cam_references(model, x, target):
     Layer-CAM of the target score."""
     outputs = []
     hooks = [m.register_forward_hook(lambda m, i, out, name=name: outputs.append((name, out)))
-             for name, m in model.named_modules() if isinstance(m, FEATURE_MODULES + (ResidualRffBlock,))]
+             for name, m in model.named_modules() if isinstance(m, FEATURE_MODULES + (ResidualRffBlock, Merge, nn.Upsample))]
     hooks += [m.register_forward_hook(lambda m, i, out, name=name: outputs.append((name + ":input", i[0])))
               for name, m in model.named_modules() if isinstance(m, (nn.ReLU, nn.MaxPool2d))]
     try:
@@ -179,17 +209,25 @@ def cam_references(model, x, target):
     return layers
 
 
-def classifier_case(out, name, model, size, *, opset=17, rff_form="custom", folding=True, with_config=True, images=3, seed=1):
+def classifier_case(out, name, model, size, *, opset=17, rff_form="custom", folding=True, with_config=True, images=3, seed=1,
+                    plain=False):
+    """plain: the first thing a user writes, torch.onnx.export(model, dummy, path, opset_version=...): no names, no
+    dynamic axes (the batch is fixed at 1), and RffConv2d's default form (the ai.rff::RffConv node, no definition)."""
     folder = os.path.join(out, "models", name, "1")
     os.makedirs(folder, exist_ok=True)
     metadata = {} if with_config else {"labels": json.dumps(LABELS), "mean": MEAN, "std": STD}
-    export(model, torch.zeros(1, 1, size, size), os.path.join(folder, "model.onnx"), opset=opset, rff_form=rff_form,
-           input_names=["pixels"], output_names=["scores"], dynamic_axes={"pixels": {0: "batch"}, "scores": {0: "batch"}},
-           do_constant_folding=folding, metadata=metadata)
+    path = os.path.join(folder, "model.onnx")
+    if plain:
+        torch.onnx.export(model, torch.zeros(1, 1, size, size), path, opset_version=opset)
+    else:
+        export(model, torch.zeros(1, 1, size, size), path, opset=opset, rff_form=rff_form,
+               input_names=["pixels"], output_names=["scores"], dynamic_axes={"pixels": {0: "batch"}, "scores": {0: "batch"}},
+               do_constant_folding=folding, metadata=metadata)
     if with_config:
         config = {"task": "classification", "description": f"parity: {name}", "labels": LABELS,
-                  "input": {"name": "pixels", "width": size, "height": size, "channels": 1, "mean": [MEAN], "std": [STD]},
-                  "output": {"name": "scores"}}
+                  "input": {"width": size, "height": size, "channels": 1, "mean": [MEAN], "std": [STD]}}
+        if not plain:
+            config["input"]["name"], config["output"] = "pixels", {"name": "scores"}
         write_json(os.path.join(out, "models", name, "config.json"), config)
     rng = np.random.default_rng(seed)
     cases = []
@@ -350,6 +388,11 @@ def main(out):
     classifier_case(out, "residual-after-relu-13", after_relu, size, opset=13)
     resnet = train_briefly(resnet18_rff_stem(), 32, steps=20)
     classifier_case(out, "resnet18-rff-17", resnet, 32, images=2)
+    # The plain export: RffConv2d's operator without its definition, a batch fixed at 1, default names.
+    classifier_case(out, "resnet18-plain-13", resnet, 32, opset=13, images=2, plain=True)
+    # Feature-pyramid upsampling (Resize nearest and bilinear) between RFF layers.
+    fpn = train_briefly(FpnNet(), size)
+    classifier_case(out, "fpn-resize-17", fpn, size)
 
     ssd_case(out)
     ssdlite_case(out)

@@ -89,7 +89,7 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
     {
         var client = await parity.ReadyClientAsync();
         var models = (await client.GetFromJsonAsync<JsonElement>("/models")).GetProperty("models").EnumerateArray().ToList();
-        Assert.Equal(14, models.Count);
+        Assert.Equal(16, models.Count);
         Assert.All(models, m => Assert.True(m.GetProperty("state").GetString() == "ready", m.ToString()));
         var inferred = models.Where(m => m.GetProperty("configInferred").GetBoolean()).Select(m => m.GetProperty("name").GetString()).Order();
         Assert.Equal(["rff-custom-13-unfolded-inferred", "ssdlite"], inferred);
