@@ -93,6 +93,11 @@ public static class ModelConfigInference
         }
         var mean = Floats(metadata, "mean");
         var std = Floats(metadata, "std");
+        if (input.Type?.TensorType?.ElemType == (int)TensorProto.Types.DataType.Uint8 && mean is null && std is null)
+        {
+            (mean, std) = ([0f], [ModelLoader.RawPixelStd]);
+            notes.Add($"input '{input.Name}' is uint8: the pixels as they are (0-255), normalised inside the graph");
+        }
         if ((mean is null || std is null) && detection?.Layout == DetectionConfig.DecodedLayout && mean is null && std is null)
             (mean, std) = (Enumerable.Repeat(0f, channels.Value).ToArray(), Enumerable.Repeat(1f, channels.Value).ToArray());
         if (mean is null || std is null)

@@ -51,6 +51,8 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                     throw new InvalidDataException($"the model has {ort.Session.InputNames.Count} inputs ({string.Join(", ", ort.Session.InputNames)}); the service feeds " +
                                                    "one image tensor, so export it with one input (make the others constants or attributes)");
                 var found = entry.Config ?? Infer(proto, ort);
+                if (ort.Session.InputMetadata[found.Input.Name ?? ort.Session.InputNames[0]].ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.UInt8)
+                    found = RawPixels(found);
                 entry = entry with { Config = found, ConfigInferred = entry.Config is null };
                 session = new ModelSession(ort, entry.Name, found.Task, found.Input.Name, found.Output.Name ?? found.Detection?.ScoresOutput, metrics);
             }
@@ -86,11 +88,37 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                                              string.Join("; ", proposal.Missing) + ". Write a config.json (`RffService.Api inspect model.onnx` proposes one).");
     }
 
-    /// <summary>The output shapes of one run on a blank input of <paramref name="shape"/>.</summary>
+    /// <summary>One byte per pixel value, as the image holds it: the normalisation of a uint8 input.</summary>
+    public const float RawPixelStd = 1f / 255f;
+
+    /// <summary>
+    /// A uint8 input takes the pixels as they are (0-255) and normalises inside the graph: the service writes pixel
+    /// values (mean 0, std 1/255). A config.json that leaves mean and std out gets that; one that sets others is refused.
+    /// </summary>
+    private static Vision.Configuration.ModelConfig RawPixels(Vision.Configuration.ModelConfig config)
+    {
+        var input = config.Input;
+        bool raw = input.Mean.All(m => m == 0) && input.Std.All(s => Math.Abs(s - RawPixelStd) < 1e-7f);
+        bool unset = input.Mean.All(m => m == 0) && input.Std.All(s => s == 1);
+        if (raw) return config;
+        if (!unset)
+            throw new InvalidDataException("the model's input is uint8: it takes the pixels as they are (0-255) and normalises inside its graph, so " +
+                                           "leave input.mean and input.std out of config.json");
+        return config with { Input = input with { Mean = [0f], Std = [RawPixelStd] } };
+    }
+
+    /// <summary>The output shapes of one run on a blank input of <paramref name="shape"/> (of the input's element type).</summary>
     public static IReadOnlyDictionary<string, long[]> Probe(OrtSession ort, long[] shape)
     {
         var session = ort.Session;
-        using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[shape.Aggregate(1L, (a, b) => a * b)], shape);
+        long length = shape.Aggregate(1L, (a, b) => a * b);
+        using var input = session.InputMetadata[session.InputNames[0]].ElementDataType switch
+        {
+            Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.UInt8 => Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new byte[length], shape),
+            Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16 =>
+                Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new Microsoft.ML.OnnxRuntime.Float16[length], shape),
+            _ => Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[length], shape),
+        };
         using var options = new Microsoft.ML.OnnxRuntime.RunOptions();
         using var outputs = session.Run(options, [session.InputNames[0]], [input], session.OutputNames);
         return session.OutputNames.Select((name, i) => (name, outputs[i].GetTensorTypeAndShape().Shape)).ToDictionary(p => p.name, p => p.Shape);
@@ -104,6 +132,9 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                                                  "detection cannot be traced back to the scores that produced it");
         if (!session.InputHasBatchAxis)
             return ModelExplanations.Unavailable("the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
+        if (session.InputType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
+            return ModelExplanations.Unavailable($"the model's input is {session.InputType.ToString().ToLowerInvariant()}; explanations differentiate a float32 input " +
+                                                 "(export with a float32 input and the conversion inside the graph)");
         if (session.FixedBatchSize is not null)
             return ModelExplanations.Unavailable("the model's batch axis is fixed at 1 and its graph computes with that size (a Reshape to [1, -1], for " +
                                                  "example), so it cannot run the batches explanations need; export it with " +

@@ -70,6 +70,8 @@ public sealed class ModelSession : IDisposable
             throw new InvalidDataException($"The model has no input named '{InputName}' (inputs: {string.Join(", ", session.InputNames)}).");
         if (!session.OutputMetadata.ContainsKey(OutputName))
             throw new InvalidDataException($"The model has no output named '{OutputName}' (outputs: {string.Join(", ", session.OutputNames)}).");
+        if (!ImageInputTypes.Contains(InputType))
+            throw new InvalidDataException($"The model's input '{InputName}' is {InputType.ToString().ToLowerInvariant()}; the service feeds float32, float16 or uint8 images.");
     }
 
     public string ExecutionProvider => _ort.ExecutionProvider;
@@ -111,7 +113,7 @@ public sealed class ModelSession : IDisposable
         activity?.SetTag(InferenceTracing.BatchSizeTag, InputHasBatchAxis ? shape[0] : 1);
         if (!InputHasBatchAxis)
             shape = shape[0] == 1 ? shape[1..] : throw new InvalidOperationException($"Model '{_model}' takes one image at a time.");
-        using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
+        using var inputValue = InputValue(input, shape);
         using var runOptions = new RunOptions();
         using var outputs = _ort.Session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
         var result = new RunOutputs(outputNames.Count);
@@ -126,10 +128,43 @@ public sealed class ModelSession : IDisposable
         return result;
     }
 
+    /// <summary>The element types of image inputs the service feeds (it prepares float32 tensors and converts).</summary>
+    public static readonly IReadOnlySet<TensorElementType> ImageInputTypes =
+        new HashSet<TensorElementType> { TensorElementType.Float, TensorElementType.Float16, TensorElementType.UInt8 };
+
+    /// <summary>The input's element type: float32, or float16 or uint8 (then converted from the float32 tensor the service prepares).</summary>
+    public TensorElementType InputType => _ort.Session.InputMetadata[InputName].ElementDataType;
+
+    /// <summary>
+    /// The input as the model takes it: float32 without a copy; float16 converted; uint8 rounded and clamped to 0-255
+    /// (a uint8 model's config maps pixels to their own values, mean 0 and std 1/255, see <see cref="Models.ModelLoader"/>).
+    /// </summary>
+    private OrtValue InputValue(Memory<float> input, long[] shape)
+    {
+        switch (InputType)
+        {
+            case TensorElementType.Float:
+                return OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
+            case TensorElementType.Float16:
+                var halves = new Float16[input.Length];
+                var source = input.Span;
+                for (int i = 0; i < halves.Length; i++) halves[i] = (Float16)source[i];
+                return OrtValue.CreateTensorValueFromMemory(halves, shape);
+            case TensorElementType.UInt8:
+                var bytes = new byte[input.Length];
+                var values = input.Span;
+                for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)Math.Clamp(MathF.Round(values[i]), 0f, 255f);
+                return OrtValue.CreateTensorValueFromMemory(bytes, shape);
+            default:
+                throw new InvalidDataException($"The model's input '{InputName}' is {InputType.ToString().ToLowerInvariant()}; the service feeds float32, float16 or uint8 images.");
+        }
+    }
+
     /// <summary>A numeric output as floats (detectors often return int64 labels).</summary>
     private static float[] ToFloats(OrtValue value) => value.GetTensorTypeAndShape().ElementDataType switch
     {
         TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+        TensorElementType.Float16 => Array.ConvertAll(value.GetTensorDataAsSpan<Float16>().ToArray(), v => v.ToFloat()),
         TensorElementType.Int64 => Array.ConvertAll(value.GetTensorDataAsSpan<long>().ToArray(), v => (float)v),
         TensorElementType.Int32 => Array.ConvertAll(value.GetTensorDataAsSpan<int>().ToArray(), v => (float)v),
         TensorElementType.Double => Array.ConvertAll(value.GetTensorDataAsSpan<double>().ToArray(), v => (float)v),
