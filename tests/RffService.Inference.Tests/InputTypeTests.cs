@@ -75,4 +75,45 @@ public class InputTypeTests
         Assert.Equal(ModelState.Failed, refused.State);
         Assert.Contains("leave input.mean and input.std out", refused.Error);
     }
+
+    /// <summary>The float32 classifier behind a Transpose from channels last, as Keras-style exports start.</summary>
+    private static ModelProto ChannelsLast()
+    {
+        var model = Classifier(TensorProto.Types.DataType.Float);
+        model.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue = 16;
+        model.Graph.Input[0].Type.TensorType.Shape.Dim[3].DimValue = 3;
+        var transpose = new NodeProto { OpType = "Transpose", Name = "to_nchw" };
+        transpose.Input.Add("pixels");
+        transpose.Output.Add("pixels_nchw");
+        transpose.Attribute.Add(Attributes.Ints("perm", 0, 3, 1, 2));
+        model.Graph.Node[0].Input[0] = "pixels_nchw";
+        model.Graph.Node.Insert(0, transpose);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "mean", Value = "0" });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "std", Value = "0.00392156863" });
+        return model;
+    }
+
+    [Fact]
+    public async Task A_channels_last_input_is_recognised_and_fed_transposed()
+    {
+        using var models = new TestModelRepository()
+            .AddGraph("nchw", Classifier(TensorProto.Types.DataType.Float), Config([0f], [1f / 255f]))
+            .AddGraphOnly("nhwc-inferred", ChannelsLast())
+            .AddGraph("nhwc-config", ChannelsLast(), Config([0f], [1f / 255f]) with { Input = Config([0f], [1f / 255f]).Input with { Layout = "NHWC" } })
+            .AddGraph("nhwc-said-nchw", ChannelsLast(), Config([0f], [1f / 255f]));
+        await using var services = TestServices.Load(models.Root, defaultModel: "nchw");
+
+        var inferred = services.Model("nhwc-inferred").Config!.Input;
+        Assert.Equal(("NHWC", 3, 16, 16), (inferred.Layout, inferred.Channels, inferred.Width, inferred.Height));
+        var image = TestImages.Png(20, 12);
+        float[] Probabilities(string model) =>
+            services.Classifier.ClassifyAsync([image, image], model, topK: 3).GetAwaiter().GetResult()[1].Predictions.OrderBy(p => p.Index).Select(p => p.Probability).ToArray();
+        var expected = Probabilities("nchw");
+        Assert.Equal(expected, Probabilities("nhwc-inferred"), (a, b) => Math.Abs(a - b) < 1e-5);
+        Assert.Equal(expected, Probabilities("nhwc-config"), (a, b) => Math.Abs(a - b) < 1e-5);
+        Assert.Contains("NHWC", services.Model("nhwc-config").Runtime!.Explanations.Error);
+        // A config that says NCHW for a channels-last input is caught at load, naming the mismatch.
+        Assert.Equal(ModelState.Failed, services.Model("nhwc-said-nchw").State);
+        Assert.Contains("channels", services.Model("nhwc-said-nchw").Error);
+    }
 }

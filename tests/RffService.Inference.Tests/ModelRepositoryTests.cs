@@ -194,7 +194,7 @@ public class ModelRepositoryTests
         {
             Task = "regression",
             Labels = [],
-            Input = new InputConfig { Width = 0, Height = 10, Channels = 2, Layout = "NHWC", Resize = "crop", Mean = [0f], Std = [0f] },
+            Input = new InputConfig { Width = 0, Height = 10, Channels = 2, Layout = "CHWN", Resize = "crop", Mean = [0f], Std = [0f] },
         };
         var errors = string.Join("\n", ModelConfigValidator.Validate(config));
         foreach (var place in new[] { "/task:", "/labels:", "/input/width:", "/input/channels:", "/input/layout:", "/input/resize:", "/input/std/0:" })

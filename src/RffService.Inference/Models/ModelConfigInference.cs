@@ -18,7 +18,7 @@ public sealed record ConfigProposal(ModelConfig Config, IReadOnlyList<string> Mi
 /// or CHW for one image), channels and size or dynamic axes from the graph; the task and detection layout from the
 /// outputs; and what the graph cannot say (labels, normalisation, a raw detector's priors) from the exporter's
 /// metadata properties: <c>labels</c>, <c>mean</c>, <c>std</c> (JSON arrays or comma-separated), <c>task</c>,
-/// <c>resize</c>, <c>description</c>, <c>width</c>/<c>height</c> (nominal size of a dynamic input) and
+/// <c>resize</c>, <c>description</c>, <c>layout</c> (NCHW or NHWC, when the shape leaves it open), <c>width</c>/<c>height</c> (nominal size of a dynamic input) and
 /// <c>detection</c> (the JSON detection section).
 /// </summary>
 public static class ModelConfigInference
@@ -37,8 +37,14 @@ public static class ModelConfigInference
         var dims = Dims(input);
         if (dims.Length is not (3 or 4))
             throw new InvalidDataException($"input '{input.Name}' has rank {dims.Length}; an image input is NCHW (rank 4) or CHW (rank 3)");
-        var (channels, height, width) = dims.Length == 4 ? (dims[1], dims[2], dims[3]) : (dims[0], dims[1], dims[2]);
-        notes.Add(dims.Length == 4 ? $"input '{input.Name}' is NCHW" : $"input '{input.Name}' is one image, CHW (the model runs one image at a time)");
+        // Channels last (Keras- and TensorFlow-style exports): the last axis holds 1 or 3 values and the second does not.
+        bool channelsLast = metadata.TryGetValue("layout", out var layout) ? string.Equals(layout, "NHWC", StringComparison.OrdinalIgnoreCase)
+            : dims.Length == 4 && dims[3] is 1 or 3 && dims[1] is not (1 or 3);
+        var (channels, height, width) = dims.Length == 4
+            ? channelsLast ? (dims[3], dims[1], dims[2]) : (dims[1], dims[2], dims[3])
+            : (dims[0], dims[1], dims[2]);
+        notes.Add(dims.Length == 4 ? $"input '{input.Name}' is {(channelsLast ? "NHWC (channels last)" : "NCHW")}"
+            : $"input '{input.Name}' is one image, CHW (the model runs one image at a time)");
         if (channels is not (1 or 3))
             throw new InvalidDataException($"input '{input.Name}' has {(channels is null ? "a dynamic number of" : channels.ToString())} channels; images have 1 or 3");
         bool dynamic = height is null || width is null;
@@ -56,7 +62,8 @@ public static class ModelConfigInference
         var outputs = graph.Output.Select(o => o.Clone()).ToList();
         if (probe is not null && outputs.Any(o => Dims(o).Skip(dims.Length == 4 ? 1 : 0).Any(d => d is null)))
         {
-            long[] shape = dims.Length == 4 ? [1, channels.Value, nominalHeight, nominalWidth] : [channels.Value, nominalHeight, nominalWidth];
+            long[] shape = dims.Length != 4 ? [channels.Value, nominalHeight, nominalWidth]
+                : channelsLast ? [1, nominalHeight, nominalWidth, channels.Value] : [1, channels.Value, nominalHeight, nominalWidth];
             var probed = probe(shape);
             foreach (var output in outputs.Where(o => probed.ContainsKey(o.Name)))
                 Declare(output, probed[output.Name], batchAxis: dims.Length == 4);
@@ -117,6 +124,7 @@ public static class ModelConfigInference
                 Width = nominalWidth,
                 Height = nominalHeight,
                 Channels = channels.Value,
+                Layout = channelsLast ? "NHWC" : "NCHW",
                 Mean = mean,
                 Std = std,
                 Resize = metadata.GetValueOrDefault("resize") ?? "stretch",

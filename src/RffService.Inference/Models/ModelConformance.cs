@@ -40,6 +40,7 @@ public static class ModelConformance
             throw new InvalidDataException($"the model's batch axis is fixed at {fixedBatch} images; export it with a batch of 1 or with " +
                                            $"dynamic_axes={{'{session.InputName}': {{0: 'batch'}}, ...}} for the outputs too");
         if (shape.Length == 3) shape = [1, .. shape]; // one image [C, H, W]
+        if (input.ChannelsLast && shape.Length == 4) shape = [shape[0], shape[3], shape[1], shape[2]]; // NHWC, read as NCHW
         if (shape.Length != 4)
             throw new InvalidDataException($"input '{session.InputName}' has rank {shape.Length}; an image input is NCHW (rank 4) or one image CHW (rank 3)");
         Check(shape[1], input.Channels, "channels");

@@ -54,7 +54,8 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                 if (ort.Session.InputMetadata[found.Input.Name ?? ort.Session.InputNames[0]].ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.UInt8)
                     found = RawPixels(found);
                 entry = entry with { Config = found, ConfigInferred = entry.Config is null };
-                session = new ModelSession(ort, entry.Name, found.Task, found.Input.Name, found.Output.Name ?? found.Detection?.ScoresOutput, metrics);
+                session = new ModelSession(ort, entry.Name, found.Task, found.Input.Name, found.Output.Name ?? found.Detection?.ScoresOutput, metrics,
+                    found.Input.ChannelsLast);
             }
             catch
             {
@@ -132,6 +133,9 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                                                  "detection cannot be traced back to the scores that produced it");
         if (!session.InputHasBatchAxis)
             return ModelExplanations.Unavailable("the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
+        if (session.ChannelsLast)
+            return ModelExplanations.Unavailable("the model's input is NHWC (channels last); explanations feed NCHW tensors (export the model with " +
+                                                 "an NCHW input, or permute inside the graph after an NCHW input)");
         if (session.InputType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
             return ModelExplanations.Unavailable($"the model's input is {session.InputType.ToString().ToLowerInvariant()}; explanations differentiate a float32 input " +
                                                  "(export with a float32 input and the conversion inside the graph)");

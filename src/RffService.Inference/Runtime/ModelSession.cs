@@ -57,8 +57,11 @@ public sealed class ModelSession : IDisposable
     private readonly string _model, _task;
     private readonly IInferenceMetrics _metrics;
 
-    public ModelSession(OrtSession ort, string model, string task, string? inputName, string? outputName, IInferenceMetrics? metrics = null)
+    /// <param name="channelsLast">The model takes NHWC: the NCHW tensors the service prepares are transposed.</param>
+    public ModelSession(OrtSession ort, string model, string task, string? inputName, string? outputName, IInferenceMetrics? metrics = null,
+        bool channelsLast = false)
     {
+        ChannelsLast = channelsLast;
         _ort = ort;
         _model = model;
         _task = task;
@@ -113,6 +116,7 @@ public sealed class ModelSession : IDisposable
         activity?.SetTag(InferenceTracing.BatchSizeTag, InputHasBatchAxis ? shape[0] : 1);
         if (!InputHasBatchAxis)
             shape = shape[0] == 1 ? shape[1..] : throw new InvalidOperationException($"Model '{_model}' takes one image at a time.");
+        if (ChannelsLast && shape.Length == 4) (input, shape) = (ToChannelsLast(input.Span, shape), [shape[0], shape[2], shape[3], shape[1]]);
         using var inputValue = InputValue(input, shape);
         using var runOptions = new RunOptions();
         using var outputs = _ort.Session.Run(runOptions, [InputName], [inputValue], outputNames.ToArray());
@@ -131,6 +135,9 @@ public sealed class ModelSession : IDisposable
     /// <summary>The element types of image inputs the service feeds (it prepares float32 tensors and converts).</summary>
     public static readonly IReadOnlySet<TensorElementType> ImageInputTypes =
         new HashSet<TensorElementType> { TensorElementType.Float, TensorElementType.Float16, TensorElementType.UInt8 };
+
+    /// <summary>The model takes NHWC (channels last); <see cref="Run"/> still takes NCHW.</summary>
+    public bool ChannelsLast { get; }
 
     /// <summary>The input's element type: float32, or float16 or uint8 (then converted from the float32 tensor the service prepares).</summary>
     public TensorElementType InputType => _ort.Session.InputMetadata[InputName].ElementDataType;
@@ -158,6 +165,20 @@ public sealed class ModelSession : IDisposable
             default:
                 throw new InvalidDataException($"The model's input '{InputName}' is {InputType.ToString().ToLowerInvariant()}; the service feeds float32, float16 or uint8 images.");
         }
+    }
+
+    /// <summary>[N, C, H, W] to [N, H, W, C].</summary>
+    private static float[] ToChannelsLast(ReadOnlySpan<float> nchw, long[] shape)
+    {
+        int n = (int)shape[0], c = (int)shape[1], plane = (int)(shape[2] * shape[3]);
+        var nhwc = new float[nchw.Length];
+        for (int b = 0; b < n; b++)
+            for (int k = 0; k < c; k++)
+            {
+                var source = nchw.Slice((b * c + k) * plane, plane);
+                for (int p = 0; p < plane; p++) nhwc[(b * plane + p) * c + k] = source[p];
+            }
+        return nhwc;
     }
 
     /// <summary>A numeric output as floats (detectors often return int64 labels).</summary>

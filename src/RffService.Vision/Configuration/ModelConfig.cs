@@ -39,8 +39,12 @@ public sealed record InputConfig
     public int Height { get; init; }
     /// <summary>1 (gray) or 3 (RGB).</summary>
     public int Channels { get; init; } = 3;
-    /// <summary>Only NCHW is supported.</summary>
+    /// <summary>NCHW, or NHWC (channels last): the service prepares NCHW tensors and transposes them for an NHWC model.</summary>
     public string Layout { get; init; } = "NCHW";
+
+    /// <summary>True for a channels-last (NHWC) input.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool ChannelsLast => string.Equals(Layout, "NHWC", StringComparison.OrdinalIgnoreCase);
     /// <summary>Per-channel mean, applied to pixels scaled to [0, 1].</summary>
     public IReadOnlyList<float> Mean { get; init; } = [0f];
     /// <summary>Per-channel standard deviation.</summary>
