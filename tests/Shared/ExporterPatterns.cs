@@ -79,6 +79,15 @@ public static class ExporterPatterns
         ["strided Conv 2x2 stride 2 on an odd size"] = () => Net.Make(n => n.Head(n.Op("Sin", n.Conv(n.Layer(3), 3, 4, 2, stride: 2)), 4), size: 9),
         ["dilated Conv"] = () => Net.Make(n => n.Head(n.Op("Cos", n.Conv(n.Layer(3), 3, 4, 3, pad: 2, dilation: 2)), 4)),
         ["grouped Conv"] = () => Net.Make(n => n.Head(n.Op("Cos", n.Conv(n.Layer(4), 4, 6, 3, pad: 1, group: 2)), 6)),
+        ["depthwise Conv 3x3 stride 2 pads 1"] = () => Net.Make(n => n.Head(n.Op("Cos", n.Conv(n.Layer(4), 4, 4, 3, stride: 2, pad: 1, group: 4)), 4)),
+        ["depthwise Conv 5x5 pads 2 on a 2x2 map"] = () => Net.Make(n => n.Head(n.Op("Cos", n.Conv(n.Layer(4), 4, 4, 5, pad: 2, group: 4)), 4), size: 2),
+        ["squeeze-excitation as torchvision's MobileNetV3: GAP, Conv, Relu, Conv, HardSigmoid, Mul"] = () => Net.Make(n =>
+        {
+            var x = n.Layer(4);
+            var squeeze = n.Op("Relu", n.Conv(n.Op("GlobalAveragePool", x), 4, 2, 1));
+            var scale = n.Op("HardSigmoid", [n.Conv(squeeze, 2, 4, 1)], Attributes.Float("alpha", 1f / 6), Attributes.Float("beta", 0.5f));
+            return n.Head(n.Op("HardSwish", n.Op("Mul", scale, x)), 4);
+        }),
         ["Conv with auto_pad SAME_UPPER and stride 2"] = () => Net.Make(n => n.Head(n.Op("Cos", n.Conv(n.Layer(3), 3, 4, 3, stride: 2, autoPad: "SAME_UPPER")), 4)),
         ["LeakyRelu"] = () => Net.Make(n => n.Head(n.Op("LeakyRelu", [n.Layer(3)], Attributes.Float("alpha", 0.1f)), 3)),
         ["Sigmoid and Tanh"] = () => Net.Make(n => n.Head(n.Op("Tanh", n.Op("Sigmoid", n.Layer(3))), 3)),

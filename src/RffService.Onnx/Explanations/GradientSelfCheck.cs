@@ -27,6 +27,12 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
     /// <summary>The same along random directions, where the derivative is about sqrt(n) times smaller: an error orthogonal to the gradient shows here.</summary>
     public const double RandomDirectionTolerance = 5e-2;
 
+    /// <summary>
+    /// The smallest change of the score, relative to the score, a step must make to count: about a thousand float32
+    /// rounding units (2^-23), so that rounding cannot pass for a derivative, zero or not.
+    /// </summary>
+    public const double ResolvableChange = 1e-4;
+
     /// <summary>Finite-difference steps, as fractions of the layer's RMS activation: large ones rise above float32 rounding, small ones fit between kinks.</summary>
     public static readonly double[] StepFractions = [1e-2, 1e-3, 1e-4];
 
@@ -115,7 +121,7 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
             return $"its gradient disagrees with finite differences of the model along random directions (relative error {failed.Max(v => v.Min()):G3} > {RandomDirectionTolerance:G3}), so its maps would be wrong";
         if (verdict.All(v => v.Count == 0))
             return $"its gradient could not be checked: at {Points} points, every finite-difference step along every direction crossed a kink of the model " +
-                   "(ReLU, max pooling) or was lost in float32 rounding";
+                   "(ReLU, max pooling) or moved the scores less than float32 resolves (the scores barely depend on this layer there)";
         return null;
     }
 
@@ -173,6 +179,8 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
                 double scale = Math.Max(Math.Max(Math.Abs(central), Math.Abs(analytic)), floor);
                 double tolerance = d == 0 ? GradientDirectionTolerance : RandomDirectionTolerance;
                 if ((slopes.Max() - slopes.Min()) / scale > tolerance / 2) continue; // a kink or rounding inside the step: it says nothing
+                // A step that moves the score by less than float32 can resolve shows four equal (zero) slopes: it says nothing either.
+                if (Math.Abs(values[0] - values[4]) < ResolvableChange * values.Max(Math.Abs)) continue;
                 double error = Math.Min(Math.Abs(central - analytic), Math.Abs((4 * half - central) / 3 - analytic)) / scale;
                 result[d] = Math.Min(result[d] ?? double.MaxValue, error);
             }
