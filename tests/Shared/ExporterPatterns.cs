@@ -88,6 +88,18 @@ public static class ExporterPatterns
             var scale = n.Op("HardSigmoid", [n.Conv(squeeze, 2, 4, 1)], Attributes.Float("alpha", 1f / 6), Attributes.Float("beta", 0.5f));
             return n.Head(n.Op("HardSwish", n.Op("Mul", scale, x)), 4);
         }),
+        ["channel split as torch exports x.chunk(2, dim=1): Slice bounds computed from Shape, then a channel shuffle"] = () => Net.Make(n =>
+        {
+            var x = n.Layer(4);
+            var channels = n.Op("Gather", n.Op("Shape", x), n.Ints(1));
+            var half = n.Op("Div", channels, n.Ints(2));
+            var first = n.Op("Slice", x, n.Ints(0), half, n.Ints(1));
+            var second = n.Op("Cos", n.Op("Slice", x, half, channels, n.Ints(1)));
+            var joined = n.Op("Concat", [first, second], Attributes.Int("axis", 1));
+            var grouped = n.Op("Reshape", joined, n.Ints(0, 2, 2, 8, 8));
+            var shuffled = n.Op("Reshape", n.Op("Transpose", [grouped], Attributes.Ints("perm", 0, 2, 1, 3, 4)), n.Ints(0, 4, 8, 8));
+            return n.Head(shuffled, 4);
+        }),
         ["Conv with auto_pad SAME_UPPER and stride 2"] = () => Net.Make(n => n.Head(n.Op("Cos", n.Conv(n.Layer(3), 3, 4, 3, stride: 2, autoPad: "SAME_UPPER")), 4)),
         ["LeakyRelu"] = () => Net.Make(n => n.Head(n.Op("LeakyRelu", [n.Layer(3)], Attributes.Float("alpha", 0.1f)), 3)),
         ["Sigmoid and Tanh"] = () => Net.Make(n => n.Head(n.Op("Tanh", n.Op("Sigmoid", n.Layer(3))), 3)),

@@ -585,13 +585,18 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
     /// <summary>The output gradient placed back where the slice came from, zeros elsewhere (steps of 1).</summary>
     private string SliceGradient(NodeProto node, string dy)
     {
-        long[]? Constant(int i) => node.Input.Count > i && node.Input[i].Length > 0 ? model.Index.ConstantInts(node.Input[i]) : null;
+        // Constants, or values the graph computes from shapes (x.chunk(2, dim=1)), read at the probe: along axes other than
+        // the batch, which explanation runs change, they are the same for every input.
+        long[]? Probed(int i) => model.ProbedInts.GetValueOrDefault(node.Input[i]);
+        long[]? Constant(int i) => node.Input.Count > i && node.Input[i].Length > 0 ? model.Index.ConstantInts(node.Input[i]) ?? Probed(i) : null;
         var starts = Constant(1) ?? Attributes.GetInts(node, "starts") ?? throw new NotSupportedException($"Slice with computed starts (node '{node.Name}')");
         var ends = Constant(2) ?? Attributes.GetInts(node, "ends") ?? throw new NotSupportedException($"Slice with computed ends (node '{node.Name}')");
         int rank = Rank(node.Input[0]);
         var axes = (Constant(3) ?? Attributes.GetInts(node, "axes") ?? Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray())
             .Select(a => a < 0 ? a + rank : a).ToArray();
         if (Constant(4) is { } steps && steps.Any(s => s != 1)) throw new NotSupportedException($"Slice with steps other than 1 (node '{node.Name}')");
+        bool computed = Enumerable.Range(1, 4).Any(i => node.Input.Count > i && node.Input[i].Length > 0 && model.Index.ConstantInts(node.Input[i]) is null);
+        if (computed && axes.Contains(0)) throw new NotSupportedException($"Slice of the batch axis with computed bounds (node '{node.Name}')");
         var shape = e.Shape(node.Input[0]);
         var begin = new string[rank];
         var end = new string[rank];

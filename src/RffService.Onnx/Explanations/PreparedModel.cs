@@ -13,8 +13,10 @@ public sealed class PreparedModel
 {
     public const int MinimumOpset = 13;
 
-    private PreparedModel(ModelProto model, string input, long[] inputShape, Dictionary<string, int> types, Dictionary<string, long[]> shapes)
+    private PreparedModel(ModelProto model, string input, long[] inputShape, Dictionary<string, int> types, Dictionary<string, long[]> shapes,
+        IReadOnlyDictionary<string, long[]> probedInts)
     {
+        ProbedInts = probedInts;
         Model = model;
         Index = new GraphIndex(model.Graph);
         InputName = input;
@@ -32,10 +34,15 @@ public sealed class PreparedModel
     public IReadOnlyDictionary<string, int> Types { get; }
     public IReadOnlyDictionary<string, long[]> Shapes { get; }
     public long Opset { get; }
+    /// <summary>
+    /// The values the probe run computed for the starts, ends, axes and steps of Slice nodes that the graph computes
+    /// (torchvision's channel split, x.chunk(2, dim=1), takes them from the tensor's shape).
+    /// </summary>
+    public IReadOnlyDictionary<string, long[]> ProbedInts { get; }
 
     /// <summary>The same model with more tensors' shapes and types known (the explanation graph's own tensors).</summary>
     public PreparedModel WithShapes(Dictionary<string, long[]> shapes, Dictionary<string, int> types) =>
-        new(Model, InputName, InputShape, types, shapes);
+        new(Model, InputName, InputShape, types, shapes, ProbedInts);
 
     public bool IsFloat(string tensor) => Types.TryGetValue(tensor, out int type) && ElementTypes.IsFloat(type);
 
@@ -48,14 +55,24 @@ public sealed class PreparedModel
         var prepared = ConstantFolder.Fold(FunctionInliner.Inline(model), sessions);
         var types = ElementTypes.Infer(prepared.Graph);
         long[] shape = [2, .. inputShape[1..]];
-        return new PreparedModel(prepared, inputName, shape, types, Probe(prepared, inputName, shape, types, sessions));
+        var (shapes, ints) = Probe(prepared, inputName, shape, types, sessions);
+        return new PreparedModel(prepared, inputName, shape, types, shapes, ints);
     }
 
-    /// <summary>Runs the model once with every float tensor exposed and returns their shapes.</summary>
-    private static Dictionary<string, long[]> Probe(ModelProto model, string inputName, long[] shape, Dictionary<string, int> types, SessionFactory sessions)
+    /// <summary>
+    /// Runs the model once with every float tensor exposed and returns their shapes, and the values of the computed
+    /// int64 inputs of Slice nodes.
+    /// </summary>
+    private static (Dictionary<string, long[]> Shapes, Dictionary<string, long[]> Ints) Probe(ModelProto model, string inputName, long[] shape,
+        Dictionary<string, int> types, SessionFactory sessions)
     {
         var probe = model.Clone();
         var declared = probe.Graph.Output.Select(o => o.Name).ToHashSet();
+        var constants = model.Graph.Initializer.Select(i => i.Name).ToHashSet();
+        var sliceInts = probe.Graph.Node.Where(n => n.OpType == "Slice").SelectMany(n => n.Input.Skip(1))
+            .Where(i => i.Length > 0 && !constants.Contains(i) && types.GetValueOrDefault(i) == (int)TensorProto.Types.DataType.Int64).Distinct().ToList();
+        foreach (var name in sliceInts.Where(n => !declared.Contains(n)))
+            probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Int64 } } });
         var names = probe.Graph.Node.SelectMany(n => n.Output).Where(o => o.Length > 0 && ElementTypes.IsFloat(types.GetValueOrDefault(o))).Distinct().ToList();
         foreach (var name in names.Where(n => !declared.Contains(n)))
             probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = types[name] } } });
@@ -65,10 +82,12 @@ public sealed class PreparedModel
         using var session = sessions.Create(probe);
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
         using var runOptions = new RunOptions();
-        using var outputs = session.Session.Run(runOptions, [inputName], [value], names);
+        using var outputs = session.Session.Run(runOptions, [inputName], [value], [.. names, .. sliceInts]);
         var shapes = new Dictionary<string, long[]> { [inputName] = shape };
         for (int i = 0; i < names.Count; i++) shapes[names[i]] = outputs[i].GetTensorTypeAndShape().Shape;
         foreach (var initializer in model.Graph.Initializer) shapes[initializer.Name] = initializer.Dims.ToArray();
-        return shapes;
+        var ints = new Dictionary<string, long[]>();
+        for (int i = 0; i < sliceInts.Count; i++) ints[sliceInts[i]] = outputs[names.Count + i].GetTensorDataAsSpan<long>().ToArray();
+        return (shapes, ints);
     }
 }
