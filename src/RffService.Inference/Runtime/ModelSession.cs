@@ -101,7 +101,7 @@ public sealed class ModelSession : IDisposable
 
     /// <summary>
     /// The batch size an NCHW input is fixed at (an export without dynamic_axes whose graph could not be given a
-    /// symbolic batch, see <see cref="Onnx.FixedBatch"/>); null when any batch size runs.
+    /// symbolic batch, see <see cref="Onnx.Runtime.FixedBatch"/>); null when any batch size runs.
     /// </summary>
     public int? FixedBatchSize => InputShape is [> 0 and var batch, _, _, _] ? batch : null;
 

@@ -1,8 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using RffService.Onnx.Proto;
-using RffService.Onnx.Runtime;
 
-namespace RffService.Onnx;
+namespace RffService.Onnx.Runtime;
 
 /// <summary>
 /// A plain <c>torch.onnx.export(model, dummy, path)</c> (no <c>dynamic_axes</c>) fixes the batch axis at the dummy's
