@@ -24,6 +24,7 @@ namespace RffService.Api.Endpoints;
 /// <param name="IouThreshold">With detection: the /detect iouThreshold (default 0.45).</param>
 /// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
 /// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
+/// <param name="Ablate">Explain the network with these activations switched off: &lt;layer&gt;:&lt;what&gt;[@x,y,w,h][=blank], several joined with ;, where &lt;what&gt; is all, top&lt;K&gt; or channel indices joined with commas (docs/explanations.md).</param>
 public record CamQuery(
     [property: FromQuery(Name = "model")] string? Model = null,
     [property: FromQuery(Name = "target")] string? Target = null,
@@ -38,7 +39,8 @@ public record CamQuery(
     [property: FromQuery(Name = "scoreThreshold")] float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
     [property: FromQuery(Name = "iouThreshold")] float IouThreshold = DetectionRequest.DefaultIouThreshold,
     [property: FromQuery(Name = "maxDetections")] int MaxDetections = DetectionRequest.DefaultMaxDetections,
-    [property: FromQuery(Name = "classes")] string? Classes = null)
+    [property: FromQuery(Name = "classes")] string? Classes = null,
+    [property: FromQuery(Name = "ablate")] string? Ablate = null)
 {
     /// <summary>The request the query describes: names looked up and ranges checked (422 naming what to send instead).</summary>
     /// <param name="timeBudget">How long the request may take (Api:RequestTimeout): costlier explanations are refused at once.</param>
@@ -53,7 +55,7 @@ public record CamQuery(
         if (Baseline is not ("blank" or "none"))
             throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(Baseline)}'.");
         return new CamRequest(Model, Target, method, Layer, Alpha, colormap, Baseline == "blank", Faithfulness, ParseChannels(Channels), Detection,
-            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')), timeBudget);
+            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')), timeBudget, Ablation.ParseList(Ablate));
     }
 
     private static int? ParseChannels(string? channels)
@@ -83,13 +85,16 @@ public record CamQuery(
 /// <param name="IouThreshold">With detection: the /detect iouThreshold (default 0.45).</param>
 /// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
 /// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
+/// <param name="Ablate">Explain the network with these activations switched off: &lt;layer&gt;:&lt;what&gt;[@x,y,w,h][=blank], several joined with ;, where &lt;what&gt; is all, top&lt;K&gt; or channel indices joined with commas (docs/explanations.md).</param>
 public sealed record CachedCamQuery(
     [property: FromQuery(Name = "imageId")] string? ImageId = null,
     string? Model = null, string? Target = null, string? Method = null, string? Layer = null, float Alpha = CamRequest.DefaultAlpha,
     string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline, bool Faithfulness = true,
     string? Channels = null, int? Detection = null, float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
-    float IouThreshold = DetectionRequest.DefaultIouThreshold, int MaxDetections = DetectionRequest.DefaultMaxDetections, string? Classes = null)
-    : CamQuery(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection, ScoreThreshold, IouThreshold, MaxDetections, Classes);
+    float IouThreshold = DetectionRequest.DefaultIouThreshold, int MaxDetections = DetectionRequest.DefaultMaxDetections, string? Classes = null,
+    string? Ablate = null)
+    : CamQuery(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection, ScoreThreshold, IouThreshold, MaxDetections, Classes,
+        Ablate);
 
 public static class CamEndpoints
 {

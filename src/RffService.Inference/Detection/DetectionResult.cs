@@ -26,6 +26,9 @@ public sealed record Detection(string Label, int ClassIndex, float Score, PixelB
 /// <param name="Overlay">PNG of the image with the detections drawn, when asked for (base64 in JSON).</param>
 /// <param name="ExecutionProvider">ONNX Runtime execution provider that ran the model.</param>
 /// <param name="Timings">Timings in milliseconds.</param>
+/// <param name="Intervention">With ablate: what was switched off (the detections are then those of the intervened network).</param>
+/// <param name="Original">With ablate: the detections without the intervention.</param>
+/// <param name="Changes">With ablate: which detections appeared, vanished or changed score.</param>
 public sealed record DetectionResult(
     string Model,
     int Version,
@@ -35,4 +38,16 @@ public sealed record DetectionResult(
     IReadOnlyList<Detection> Detections,
     byte[]? Overlay,
     string ExecutionProvider,
-    Timings Timings) : IModelResult;
+    Timings Timings,
+    InterventionReport? Intervention = null,
+    IReadOnlyList<Detection>? Original = null,
+    DetectionChanges? Changes = null) : IModelResult;
+
+/// <summary>How an intervention changed the detections: matched by class and box overlap (IoU at least 0.5).</summary>
+/// <param name="Appeared">Detections only the intervened network makes.</param>
+/// <param name="Vanished">Detections only the original network makes.</param>
+/// <param name="Changed">Detections both make, with the score of each.</param>
+public sealed record DetectionChanges(IReadOnlyList<Detection> Appeared, IReadOnlyList<Detection> Vanished, IReadOnlyList<ChangedDetection> Changed);
+
+/// <summary>A detection both networks make: the intervened one's box, and the score without and with the intervention.</summary>
+public sealed record ChangedDetection(string Label, int ClassIndex, PixelBox Box, float Original, float Intervened, float Change);

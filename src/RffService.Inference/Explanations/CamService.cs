@@ -5,6 +5,7 @@ using RffService.Inference.Common;
 using RffService.Inference.Detection;
 using RffService.Inference.Models;
 using RffService.Inference.Pipeline;
+using RffService.Inference.Runtime;
 using RffService.Onnx.Explanations;
 using RffService.Vision;
 using RffService.Vision.Configuration;
@@ -27,9 +28,11 @@ namespace RffService.Inference.Explanations;
 /// <param name="Detection">The index of a detection in the /detect answer for the same image and thresholds: explains that detection.</param>
 /// <param name="DetectionQuery">The thresholds that detection list was made with.</param>
 /// <param name="TimeBudget">How long the request may take (the API's request timeout): an explanation estimated to take longer is refused at once.</param>
+/// <param name="Ablations">Activations to switch off first: the intervened network is explained (a detection index then refers to its detections).</param>
 public sealed record CamRequest(string? Model = null, string? Target = null, CamMethod? Method = null, string? Layer = null,
     float Alpha = CamRequest.DefaultAlpha, Colormap? Colormap = null, bool BlankBaseline = true, bool MeasureFaithfulness = true,
-    int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null, TimeSpan? TimeBudget = null)
+    int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null, TimeSpan? TimeBudget = null,
+    IReadOnlyList<Ablation>? Ablations = null)
 {
     /// <summary>Grad-CAM for classifications; Layer-CAM for a detection, whose gradient is local: Grad-CAM's channel
     /// weights average it over the whole map and light up every object with similar features.</summary>
@@ -55,7 +58,8 @@ public sealed record CamResult(
     byte[] HeatmapPng,
     FaithfulnessScores? Faithfulness,
     CamTimings Timings,
-    Heatmap Map) : IModelResult;
+    Heatmap Map,
+    InterventionReport? Intervention = null) : IModelResult;
 
 /// <summary>
 /// Explains a classification, or one detection, with a class activation map method. Every model run (the image, the
@@ -80,21 +84,22 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
         var model = resolver.Resolve(request.Model, detection ? ModelTasks.Detection : ModelTasks.Classification);
         var runtime = model.Runtime!;
         var explainer = await runtime.Explanations.ReadyAsync(model.Name, options.Value.ExplanationCheckWait, cancellationToken);
-        var layers = ResolveLayers(explainer, request.Layer);
+        var layers = CamLayerNames.Resolve(explainer, request.Layer);
         using var admitted = admissions.GetOrCreateValue(runtime).Admit(model.Name, ExplanationAdmission.Passes(method, layers, request),
             runtime.Session.TimePerImage, options.Value.MaxExplanationPasses, request.TimeBudget);
 
         using var subject = detection
             ? await DetectionSubjectAsync(imageBytes, request, model, explainer, layers, cancellationToken)
             : await ClassSubjectAsync(imageBytes, request, runtime, explainer, layers, cancellationToken);
-        var (image, target, explained, explainedDetection, run, camStarted, _) = subject;
+        var (image, target, explained, explainedDetection, run, camStarted, _, intervened, report) = subject;
         var spec = image.Spec;
         int[] inputShape = [1, spec.Channels, spec.Height, spec.Width];
         long[] tensorShape = [1, spec.Channels, spec.Height, spec.Width];
-        var runner = new QueuedCamRunner(runtime, explainer, target, spec, image.Tensor);
+        var runner = new QueuedCamRunner(runtime, intervened, target, spec, image.Tensor);
         var blank = request.BlankBaseline ? BlankLike(image.Tensor, spec) : null;
-        var references = blank is null ? null : await blanks.GetAsync(runtime, layers, blank, tensorShape,
-            () => runner.QueueAsync(() => explainer.Activations(blank, tensorShape, layers), cancellationToken));
+        Task<IReadOnlyList<float[]>> BlankRun() => runner.QueueAsync(() => intervened.Activations(blank!, tensorShape, layers), cancellationToken);
+        // The blank references of an intervened network depend on the intervention: not cached.
+        var references = blank is null ? null : intervened.IsIntervened ? await BlankRun() : await blanks.GetAsync(runtime, layers, blank, tensorShape, BlankRun);
 
         var maps = new List<Heatmap>();
         CamContext? first = null;
@@ -124,12 +129,13 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
             explainedDetection, overlay, heatmap, faithfulness,
             new CamTimings(Timings.Round(image.DecodeMs), Timings.Round(camMs), Timings.Round(faithfulnessMs), Timings.Round(renderMs),
                 Timings.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
-            originalMap);
+            originalMap, report);
     }
 
     /// <summary>What one explanation is about: the image, the target, its prediction, the explanation run, and when the CAM work began.</summary>
+    /// <param name="Explainer">The model's explainer, or its intervened view when the request switches activations off.</param>
     private sealed record Subject(PreparedImage Image, CamTarget Target, Prediction Explained, Detection.Detection? Detection, ExplanationRun Run,
-        long CamStarted, IDisposable Owner) : IDisposable
+        long CamStarted, IDisposable Owner, Explainer Explainer, InterventionReport? Report) : IDisposable
     {
         public void Dispose() => Owner.Dispose();
     }
@@ -163,13 +169,15 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
         {
             long camStarted = Stopwatch.GetTimestamp();
             var weights = requested is { } named ? new ClassTarget(named, classes, config.Output.Probabilities).Weights(explainer.ScoreShape) : null;
-            var run = await RunGraphAsync(runtime, explainer, image, weights, layers, cancellationToken);
+            var (used, report) = await InterveneAsync(runtime, explainer, image, request,
+                rankLayers => RunGraphAsync(runtime, explainer, image, weights, rankLayers, cancellationToken), cancellationToken);
+            var run = await RunGraphAsync(runtime, used, image, weights, layers, cancellationToken);
             Runtime.RunOutputs.Finite(runtime.Session.ModelName, explainer.ScoreOutput, run.Scores);
             var scores = run.Scores.AsSpan(0, classes);
             int index = requested ?? TopK.Select(scores, 1)[0]; // the first highest score, as the graph's ArgMax picks it
             var probabilities = ClassificationService.Probabilities(scores, classes, config.Output.Probabilities);
             var target = new ClassTarget(index, classes, config.Output.Probabilities);
-            return new Subject(image, target, new Prediction(config.Labels[index], index, probabilities[index]), null, run, camStarted, image);
+            return new Subject(image, target, new Prediction(config.Labels[index], index, probabilities[index]), null, run, camStarted, image, used, report);
         }
         catch
         {
@@ -178,18 +186,38 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
         }
     }
 
-    /// <summary>A detection: the detector runs first, to find the detection; then the explanation graph for its class score at its default box.</summary>
+    /// <summary>
+    /// A detection: the detector runs first, to find the detection (with an intervention, the intervened detector, in the
+    /// same pass as the original); then the explanation graph for its class score at its default box.
+    /// </summary>
     private async Task<Subject> DetectionSubjectAsync(ReadOnlyMemory<byte> imageBytes, CamRequest request, ModelEntry model, Explainer explainer,
         IReadOnlyList<CamLayer> layers, CancellationToken cancellationToken)
     {
         var runtime = model.Runtime!;
         var config = runtime.Config;
-        var batch = await pipeline.RunAsync(model, [imageBytes], keepDecoded: true, cancellationToken: cancellationToken);
+        var parameters = DetectionService.Parameters(request.DetectionQuery ?? new DetectionRequest(), config.Labels);
+        ImageBatch? batch = null;
+        PreparedImage? prepared = null;
         try
         {
-            var (image, outputs) = batch.Runs[0];
+            PreparedImage image;
+            RunOutputs outputs;
+            var (used, report) = (explainer, (InterventionReport?)null);
+            if (request.Ablations is { Count: > 0 })
+            {
+                image = prepared = pipeline.Prepare(imageBytes, runtime, keepDecoded: true);
+                (used, report) = await InterveneAsync(runtime, explainer, image, request,
+                    rankLayers => InterventionService.RankByDetectionsAsync(runtime, explainer, image, parameters, rankLayers, cancellationToken), cancellationToken);
+                long[] shape = [1, image.Spec.Channels, image.Spec.Height, image.Spec.Width];
+                var compared = await runtime.RunInTurnAsync(() => used.Compare(image.Tensor, shape), cancellationToken);
+                outputs = InterventionService.Outputs(compared.Intervened);
+            }
+            else
+            {
+                batch = await pipeline.RunAsync(model, [imageBytes], keepDecoded: true, cancellationToken: cancellationToken);
+                (image, outputs) = batch.Runs[0];
+            }
             long camStarted = Stopwatch.GetTimestamp();
-            var parameters = DetectionService.Parameters(request.DetectionQuery ?? new DetectionRequest(), config.Labels);
             var found = DetectionService.Decode(runtime, image, outputs, parameters);
             if (request.Detection < 0 || request.Detection >= found.Count)
                 throw new InferenceException(ErrorKind.NotFound, "Unknown detection",
@@ -198,15 +226,25 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
             var cell = runtime.Decoder!.ScoreOf(candidate)
                 ?? throw Invalid("Detection cannot be explained", "The model's detections cannot be traced back to the scores that produced them.");
             var target = new DetectionTarget(cell);
-            var run = await RunGraphAsync(runtime, explainer, image, target.Weights(explainer.ScoreShape), layers, cancellationToken);
+            var run = await RunGraphAsync(runtime, used, image, target.Weights(explainer.ScoreShape), layers, cancellationToken);
             var explained = new Prediction(chosen.Label, chosen.ClassIndex, target.Probability(outputs[explainer.ScoreOutput].Values));
-            return new Subject(image, target, explained, chosen, run, camStarted, batch);
+            return new Subject(image, target, explained, chosen, run, camStarted, (IDisposable?)batch ?? image, used, report);
         }
         catch
         {
-            batch.Dispose();
+            batch?.Dispose();
+            prepared?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The request's interventions planned on this image (the intervened view of the explainer), or the explainer as it is.</summary>
+    private static async Task<(Explainer Explainer, InterventionReport? Report)> InterveneAsync(ModelRuntime runtime, Explainer explainer, PreparedImage image,
+        CamRequest request, Func<IReadOnlyList<CamLayer>, Task<ExplanationRun>> rank, CancellationToken cancellationToken)
+    {
+        if (request.Ablations is not { Count: > 0 } ablations) return (explainer, null);
+        return await InterventionPlanner.PlanAsync(explainer, ablations, image, rank,
+            layers => InterventionService.BlankActivationsAsync(runtime, explainer, image, layers, cancellationToken));
     }
 
     /// <summary>A constant image per channel, at the median of the input's border (its background colour).</summary>
@@ -231,28 +269,6 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
             blank.AsSpan(c * plane, plane).Fill(border[border.Count / 2]);
         }
         return blank;
-    }
-
-    /// <summary>The layers a request names: by name, tensor or index, comma-separated, "all", or the default layer.</summary>
-    private static IReadOnlyList<CamLayer> ResolveLayers(Explainer explainer, string? layer)
-    {
-        var usable = explainer.Layers.Where(l => l.Usable).ToList();
-        if (usable.Count == 0)
-            throw Invalid("No layer can be explained", "The model has no layer that can be explained: " +
-                string.Join("; ", explainer.Layers.Select(l => $"'{l.Name}': {l.Refusal}")) + ".");
-        if (string.IsNullOrWhiteSpace(layer)) return [explainer.DefaultLayer!];
-        if (layer.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return usable;
-        var result = new List<CamLayer>();
-        foreach (var part in layer.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var found = explainer.Layers.FirstOrDefault(l => l.Name == part || l.Tensor == part)
-                        ?? (int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int index) && index < explainer.Layers.Count ? explainer.Layers[index] : null)
-                        ?? throw Invalid("Unknown layer",
-                            $"layer must be a layer name ({string.Join(", ", usable.Select(l => l.Name))}), an index 0..{explainer.Layers.Count - 1}, a comma-separated list or 'all'; got '{Text.Shorten(part)}'.");
-            if (!found.Usable) throw Invalid("Layer cannot be explained", $"Layer '{found.Name}' cannot be explained: {found.Refusal}.");
-            if (!result.Contains(found)) result.Add(found);
-        }
-        return result;
     }
 
     /// <summary>The class a request names (label or index), or null for the top class.</summary>

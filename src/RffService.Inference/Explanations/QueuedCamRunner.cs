@@ -13,8 +13,10 @@ public sealed class QueuedCamRunner(ModelRuntime runtime, Explainer explainer, C
     public async Task<float[]> ProbabilitiesAsync(float[] inputs, int count, CancellationToken cancellationToken)
     {
         string output = explainer.ScoreOutput;
-        var outputs = await QueueAsync(() => runtime.Session.Run(inputs, [count, spec.Channels, spec.Height, spec.Width], [output]), cancellationToken);
-        var scores = outputs[output].Values;
+        long[] shape = [count, spec.Channels, spec.Height, spec.Width];
+        // An intervened network is not the serving session's: its own forward graph scores the inputs.
+        var scores = await QueueAsync(() => explainer.IsIntervened ? explainer.Scores(inputs, shape) : runtime.Session.Run(inputs, shape, [output])[output].Values,
+            cancellationToken);
         int per = scores.Length / count;
         return Enumerable.Range(0, count).Select(i => target.Probability(scores.AsSpan(i * per, per))).ToArray();
     }

@@ -45,6 +45,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ClassificationService>();
         services.AddSingleton<DetectionService>();
         services.AddSingleton<CamService>();
+        services.AddSingleton<InterventionService>();
         services.AddSingleton<TensorInferenceService>();
         services.AddHostedService<ModelLoaderService>();
         return services;

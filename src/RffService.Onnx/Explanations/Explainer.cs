@@ -38,6 +38,10 @@ public sealed class Explainer : IDisposable
     private readonly SessionFactory _sessions;
     private readonly GraphSessionCache _cache;
     private readonly bool _ownsCache;
+    /// <summary>The explainer whose graphs this one derives (itself, or the un-intervened explainer of an <see cref="Intervened"/> view).</summary>
+    private readonly Explainer _owner;
+    private readonly IReadOnlyList<LayerIntervention> _interventions = [];
+    private readonly Lazy<PreparedModel> _graphBase;
 
     private Explainer(ExplanationCandidates candidates, IReadOnlyList<CamLayer> layers, SessionFactory sessions, GraphSessionCache? cache)
     {
@@ -49,6 +53,23 @@ public sealed class Explainer : IDisposable
         _sessions = sessions;
         _ownsCache = cache is null;
         _cache = cache ?? new GraphSessionCache(DefaultCacheBudgetBytes);
+        _owner = this;
+        _graphBase = new Lazy<PreparedModel>(_prepared);
+    }
+
+    private Explainer(Explainer owner, IReadOnlyList<LayerIntervention> interventions)
+    {
+        _prepared = owner._prepared;
+        ScoreOutput = owner.ScoreOutput;
+        Layers = owner.Layers;
+        DefaultLayer = owner.DefaultLayer;
+        _sessions = owner._sessions;
+        _cache = owner._cache;
+        _owner = owner;
+        _interventions = owner.Canonical(interventions.Select(i => i.Layer).ToList())
+            .Select(l => interventions.Single(i => i.Layer.Tensor == l.Tensor)).ToList();
+        var switched = _interventions.Select(i => i.Layer.Tensor).ToList();
+        _graphBase = new Lazy<PreparedModel>(() => InterventionGraph.InPlace(_prepared, switched));
     }
 
     /// <summary>The budget of an explainer's own cache when none is shared.</summary>
@@ -122,24 +143,70 @@ public sealed class Explainer : IDisposable
         IReadOnlyDictionary<string, (float[] Values, long[] Shape)>? deltas = null)
     {
         var set = Canonical(layers);
-        using var lease = Lease("gradient", set, () => ExplanationGraph.Build(_prepared, Tensors(set), ScoreOutput));
-        return ExplanationRunner.Gradients(lease.Session.Session, _prepared.InputName, ScoreOutput, input, inputShape, (target, targetShape), layers, set, deltas);
+        using var lease = Lease("gradient", set, () => ExplanationGraph.Build(_graphBase.Value, Tensors(set), ScoreOutput));
+        return ExplanationRunner.Gradients(lease.Session.Session, _prepared.InputName, ScoreOutput, input, inputShape, (target, targetShape), layers, set, deltas,
+            FixedInputs());
     }
 
     /// <summary>One run that explains each input's top score (along the score output's last axis, the first on ties): a classifier's top class.</summary>
     public ExplanationRun RunForTopScore(float[] input, long[] inputShape, IReadOnlyList<CamLayer> layers)
     {
         var set = Canonical(layers);
-        using var lease = Lease("gradient of the top score", set, () => ExplanationGraph.Build(_prepared, Tensors(set), ScoreOutput, topScoreTarget: true));
-        return ExplanationRunner.Gradients(lease.Session.Session, _prepared.InputName, ScoreOutput, input, inputShape, null, layers, set, null);
+        using var lease = Lease("gradient of the top score", set, () => ExplanationGraph.Build(_graphBase.Value, Tensors(set), ScoreOutput, topScoreTarget: true));
+        return ExplanationRunner.Gradients(lease.Session.Session, _prepared.InputName, ScoreOutput, input, inputShape, null, layers, set, null, FixedInputs());
     }
 
     /// <summary>The score output for a batch of inputs whose activations at <paramref name="layer"/> are moved by <paramref name="deltas"/> (a forward run only).</summary>
     public float[] Scores(float[] inputs, long[] inputShape, CamLayer layer, float[] deltas, long[] deltaShape)
     {
-        using var lease = Lease("perturbed", [layer], () => ExplanationGraph.BuildForward(_prepared, [layer.Tensor], ScoreOutput));
+        using var lease = Lease("perturbed", [layer], () => ExplanationGraph.BuildForward(_graphBase.Value, [layer.Tensor], ScoreOutput));
         return ExplanationRunner.Scores(lease.Session.Session, _prepared.InputName, ScoreOutput, inputs, inputShape, [layer],
-            new Dictionary<string, (float[], long[])> { [layer.Tensor] = (deltas, deltaShape) });
+            new Dictionary<string, (float[], long[])> { [layer.Tensor] = (deltas, deltaShape) }, FixedInputs());
+    }
+
+    /// <summary>
+    /// This explainer for the network with <paramref name="interventions"/> applied (one per layer): every run of the view
+    /// (gradients, scores, activations) is of the intervened network. Its graphs are cached beside this explainer's.
+    /// </summary>
+    public Explainer Intervened(IReadOnlyList<LayerIntervention> interventions)
+    {
+        if (_owner != this) throw new InvalidOperationException("Interventions apply to the model's own explainer.");
+        if (interventions.Select(i => i.Layer.Tensor).Distinct().Count() != interventions.Count)
+            throw new ArgumentException("One intervention per layer: merge the masks of several first.", nameof(interventions));
+        return new Explainer(this, interventions);
+    }
+
+    /// <summary>Whether this is an <see cref="Intervened"/> view.</summary>
+    public bool IsIntervened => _interventions.Count > 0;
+
+    /// <summary>
+    /// One run of the model as it is and with the view's interventions: the float outputs of each, by the model's
+    /// output names. The part of the network upstream of the switched layers runs once.
+    /// </summary>
+    public (Dictionary<string, (float[] Values, long[] Shape)> Original, Dictionary<string, (float[] Values, long[] Shape)> Intervened) Compare(
+        float[] input, long[] inputShape)
+    {
+        if (!IsIntervened) throw new InvalidOperationException("Compare needs an intervened view.");
+        var outputs = _prepared.Model.Graph.Output.Select(o => o.Name).Where(_prepared.IsFloat).ToList();
+        using var lease = _cache.Rent(_owner, "side by side\n" + SwitchedKey(),
+            () => InterventionGraph.SideBySide(_prepared, _interventions.Select(i => i.Layer.Tensor).ToList()), _sessions);
+        var all = ExplanationRunner.Outputs(lease.Session.Session, _prepared.InputName, input, inputShape, FixedInputs(),
+            [.. outputs, .. outputs.Select(InterventionGraph.IntervenedOutput)]);
+        return (outputs.ToDictionary(o => o, o => all[o]), outputs.ToDictionary(o => o, o => all[InterventionGraph.IntervenedOutput(o)]));
+    }
+
+    /// <summary>The score output for a batch of inputs (a forward run; of the intervened network for a view).</summary>
+    public float[] Scores(float[] inputs, long[] inputShape)
+    {
+        using var lease = Lease("scores", [], () =>
+        {
+            var model = _graphBase.Value.Model.Clone();
+            model.Graph.Output.Clear();
+            model.Graph.Output.Add(_prepared.Model.Graph.Output.FirstOrDefault(o => o.Name == ScoreOutput)?.Clone()
+                ?? new ValueInfoProto { Name = ScoreOutput, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
+            return model;
+        });
+        return ExplanationRunner.Outputs(lease.Session.Session, _prepared.InputName, inputs, inputShape, FixedInputs(), [ScoreOutput])[ScoreOutput].Values;
     }
 
     /// <summary>The activations of <paramref name="layers"/> for a batch of inputs (a forward run only, no gradient).</summary>
@@ -147,15 +214,13 @@ public sealed class Explainer : IDisposable
     {
         var set = Canonical(layers);
         using var lease = Lease("activations", set, () => ActivationsGraph(set));
-        using var input = OrtValue.CreateTensorValueFromMemory(inputs, inputShape);
-        using var runOptions = new RunOptions();
-        using var outputs = lease.Session.Session.Run(runOptions, [_prepared.InputName], [input], layers.Select(l => l.Tensor).ToArray());
-        return outputs.Select(o => o.GetTensorDataAsSpan<float>().ToArray()).ToList();
+        var outputs = ExplanationRunner.Outputs(lease.Session.Session, _prepared.InputName, inputs, inputShape, FixedInputs(), layers.Select(l => l.Tensor).ToList());
+        return layers.Select(l => outputs[l.Tensor].Values).ToList();
     }
 
     private ModelProto ActivationsGraph(IReadOnlyList<CamLayer> layers)
     {
-        var model = _prepared.Model.Clone();
+        var model = _graphBase.Value.Model.Clone();
         model.Graph.Output.Clear();
         foreach (var layer in layers)
             model.Graph.Output.Add(new ValueInfoProto
@@ -171,11 +236,23 @@ public sealed class Explainer : IDisposable
 
     private static List<string> Tensors(IReadOnlyList<CamLayer> layers) => layers.Select(l => l.Tensor).ToList();
 
+    /// <summary>A graph of this explainer (of the intervened network for a view: its switched layers are part of the key).</summary>
     private GraphSessionCache.Lease Lease(string kind, IReadOnlyList<CamLayer> set, Func<ModelProto> build) =>
-        _cache.Rent(this, kind + "\n" + string.Join("\n", set.Select(l => l.Tensor)), build, _sessions);
+        _cache.Rent(_owner, kind + "\n" + string.Join("\n", set.Select(l => l.Tensor)) + (IsIntervened ? "\nswitched\n" + SwitchedKey() : ""), build, _sessions);
+
+    private string SwitchedKey() => string.Join("\n", _interventions.Select(i => i.Layer.Tensor));
+
+    /// <summary>The masks and values of the view's interventions, the inputs its graphs add.</summary>
+    private List<(string Name, (float[] Values, long[] Shape) Value)> FixedInputs() =>
+        _interventions.SelectMany(i => new[]
+        {
+            (InterventionGraph.MaskInput(i.Layer.Tensor), (i.Mask, i.Shape)),
+            (InterventionGraph.ValueInput(i.Layer.Tensor), (i.Values, i.Shape)),
+        }).ToList();
 
     public void Dispose()
     {
+        if (_owner != this) return;
         if (_ownsCache) _cache.Dispose();
         else _cache.Remove(this);
     }

@@ -12,12 +12,12 @@ internal static class ExplanationRunner
     /// <summary>The scores and, for <paramref name="layers"/>, activations and gradients; <paramref name="graphLayers"/> are all the graph was built for.</summary>
     public static ExplanationRun Gradients(InferenceSession session, string inputName, string scoreOutput, float[] input, long[] inputShape,
         (float[] Values, long[] Shape)? target, IReadOnlyList<CamLayer> layers, IReadOnlyList<CamLayer> graphLayers,
-        IReadOnlyDictionary<string, (float[] Values, long[] Shape)>? deltas)
+        IReadOnlyDictionary<string, (float[] Values, long[] Shape)>? deltas, IReadOnlyList<(string Name, (float[] Values, long[] Shape) Value)>? fixedInputs = null)
     {
         var outputNames = new List<string> { scoreOutput };
         foreach (var layer in layers)
             outputNames.AddRange([ExplanationGraph.ActivationOutput(layer.Tensor), ExplanationGraph.GradientOutput(layer.Tensor)]);
-        var extra = target is { } t ? new[] { (ExplanationGraph.TargetInput, t) } : [];
+        (string, (float[], long[]))[] extra = target is { } t ? [(ExplanationGraph.TargetInput, t), .. fixedInputs ?? []] : [.. fixedInputs ?? []];
         return Run(session, inputName, input, inputShape, extra, graphLayers, deltas, outputNames, outputs =>
         {
             var perLayer = new Dictionary<string, (float[], float[], long[])>();
@@ -30,8 +30,16 @@ internal static class ExplanationRunner
 
     /// <summary>The score output of a forward graph for a batch whose layers are moved by <paramref name="deltas"/>.</summary>
     public static float[] Scores(InferenceSession session, string inputName, string scoreOutput, float[] inputs, long[] inputShape,
-        IReadOnlyList<CamLayer> graphLayers, IReadOnlyDictionary<string, (float[] Values, long[] Shape)> deltas) =>
-        Run(session, inputName, inputs, inputShape, [], graphLayers, deltas, [scoreOutput], outputs => outputs[0].GetTensorDataAsSpan<float>().ToArray());
+        IReadOnlyList<CamLayer> graphLayers, IReadOnlyDictionary<string, (float[] Values, long[] Shape)> deltas,
+        IReadOnlyList<(string Name, (float[] Values, long[] Shape) Value)>? fixedInputs = null) =>
+        Run(session, inputName, inputs, inputShape, [.. fixedInputs ?? []], graphLayers, deltas, [scoreOutput], outputs => outputs[0].GetTensorDataAsSpan<float>().ToArray());
+
+    /// <summary>Runs a graph on the input and <paramref name="extra"/> inputs (no perturbations) and reads <paramref name="outputNames"/>.</summary>
+    public static Dictionary<string, (float[] Values, long[] Shape)> Outputs(InferenceSession session, string inputName, float[] input, long[] inputShape,
+        IReadOnlyList<(string Name, (float[] Values, long[] Shape) Value)> extra, IReadOnlyList<string> outputNames) =>
+        Run(session, inputName, input, inputShape, [.. extra], [], null, outputNames, outputs =>
+            outputNames.Select((name, i) => (name, outputs[i])).ToDictionary(o => o.name,
+                o => (o.Item2.GetTensorDataAsSpan<float>().ToArray(), o.Item2.GetTensorTypeAndShape().Shape)));
 
     private static T Run<T>(InferenceSession session, string inputName, float[] input, long[] inputShape, (string Name, (float[] Values, long[] Shape) Value)[] extra,
         IReadOnlyList<CamLayer> graphLayers, IReadOnlyDictionary<string, (float[] Values, long[] Shape)>? deltas, IReadOnlyList<string> outputNames,

@@ -44,6 +44,10 @@ public sealed class PreparedModel
     public PreparedModel WithShapes(Dictionary<string, long[]> shapes, Dictionary<string, int> types) =>
         new(Model, InputName, InputShape, types, shapes, ProbedInts);
 
+    /// <summary>A model derived from this one (an intervention's switches added), with its new tensors' shapes and types.</summary>
+    internal PreparedModel Derive(ModelProto model, Dictionary<string, long[]> shapes, Dictionary<string, int> types) =>
+        new(model, InputName, InputShape, types, shapes, ProbedInts);
+
     public bool IsFloat(string tensor) => Types.TryGetValue(tensor, out int type) && ElementTypes.IsFloat(type);
 
     /// <param name="inputShape">The input at its nominal size, batch first (the batch is probed as 2).</param>
