@@ -1,4 +1,3 @@
-using Microsoft.ML.OnnxRuntime;
 using RffService.Onnx.Proto;
 using RffService.Onnx.Runtime;
 
