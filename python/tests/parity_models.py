@@ -209,6 +209,58 @@ def cam_references(model, x, target):
     return layers
 
 
+def blank_like(x):
+    """The service's blank image: each channel filled with the median of its border (the upper median of an even count)."""
+    blank = torch.empty_like(x)
+    for c in range(x.shape[1]):
+        plane = x[0, c]
+        border = torch.cat([plane[0, :], plane[-1, :], plane[1:-1, 0], plane[1:-1, -1]]).sort().values
+        blank[0, c] = border[len(border) // 2]
+    return blank
+
+
+def intervention_references(model, x, size, layers):
+    """Torch's probabilities with activations switched off by a forward hook that replaces a module's output, as the
+    service's ablate= does (A' = A + M (V - A)): listed channels at every cell; every channel at the cells whose centres
+    lie in the image's top-left quarter; the same cells switched to the blank image's activations. For the first, a
+    middle and the last feature module that runs once."""
+    runs = {}
+    for layer in layers:
+        runs[layer["module"]] = runs.get(layer["module"], 0) + 1
+    once = [layer for layer in layers if runs[layer["module"]] == 1 and not layer["module"].endswith(":input")]
+    chosen = list({layer["module"]: layer for layer in [once[0], once[len(once) // 2], once[-1]]}.values())
+    modules = dict(model.named_modules())
+    blank = blank_like(x)
+    references = []
+    for layer in chosen:
+        module = modules[layer["module"]]
+        c, h, w = layer["shape"]
+        half = size / 2
+        centres_x = (torch.arange(w) + 0.5) * size / w
+        centres_y = (torch.arange(h) + 0.5) * size / h
+        cells = (centres_y[:, None] < half) & (centres_x[None, :] < half)
+        captured = []
+        hook = module.register_forward_hook(lambda m, i, out: captured.append(out.detach()))
+        with torch.no_grad():
+            model(blank)
+        hook.remove()
+        blank_activations = captured[0]
+        channels = sorted({0, c // 2})
+        listed = torch.zeros(1, c, h, w)
+        listed[0, channels] = 1
+        region = cells[None, None].expand(1, c, h, w).float()
+        region_spec = f"all@0,0,{half:g},{half:g}"
+        for spec, mask, value in [(",".join(map(str, channels)), listed, torch.zeros(1, c, h, w)),
+                                  (region_spec, region, torch.zeros(1, c, h, w)),
+                                  (region_spec + "=blank", region, blank_activations)]:
+            hook = module.register_forward_hook(lambda m, i, out, mask=mask, value=value: out + mask * (value - out))
+            with torch.no_grad():
+                probabilities = torch.softmax(model(x), 1)[0]
+            hook.remove()
+            references.append({"module": layer["module"], "ablate": spec, "probabilities": probabilities.tolist()})
+    return references
+
+
 def classifier_case(out, name, model, size, *, opset=17, rff_form="custom", folding=True, with_config=True, images=3, seed=1,
                     plain=False):
     """plain: the first thing a user writes, torch.onnx.export(model, dummy, path, opset_version=...): no names, no
@@ -236,8 +288,9 @@ def classifier_case(out, name, model, size, *, opset=17, rff_form="custom", fold
         with torch.no_grad():
             probabilities = torch.softmax(model(x), 1)[0]
         target = int(probabilities.argmax())
-        cases.append({"image": file, "probabilities": probabilities.tolist(), "target": target,
-                      "layers": cam_references(model, x, target)})
+        layers = cam_references(model, x, target)
+        cases.append({"image": file, "probabilities": probabilities.tolist(), "target": target, "layers": layers,
+                      "interventions": intervention_references(model, x, size, layers)})
     write_json(os.path.join(out, "references", f"{name}.json"), {"model": name, "task": "classification", "cases": cases})
 
 

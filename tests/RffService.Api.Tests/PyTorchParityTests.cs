@@ -154,6 +154,54 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
         foreach (var line in report) output.WriteLine(line);
     }
 
+    [Fact]
+    public async Task Interventions_equal_torch_forward_hooks_that_switch_the_same_activations()
+    {
+        var client = await parity.ReadyClientAsync();
+        var repository = parity.Services.GetRequiredService<ModelRepository>();
+        int compared = 0, moved = 0;
+        foreach (var model in parity.Models("classification"))
+        {
+            var runtime = repository.Find(model)!.Runtime!;
+            var explainer = runtime.Explanations.Explainer ?? throw new InvalidOperationException($"{model}: {runtime.Explanations.Error}");
+            var input = runtime.Config.Input;
+            int comparedHere = 0;
+            foreach (var @case in parity.Reference(model).GetProperty("cases").EnumerateArray())
+            {
+                var image = parity.Image(@case.GetProperty("image").GetString()!);
+                var layers = explainer.Layers.Where(l => l.Usable).ToList();
+                var activations = explainer.Activations(GrayTensor(image, input), [1, 1, input.Height, input.Width], layers);
+                var original = @case.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToList();
+                foreach (var reference in @case.GetProperty("interventions").EnumerateArray())
+                {
+                    // The CAM layer whose tensor is the hooked module's output: same shape, same values.
+                    string module = reference.GetProperty("module").GetString()!;
+                    var torchLayer = @case.GetProperty("layers").EnumerateArray().First(l => l.GetProperty("module").GetString() == module);
+                    var torchShape = torchLayer.GetProperty("shape").EnumerateArray().Select(d => (long)d.GetInt32()).ToArray();
+                    int at = layers.FindIndex(l => new[] { l.Channels, l.Height, l.Width }.SequenceEqual(torchShape)
+                                                   && MaxRelativeDifference(Floats(torchLayer, "activation"), activations[layers.IndexOf(l)]) < 1e-4);
+                    if (at < 0) continue; // a module whose output is no CAM layer of the export
+                    string ablate = $"{layers[at].Name}:{reference.GetProperty("ablate").GetString()}";
+                    var answer = await client.PostAsync($"/classify?model={model}&topK=3&ablate={Uri.EscapeDataString(ablate)}", Png(image));
+                    Assert.True(answer.StatusCode == HttpStatusCode.OK, $"{model} {ablate}: {await answer.Content.ReadAsStringAsync()}");
+                    var json = await answer.Content.ReadFromJsonAsync<JsonElement>();
+                    var expected = reference.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToList();
+                    foreach (var (field, truth) in new[] { ("predictions", expected), ("original", original) })
+                        foreach (var prediction in json.GetProperty(field).EnumerateArray())
+                            Assert.True(Math.Abs(truth[prediction.GetProperty("index").GetInt32()] - prediction.GetProperty("probability").GetDouble()) <= 1e-4,
+                                $"{model} {ablate} {field}: {prediction} against torch's {string.Join(", ", truth)}");
+                    if (expected.Zip(original).Max(p => Math.Abs(p.First - p.Second)) > 1e-3) moved++;
+                    comparedHere++;
+                }
+            }
+            Assert.True(comparedHere >= 3, $"{model}: only {comparedHere} interventions matched a CAM layer");
+            compared += comparedHere;
+        }
+        output.WriteLine($"{compared} interventions equal to torch; {moved} moved a probability by more than 1e-3");
+        // The comparison means something only where switching off changes the answer.
+        Assert.True(moved >= compared / 2, $"only {moved} of {compared} interventions changed the probabilities");
+    }
+
     [Theory]
     [InlineData("rff-ssd")]
     [InlineData("ssdlite")]
