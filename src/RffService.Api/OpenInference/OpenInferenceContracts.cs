@@ -45,7 +45,9 @@ public sealed record InferResponse(
     [property: JsonPropertyName("model_name")] string ModelName,
     [property: JsonPropertyName("model_version")] string ModelVersion,
     [property: JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Id,
-    [property: JsonPropertyName("outputs")] IReadOnlyList<ResponseTensor> Outputs) : RffService.Inference.Common.IModelResult
+    [property: JsonPropertyName("outputs")] IReadOnlyList<ResponseTensor> Outputs,
+    [property: JsonPropertyName("parameters"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, string>? Parameters = null)
+    : RffService.Inference.Common.IModelResult
 {
     string RffService.Inference.Common.IModelResult.Model => ModelName;
 }

@@ -69,6 +69,8 @@ public sealed class OpenInferenceGrpcService(OpenInferenceService oip) : G.GRPCI
         {
             var result = await oip.InferAsync(request.ModelName, Version(request.ModelVersion), Read(request), context.CancellationToken);
             var response = new G.ModelInferResponse { ModelName = result.ModelName, ModelVersion = result.ModelVersion, Id = result.Id ?? "" };
+            foreach (var (key, value) in result.Parameters ?? new Dictionary<string, string>())
+                response.Parameters[key] = new G.InferParameter { StringParam = value };
             if (request.RawInputContents.Count > 0)
             {
                 // Raw in, raw out (as Triton answers): each output's metadata, its data in raw_output_contents, in order.

@@ -1,10 +1,13 @@
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using RffService.Api.Health;
 using RffService.Inference;
 using RffService.Inference.Classification;
+using RffService.Inference.Common;
 using RffService.Inference.Detection;
+using RffService.Inference.Explanations;
 using RffService.Inference.Models;
 using RffService.Inference.Tensors;
 using RffService.Vision;
@@ -19,12 +22,12 @@ namespace RffService.Api.OpenInference;
 /// model's raw outputs; or BYTES elements holding encoded images (shape [N]), run through the service's own pipeline.
 /// </summary>
 public sealed class OpenInferenceService(ModelRepository repository, ModelResolver models, TensorInferenceService tensors,
-    ClassificationService classifier, DetectionService detector, IOptions<InferenceOptions> options)
+    ClassificationService classifier, DetectionService detector, InterventionService interventions, IOptions<InferenceOptions> options)
 {
     public const string Platform = "onnxruntime_onnx";
     /// <summary>The name advertised for the BYTES (encoded images) input; any name is accepted.</summary>
     public const string ImageInput = "image";
-    /// <summary>Request parameters (score_threshold, iou_threshold, max_detections) are the protocol's parameters extension.</summary>
+    /// <summary>Request parameters (score_threshold, iou_threshold, max_detections, ablate) are the protocol's parameters extension.</summary>
     public static readonly IReadOnlyList<string> Extensions = ["parameters"];
 
     public static readonly IReadOnlyList<string> ClassificationOutputs = ["probabilities", "class_index", "label"];
@@ -76,16 +79,20 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
             throw new InferenceException(ErrorKind.BadInput, "Invalid inference request", $"The model takes one input; the request has {request.Inputs.Count}.");
         var input = request.Inputs[0];
         bool tensor = input.Datatype == "FP32";
+        var ablations = Ablation.ParseList(request.Parameters?.GetValueOrDefault(AblateParameter));
+        if (tensor && ablations.Count > 0)
+            throw new InferenceException(ErrorKind.BadInput, "ablate needs images", "The ablate parameter applies to BYTES inputs (encoded images), not to FP32 tensors.");
+        var imageOutputs = model.Config!.Task == ModelTasks.Classification ? ClassificationOutputs : DetectionOutputs;
         var available = tensor ? TensorInferenceService.DeclaredOutputs(model.Runtime!)
-            : model.Config!.Task == ModelTasks.Classification ? ClassificationOutputs : DetectionOutputs;
+            : ablations.Count > 0 ? [.. imageOutputs, .. imageOutputs.Where(o => o != "class_index" && o != "label").Select(o => OriginalPrefix + o)] : imageOutputs;
         if (request.Outputs?.Where(w => !available.Contains(w)).ToList() is { Count: > 0 } unknown)
             throw new InferenceException(ErrorKind.BadInput, "Unknown output", $"No output named {string.Join(", ", unknown.Select(u => $"'{Text.Shorten(u)}'"))}; " +
                                                                                 $"this request can return {string.Join(", ", available)}.");
-        IReadOnlyList<ResponseTensor> outputs = tensor
-            ? await RunTensorAsync(model, input, request.Outputs, cancellationToken)
-            : await RunImagesAsync(model, input, request, cancellationToken);
+        var (outputs, parameters) = tensor
+            ? (await RunTensorAsync(model, input, request.Outputs, cancellationToken), null)
+            : await RunImagesAsync(model, input, request, ablations, cancellationToken);
         if (request.Outputs is { } wanted) outputs = outputs.Where(o => wanted.Contains(o.Name)).ToList();
-        return new InferResponse(model.Name, Version(model), request.Id, outputs);
+        return new InferResponse(model.Name, Version(model), request.Id, outputs, parameters);
     }
 
     private async Task<List<ResponseTensor>> RunTensorAsync(ModelEntry model, RequestTensor input, IReadOnlyList<string>? wanted, CancellationToken cancellationToken)
@@ -106,7 +113,13 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
         }).ToList();
     }
 
-    private async Task<List<ResponseTensor>> RunImagesAsync(ModelEntry model, RequestTensor input, InferRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Images in, the service's own outputs back. With ablate, the outputs are the intervened network's, the same
+    /// outputs without it come prefixed <see cref="OriginalPrefix"/>, and the response parameter "intervention" holds
+    /// what was applied (JSON, as /classify's intervention field).
+    /// </summary>
+    private async Task<(List<ResponseTensor>, IReadOnlyDictionary<string, string>?)> RunImagesAsync(ModelEntry model, RequestTensor input, InferRequest request,
+        IReadOnlyList<Ablation> ablations, CancellationToken cancellationToken)
     {
         if (input.Datatype != "BYTES")
             throw new InferenceException(ErrorKind.BadInput, "Invalid inference request", $"Input '{Text.Shorten(input.Name)}': send FP32 tensors or BYTES (encoded images), not {Text.Shorten(input.Datatype)}.");
@@ -114,32 +127,58 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
             throw new InferenceException(ErrorKind.BadInput, "Invalid input tensor", "BYTES input holds encoded images with shape [N] (or [N, 1]).");
         var images = input.Bytes!.Select(b => (ReadOnlyMemory<byte>)b).ToList();
         long n = images.Count;
+        bool intervene = ablations.Count > 0;
         if (model.Config!.Task == ModelTasks.Classification)
         {
             int classes = model.Config.Labels.Count;
-            var results = await classifier.ClassifyAsync(images, model.Name, classes, cancellationToken);
-            var probabilities = new float[n * classes];
-            for (int i = 0; i < n; i++)
-                foreach (var p in results[i].Predictions) probabilities[i * classes + p.Index] = p.Probability;
-            return
-            [
-                new ResponseTensor("probabilities", "FP32", [n, classes], probabilities),
+            var results = intervene
+                ? await interventions.ClassifyAsync(images, model.Name, classes, ablations, cancellationToken)
+                : await classifier.ClassifyAsync(images, model.Name, classes, cancellationToken);
+            var outputs = new List<ResponseTensor>
+            {
+                Probabilities("probabilities", results.Select(r => r.Predictions).ToList(), classes),
                 new ResponseTensor("class_index", "INT64", [n], results.Select(r => (long)r.Predictions[0].Index).ToArray()),
                 new ResponseTensor("label", "BYTES", [n], results.Select(r => r.Predictions[0].Label).ToArray()),
-            ];
+            };
+            if (intervene) outputs.Add(Probabilities(OriginalPrefix + "probabilities", results.Select(r => r.Original!).ToList(), classes));
+            return (outputs, intervene ? Applied(results.Select(r => r.Intervention!)) : null);
         }
 
-        var detections = await detector.DetectAsync(images, model.Name, new DetectionRequest(
+        var query = new DetectionRequest(
             Parameter(request, "score_threshold", DetectionRequest.DefaultScoreThreshold), Parameter(request, "iou_threshold", DetectionRequest.DefaultIouThreshold),
-            (int)Parameter(request, "max_detections", DetectionRequest.DefaultMaxDetections)), cancellationToken);
-        int most = detections.Max(d => d.Detections.Count);
+            (int)Parameter(request, "max_detections", DetectionRequest.DefaultMaxDetections));
+        var detections = intervene
+            ? await interventions.DetectAsync(images, model.Name, query, ablations, cancellationToken)
+            : await detector.DetectAsync(images, model.Name, query, cancellationToken);
+        var found = Detections("", detections.Select(d => d.Detections).ToList());
+        if (intervene) found.AddRange(Detections(OriginalPrefix, detections.Select(d => d.Original!).ToList()));
+        return (found, intervene ? Applied(detections.Select(d => d.Intervention!)) : null);
+    }
+
+    /// <summary>The request parameter that switches activations off (the same form as ablate= on /classify).</summary>
+    public const string AblateParameter = "ablate";
+    /// <summary>With ablate, the outputs without the intervention carry this prefix.</summary>
+    public const string OriginalPrefix = "original_";
+
+    private static ResponseTensor Probabilities(string name, IReadOnlyList<IReadOnlyList<Prediction>> predictions, int classes)
+    {
+        var probabilities = new float[predictions.Count * classes];
+        for (int i = 0; i < predictions.Count; i++)
+            foreach (var p in predictions[i]) probabilities[i * classes + p.Index] = p.Probability;
+        return new ResponseTensor(name, "FP32", [predictions.Count, classes], probabilities);
+    }
+
+    private static List<ResponseTensor> Detections(string prefix, IReadOnlyList<IReadOnlyList<Detection>> detections)
+    {
+        long n = detections.Count;
+        int most = detections.Max(d => d.Count);
         var boxes = new float[n * most * 4];
         var scores = new float[n * most];
         var labels = new long[n * most];
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < detections[i].Detections.Count; j++)
+            for (int j = 0; j < detections[i].Count; j++)
             {
-                var d = detections[i].Detections[j];
+                var d = detections[i][j];
                 int at = i * most + j;
                 (boxes[at * 4], boxes[at * 4 + 1], boxes[at * 4 + 2], boxes[at * 4 + 3]) = (d.Box.X, d.Box.Y, d.Box.X + d.Box.Width, d.Box.Y + d.Box.Height);
                 scores[at] = d.Score;
@@ -147,12 +186,16 @@ public sealed class OpenInferenceService(ModelRepository repository, ModelResolv
             }
         return
         [
-            new ResponseTensor("detection_boxes", "FP32", [n, most, 4], boxes),
-            new ResponseTensor("detection_scores", "FP32", [n, most], scores),
-            new ResponseTensor("detection_classes", "INT64", [n, most], labels),
-            new ResponseTensor("num_detections", "INT64", [n], detections.Select(d => (long)d.Detections.Count).ToArray()),
+            new ResponseTensor(prefix + "detection_boxes", "FP32", [n, most, 4], boxes),
+            new ResponseTensor(prefix + "detection_scores", "FP32", [n, most], scores),
+            new ResponseTensor(prefix + "detection_classes", "INT64", [n, most], labels),
+            new ResponseTensor(prefix + "num_detections", "INT64", [n], detections.Select(d => (long)d.Count).ToArray()),
         ];
     }
+
+    /// <summary>The response parameter "intervention": per image, what was applied (JSON).</summary>
+    private static Dictionary<string, string> Applied(IEnumerable<InterventionReport> reports) =>
+        new() { ["intervention"] = JsonSerializer.Serialize(reports.Select(r => r.Applied).ToList(), JsonSerializerOptions.Web) };
 
     private static float Parameter(InferRequest request, string name, float fallback)
     {
