@@ -107,6 +107,26 @@ public class OpenInferenceGrpcTests(ServiceFactory factory) : IClassFixture<Serv
     }
 
     [Fact]
+    public async Task The_ablate_parameter_switches_activations_off_over_grpc()
+    {
+        var client = await ClientAsync();
+        var png = TestImages.Png(20, 20);
+        var request = new ModelInferRequest { ModelName = "tiny", Parameters = { ["ablate"] = new InferParameter { StringParam = "rff2:all" } } };
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "image", Datatype = "BYTES", Shape = { 1 }, Contents = new InferTensorContents { BytesContents = { ByteString.CopyFrom(png) } } });
+        var answer = await client.ModelInferAsync(request);
+        var names = answer.Outputs.Select(o => o.Name).ToList();
+        Assert.Contains("original_probabilities", names);
+        var after = answer.Outputs[names.IndexOf("probabilities")].Contents.Fp32Contents;
+        var before = answer.Outputs[names.IndexOf("original_probabilities")].Contents.Fp32Contents;
+        Assert.NotEqual(before, after);
+        Assert.Contains("\"layer\":\"rff2\"", answer.Parameters["intervention"].StringParam);
+
+        request.Parameters["ablate"] = new InferParameter { StringParam = "rff2:99" };
+        var error = await Assert.ThrowsAsync<RpcException>(() => client.ModelInferAsync(request).ResponseAsync);
+        Assert.Contains("0..7", error.Status.Detail);
+    }
+
+    [Fact]
     public async Task Errors_are_grpc_status_codes_with_the_services_message()
     {
         var client = await ClientAsync();

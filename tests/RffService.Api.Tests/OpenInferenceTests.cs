@@ -171,6 +171,34 @@ public class OpenInferenceTests(ServiceFactory factory) : IClassFixture<ServiceF
     }
 
     [Fact]
+    public async Task The_ablate_parameter_gives_the_same_intervention_as_classify()
+    {
+        var client = await factory.ReadyClientAsync();
+        var png = TestImages.Png(20, 20);
+        var body = JsonSerializer.Serialize(new
+        {
+            inputs = new[] { new { name = "image", shape = new[] { 1 }, datatype = "BYTES", data = new[] { Convert.ToBase64String(png) } } },
+            parameters = new { ablate = "rff2:top3" },
+        });
+        var result = await (await client.PostAsync("/v2/models/tiny/infer", Json(body))).Content.ReadFromJsonAsync<JsonElement>();
+        var outputs = result.GetProperty("outputs").EnumerateArray().ToDictionary(o => o.GetProperty("name").GetString()!);
+        var native = await (await client.PostAsync($"/classify?model=tiny&topK=3&ablate={Uri.EscapeDataString("rff2:top3")}",
+            new ByteArrayContent(png) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } })).Content.ReadFromJsonAsync<JsonElement>();
+        foreach (var (output, field) in new[] { ("probabilities", "predictions"), ("original_probabilities", "original") })
+            foreach (var p in native.GetProperty(field).EnumerateArray())
+                Assert.Equal(p.GetProperty("probability").GetSingle(), outputs[output].GetProperty("data")[p.GetProperty("index").GetInt32()].GetSingle(), 5);
+        var applied = JsonDocument.Parse(result.GetProperty("parameters").GetProperty("intervention").GetString()!).RootElement[0][0];
+        Assert.Equal(native.GetProperty("intervention").GetProperty("applied")[0].GetProperty("channels").ToString(), applied.GetProperty("channels").ToString());
+
+        var malformed = JsonSerializer.Serialize(new
+        {
+            inputs = new[] { new { name = "image", shape = new[] { 1 }, datatype = "BYTES", data = new[] { Convert.ToBase64String(png) } } },
+            parameters = new { ablate = "rff2" },
+        });
+        Assert.Contains("<layer>:", await AssertErrorAsync(await client.PostAsync("/v2/models/tiny/infer", Json(malformed)), HttpStatusCode.BadRequest));
+    }
+
+    [Fact]
     public async Task Fp32_on_a_detector_returns_its_raw_scores_and_offsets()
     {
         var client = await factory.ReadyClientAsync();
