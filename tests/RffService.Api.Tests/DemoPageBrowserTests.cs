@@ -180,6 +180,76 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-390px.png"), FullPage = true });
     }
 
+    [Fact]
+    public async Task Dragging_a_region_on_the_map_and_switching_it_off_shows_the_prediction_and_the_map_change_side_by_side()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await OpenAsync(browser);
+        var consoleErrors = new List<string>();
+        page.Console += (_, message) => { if (message.Type == "error") consoleErrors.Add(message.Text); };
+        var ablateRequests = new List<string>();
+        page.Request += (_, request) =>
+        {
+            var query = System.Web.HttpUtility.ParseQueryString(new Uri(request.Url).Query);
+            if (query["ablate"] is { } ablate) ablateRequests.Add($"{new Uri(request.Url).AbsolutePath} {ablate} {query["target"]}");
+        };
+
+        await page.SetInputFilesAsync("#file", WriteImage(TestImages.Png(48, 48), "gradient.png"));
+        await WaitForImageAsync(page, "cam-overlay");
+        await page.WaitForSelectorAsync("#intervention:not([hidden])");
+        string layer = await page.InputValueAsync("#cam-layer");
+        string topLabel = await page.InnerTextAsync("#predictions li.prediction .label");
+
+        // Drag from the overlay's top-left corner to its middle: the top-left quarter of the 48-pixel image.
+        var box = (await page.Locator("#cam-overlay").BoundingBoxAsync())!;
+        await page.Mouse.MoveAsync(box.X + 1, box.Y + 1);
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync(box.X + box.Width / 4, box.Y + box.Height / 4, new() { Steps = 4 });
+        await page.Mouse.MoveAsync(box.X + box.Width / 2, box.Y + box.Height / 2, new() { Steps = 4 });
+        await page.Mouse.UpAsync();
+        Assert.True(await page.IsVisibleAsync("#ablate-box"));
+        Assert.Matches(@"x 0, y 0, 2[3-5]x2[3-5] pixels", await page.InnerTextAsync("#ablate-region"));
+
+        await page.ClickAsync("#ablate-run");
+        await page.WaitForSelectorAsync("#ablate-result:not([hidden])");
+        await WaitForImageAsync(page, "ablate-map-before");
+        await WaitForImageAsync(page, "ablate-map-after");
+        Assert.False(await page.IsVisibleAsync("#busy"));
+
+        // The service was asked for exactly the dragged region of the explanation's layer, and for the same class's map.
+        Assert.Equal(2, ablateRequests.Count);
+        Assert.Matches($@"^/classify {System.Text.RegularExpressions.Regex.Escape(layer)}:all@0,0,2[3-5],2[3-5] $", ablateRequests[0]);
+        Assert.Matches($@"^/cam {System.Text.RegularExpressions.Regex.Escape(layer)}:all@0,0,2[3-5],2[3-5] \d+$", ablateRequests[1]);
+
+        // Side by side: as it is (the same as the classification above) and switched off, which differs.
+        var before = await page.Locator("#ablate-before li").AllInnerTextsAsync();
+        var after = await page.Locator("#ablate-after li").AllInnerTextsAsync();
+        Assert.Equal(await page.Locator("#predictions li").AllInnerTextsAsync(), before);
+        Assert.Equal(3, after.Count);
+        Assert.NotEqual(before, after);
+        Assert.StartsWith(topLabel, before[0]);
+        Assert.Matches(@"channel\(s\) in \d+ of \d+ cells set to zero", await page.InnerTextAsync("#ablate-summary"));
+        Assert.NotEqual(await page.GetAttributeAsync("#ablate-map-before", "src"), await page.GetAttributeAsync("#ablate-map-after", "src"));
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "demo-intervention.png"), FullPage = true });
+
+        // Top K channels over the whole map, to the blank image's activations.
+        await page.ClickAsync("#ablate-clear");
+        Assert.False(await page.IsVisibleAsync("#ablate-box"));
+        await page.CheckAsync("#ablate-top");
+        await page.FillAsync("#ablate-k", "2");
+        await page.CheckAsync("#ablate-blank");
+        await page.ClickAsync("#ablate-run");
+        await page.WaitForFunctionAsync("() => document.getElementById('ablate-summary').textContent.includes('2 channel(s)')");
+        Assert.Contains("set to blank", await page.InnerTextAsync("#ablate-summary"));
+        Assert.StartsWith($"/classify {layer}:top2=blank", ablateRequests[2]);
+
+        Assert.False(await page.IsVisibleAsync("#error"));
+        Assert.Empty(consoleErrors);
+    }
+
     private static Task WaitForImageAsync(IPage page, string id) =>
         page.WaitForFunctionAsync($"() => {{ const i = document.getElementById('{id}'); return i.complete && i.naturalWidth > 0; }}");
 

@@ -1,5 +1,7 @@
 // RffService demo page: choose a model, upload or drop an image; a classifier shows its top classes and an explanation
-// (image, overlay and map side by side, or every method at once); a detector shows its detections, each explainable.
+// (image, overlay and map side by side, or every method at once) and can switch activations off (a region dragged on the
+// map, or the top K channels) to show the prediction and the map with and without them; a detector shows its
+// detections, each explainable.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -16,6 +18,7 @@ const LEGENDS = {
 let models = [];
 let current = null; // { file, url, imageId, model }
 let controller = null; // aborts the request in flight when a newer one starts, or on Cancel
+let region = null; // the box dragged on the overlay, in the original image's pixels: { x, y, w, h }, or null (whole map)
 
 function show(id, visible) { $(id).hidden = !visible; }
 
@@ -25,7 +28,7 @@ function setError(message) {
 }
 
 function clearResults() {
-  for (const id of ["classification", "detection", "explanation", "comparison"]) show(id, false);
+  for (const id of ["classification", "detection", "explanation", "comparison", "intervention", "ablate-result"]) show(id, false);
   $("predictions").replaceChildren();
   $("detections").replaceChildren();
   $("comparison-grid").replaceChildren();
@@ -135,7 +138,15 @@ async function classify(model, form, signal) {
   const result = await getJson(`/classify?model=${encodeURIComponent(model.name)}&topK=5`, { method: "POST", body: form, signal });
   current.imageId = result.imageId;
   current.model = model.name;
-  $("predictions").replaceChildren(...result.predictions.map((p) => {
+  $("predictions").replaceChildren(...predictionItems(result.predictions));
+  show("classification", true);
+  const summary = `${result.model} v${result.version} on ${result.executionProvider}: ${result.timings.totalMs.toFixed(1)} ms`;
+  await explain(model, {}, signal, summary);
+}
+
+/** List items of predictions: label, probability and a bar of its length. */
+function predictionItems(predictions, barWidth = 160) {
+  return predictions.map((p) => {
     const item = document.createElement("li");
     item.className = "prediction";
     const label = document.createElement("span");
@@ -147,13 +158,10 @@ async function classify(model, form, signal) {
     const bar = document.createElement("span");
     bar.className = "bar";
     bar.setAttribute("aria-hidden", "true");
-    bar.style.width = `${Math.max(1, 160 * p.probability)}px`;
+    bar.style.width = `${Math.max(1, barWidth * p.probability)}px`;
     item.append(label, value, bar);
     return item;
-  }));
-  show("classification", true);
-  const summary = `${result.model} v${result.version} on ${result.executionProvider}: ${result.timings.totalMs.toFixed(1)} ms`;
-  await explain(model, {}, signal, summary);
+  });
 }
 
 function camQuery(model, extra) {
@@ -176,6 +184,12 @@ async function explain(model, extra, signal, summary) {
   $("cam-caption").textContent = `${cam.method} on ${cam.layer} for ${what} (${cam.timings.totalMs.toFixed(1)} ms)`;
   showFaithfulness(cam.faithfulness);
   show("explanation", true);
+  if (classification) {
+    current.target = cam.target;
+    show("ablate-result", false);
+    $("ablate-summary").textContent = "";
+    show("intervention", true);
+  }
   end(signal, summary ?? `${METHOD_NAMES[cam.method] || cam.method}: ${cam.timings.totalMs.toFixed(1)} ms`);
 }
 
@@ -274,10 +288,111 @@ async function reexplain() {
   }
 }
 
+// Interventions (ablate=): the region is dragged on the overlay, the channels chosen in the panel; the layer is the
+// explanation's. The answer is shown beside the prediction and the map without it.
+
+/** Where a pointer event lies on the overlay, as fractions of its width and height (clamped to 0..1). */
+function fractionOnMap(event) {
+  const rect = $("cam-overlay").getBoundingClientRect();
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  return { fx: clamp((event.clientX - rect.left) / rect.width), fy: clamp((event.clientY - rect.top) / rect.height) };
+}
+
+function drawRegion(a, b) {
+  const box = $("ablate-box");
+  const left = Math.min(a.fx, b.fx), top = Math.min(a.fy, b.fy);
+  Object.assign(box.style, {
+    left: `${100 * left}%`, top: `${100 * top}%`,
+    width: `${100 * Math.abs(b.fx - a.fx)}%`, height: `${100 * Math.abs(b.fy - a.fy)}%`,
+  });
+  show("ablate-box", true);
+}
+
+/** The dragged box in the original image's pixels (the overlay may be drawn at another size). */
+function regionInImage(a, b) {
+  const width = $("cam-original").naturalWidth, height = $("cam-original").naturalHeight;
+  const x0 = Math.floor(Math.min(a.fx, b.fx) * width), y0 = Math.floor(Math.min(a.fy, b.fy) * height);
+  const x1 = Math.ceil(Math.max(a.fx, b.fx) * width), y1 = Math.ceil(Math.max(a.fy, b.fy) * height);
+  return x1 - x0 >= 1 && y1 - y0 >= 1 ? { x: x0, y: y0, w: x1 - x0, h: y1 - y0 } : null;
+}
+
+function setRegion(value) {
+  region = value;
+  if (!region) show("ablate-box", false);
+  $("ablate-region").textContent = region
+    ? `Region: x ${region.x}, y ${region.y}, ${region.w}x${region.h} pixels of the image.`
+    : "Region: the whole map (drag on the overlay to choose one).";
+}
+
+let dragStart = null;
+const stage = $("cam-stage");
+stage.addEventListener("pointerdown", (e) => {
+  if (e.button !== 0) return;
+  e.preventDefault();
+  dragStart = fractionOnMap(e);
+  stage.setPointerCapture(e.pointerId);
+});
+stage.addEventListener("pointermove", (e) => { if (dragStart) drawRegion(dragStart, fractionOnMap(e)); });
+stage.addEventListener("pointerup", (e) => {
+  if (!dragStart) return;
+  const start = dragStart, end = fractionOnMap(e);
+  dragStart = null;
+  drawRegion(start, end);
+  setRegion(regionInImage(start, end));
+});
+
+/** The ablate= value for the panel's choices: <layer>:<all|topK>[@x,y,w,h][=blank]. */
+function ablateSpec() {
+  const what = $("ablate-top").checked ? `top${Math.max(1, Math.round(Number($("ablate-k").value) || 1))}` : "all";
+  const where = region ? `@${region.x},${region.y},${region.w},${region.h}` : "";
+  return `${$("cam-layer").value}:${what}${where}${$("ablate-blank").checked ? "=blank" : ""}`;
+}
+
+async function intervene() {
+  const model = selectedModel();
+  if (!current?.imageId || model?.task !== "classification") return;
+  const signal = begin("Switching off…");
+  const spec = ablateSpec();
+  const form = new FormData();
+  form.append("image", current.file);
+  try {
+    const result = await getJson(`/classify?model=${encodeURIComponent(model.name)}&topK=5&ablate=${encodeURIComponent(spec)}`,
+      { method: "POST", body: form, signal });
+    // The map of the same class as before, on the intervened network, for a like-for-like comparison.
+    const cam = await getJson(`/cam?${camQuery(model, {
+      method: $("cam-method").value, layer: $("cam-layer").value, target: String(current.target.index), faithfulness: "false", ablate: spec,
+    })}`, { signal });
+    $("ablate-map-before").src = $("cam-overlay").src;
+    $("ablate-map-after").src = `data:image/png;base64,${cam.overlay}`;
+    $("ablate-before").replaceChildren(...predictionItems(result.original, 100));
+    $("ablate-after").replaceChildren(...predictionItems(result.predictions, 100));
+    $("ablate-summary").textContent = describeIntervention(result);
+    show("ablate-result", true);
+    end(signal, `Switched off on ${$("cam-layer").value}: ${result.timings.totalMs.toFixed(1)} ms`);
+  } catch (e) {
+    if (signal.aborted || e?.name === "AbortError") return;
+    end(signal, "");
+    setError(String(e?.message || e));
+  }
+}
+
+function describeIntervention(result) {
+  const switched = result.intervention.applied.map((a) =>
+    `${a.channels.length} channel(s) in ${a.cells} of ${a.cellsInLayer} cells set to ${a.value}`).join("; ");
+  const before = result.original[0], after = result.predictions[0];
+  const top = before.label === after.label
+    ? `top class still ${after.label}, ${(100 * before.probability).toFixed(1)}% → ${(100 * after.probability).toFixed(1)}%`
+    : `top class ${before.label} ${(100 * before.probability).toFixed(1)}% → ${after.label} ${(100 * after.probability).toFixed(1)}%`;
+  const largest = [...result.changes].sort((a, b) => Math.abs(b.change) - Math.abs(a.change))[0];
+  const sign = largest.change >= 0 ? "+" : "−";
+  return `${switched}: ${top}; largest change ${largest.label} ${sign}${Math.abs(100 * largest.change).toFixed(1)} points.`;
+}
+
 function useFile(file) {
   if (!file) return;
   if (current?.url) URL.revokeObjectURL(current.url);
-  current = { file, url: URL.createObjectURL(file), imageId: null, model: null };
+  current = { file, url: URL.createObjectURL(file), imageId: null, model: null, target: null };
+  setRegion(null);
   $("preview").src = current.url;
   show("preview", true);
   run();
@@ -289,6 +404,8 @@ $("cam-layer").addEventListener("change", () => { onLayerChanged(); reexplain();
 $("cam-method").addEventListener("change", reexplain);
 $("cam-colormap").addEventListener("change", reexplain);
 $("compare").addEventListener("click", compare);
+$("ablate-run").addEventListener("click", intervene);
+$("ablate-clear").addEventListener("click", () => setRegion(null));
 $("cancel").addEventListener("click", () => {
   controller?.abort();
   show("busy", false);
