@@ -1,14 +1,19 @@
 """The random-Fourier-feature convolution as a PyTorch module."""
 
 import math
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .custom_op import RffConvOp
 
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+IntPair = Union[int, Tuple[int, int]]
+
+
+def _pair(value: IntPair) -> Tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 class RffConv2d(nn.Module):
@@ -20,8 +25,9 @@ class RffConv2d(nn.Module):
     distribution and are trained with the rest of the network (sigma through its logarithm, so it stays positive).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, sigma, scale=None, stride=1, padding=0, dilation=1,
-                 trainable=False, seed=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, sigma: float, scale: Optional[float] = None,
+                 stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1, trainable: bool = False,
+                 seed: Optional[int] = None) -> None:
         super().__init__()
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
@@ -45,25 +51,24 @@ class RffConv2d(nn.Module):
             self.register_buffer("bias", bias)
             self.register_buffer("log_sigma", log_sigma)
         # How torch.onnx.export writes the layer: "custom" (one ai.rff::RffConv node) or "chain" (Conv, Div, Add, Cos, Mul).
-        self.onnx_form = "custom"
+        self.onnx_form: str = "custom"
 
     @property
-    def sigma(self):
+    def sigma(self) -> torch.Tensor:
         return self.log_sigma.exp()
 
-    def pre_activation(self, x):
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         """conv2d(X, W) / sigma + b, before the cosine."""
         z = F.conv2d(x, self.weight, None, self.stride, self.padding, self.dilation)
         return z / self.sigma + self.bias.view(1, -1, 1, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export() and self.onnx_form == "custom":
-            from .onnx_export import RffConvOp
             return RffConvOp.apply(x, self.weight, self.bias, float(self.sigma), self.scale,
                                    self.stride, self.padding, self.dilation)
         return self.scale * torch.cos(self.pre_activation(x))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, sigma={float(self.sigma):.4g}, "
                 f"scale={self.scale:.4g}, stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
                 f"trainable={self.trainable}")

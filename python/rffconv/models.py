@@ -1,5 +1,7 @@
 """The project's default architectures, built from RffConv2d layers (plus ordinary convolutions where they help)."""
 
+from typing import Dict, List, Sequence, Tuple
+
 import torch
 from torch import nn
 
@@ -11,8 +13,9 @@ class RffCnn(nn.Module):
     """Fully convolutional RFF-CNN classifier: RffConv layers with max pooling between them, global average pooling
     and a linear readout, so it runs at any input size and class activation maps on the last layer are exact."""
 
-    def __init__(self, widths=(64, 128, 256), kernels=(5, 3, 3), sigmas=(4.0, 2.0, 2.0), pools=(2, 2, 1), classes=10,
-                 in_channels=1, trainable=True, seed=1, batch_norm=False):
+    def __init__(self, widths: Sequence[int] = (64, 128, 256), kernels: Sequence[int] = (5, 3, 3),
+                 sigmas: Sequence[float] = (4.0, 2.0, 2.0), pools: Sequence[int] = (2, 2, 1), classes: int = 10,
+                 in_channels: int = 1, trainable: bool = True, seed: int = 1, batch_norm: bool = False) -> None:
         super().__init__()
         layers, channels = [], in_channels
         for i, (width, kernel, sigma, pool) in enumerate(zip(widths, kernels, sigmas, pools)):
@@ -26,13 +29,13 @@ class RffCnn(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.readout = nn.Linear(channels, classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(torch.flatten(self.pool(self.features(x)), 1))
 
-    def logits_and_last_map(self, x):
+    def logits_and_last_map(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The logits and the last RFF layer's output (the default layer of class activation maps)."""
         last = [m for m in self.features if isinstance(m, RffConv2d)][-1]
-        captured = {}
+        captured: Dict[str, torch.Tensor] = {}
         hook = last.register_forward_hook(lambda _m, _i, out: captured.__setitem__("map", out))
         try:
             return self(x), captured["map"]
@@ -46,7 +49,8 @@ class HybridRffCnn(nn.Module):
     blocks listed in pool_after), then a 1x1 RffConv head (the default CAM layer: global average pooling and the linear
     readout follow it, so CAM is exact there)."""
 
-    def __init__(self, stem=64, widths=(128, 128), head=256, sigmas=(4.0, 8.0), classes=10, in_channels=1, seed=1, pool_after=()):
+    def __init__(self, stem: int = 64, widths: Sequence[int] = (128, 128), head: int = 256, sigmas: Sequence[float] = (4.0, 8.0),
+                 classes: int = 10, in_channels: int = 1, seed: int = 1, pool_after: Sequence[int] = ()) -> None:
         super().__init__()
         layers = [RffConv2d(in_channels, stem, 5, sigma=sigmas[0], padding=2, trainable=True, seed=seed), nn.MaxPool2d(2)]
         channels = stem
@@ -64,7 +68,7 @@ class HybridRffCnn(nn.Module):
     logits_and_last_map = RffCnn.logits_and_last_map
 
 
-def conv_block(cin, cout, stride=1):
+def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
@@ -73,8 +77,9 @@ class RffSsd(nn.Module):
     feature maps at strides 8, 16, 32 and 64, and 3x3 class and box heads per map. Outputs raw scores [N, A, K+1]
     (background first) and centre-size box offsets [N, A, 4], priors ordered map, row, column, box."""
 
-    def __init__(self, classes=10, size=128, stem=32, widths=(48, 64, 96, 128, 128, 128), sigma=4.0, ratios=(2.0,),
-                 min_scale=0.15, max_scale=0.75, trainable=True, seed=1):
+    def __init__(self, classes: int = 10, size: int = 128, stem: int = 32, widths: Sequence[int] = (48, 64, 96, 128, 128, 128),
+                 sigma: float = 4.0, ratios: Sequence[float] = (2.0,), min_scale: float = 0.15, max_scale: float = 0.75,
+                 trainable: bool = True, seed: int = 1) -> None:
         super().__init__()
         self.classes, self.size = classes, size
         w = widths
@@ -94,7 +99,7 @@ class RffSsd(nn.Module):
         self.box_heads = nn.ModuleList(nn.Conv2d(c, anchors * 4, 3, padding=1) for c in map_channels)
         self.register_buffer("prior_boxes", ssd.priors(self.feature_maps, min_scale, max_scale), persistent=False)
 
-    def maps(self, x):
+    def maps(self, x: torch.Tensor) -> List[torch.Tensor]:
         x = self.stage1(self.stem(x))
         m1 = self.stage2(x)
         m2 = self.stage3(m1)
@@ -102,7 +107,7 @@ class RffSsd(nn.Module):
         m4 = self.stage5(m3)
         return [m1, m2, m3, m4]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         scores, boxes = [], []
         for m, cls, box in zip(self.maps(x), self.cls_heads, self.box_heads):
             n = m.shape[0]

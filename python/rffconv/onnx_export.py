@@ -6,40 +6,25 @@ RffService's C# graph builder writes (``RffConvOperator.CreateFunction``): Const
 -> Cos -> Constant(scale) -> Mul. With ``rff_form="chain"`` the layers are written as plain standard ops instead.
 """
 
+from typing import Dict, Mapping, Optional, Sequence, Union
+
 import onnx
 import torch
 from onnx import helper, AttributeProto
 
 from .layers import RffConv2d
+from .custom_op import BODY_OPSET, DOMAIN, OP_TYPE, VERSION, RffConvOp
 
-DOMAIN = "ai.rff"
-OP_TYPE = "RffConv"
-VERSION = 1
-BODY_OPSET = 17
+__all__ = ["DOMAIN", "OP_TYPE", "VERSION", "RffConvOp", "rffconv_function", "attach_function", "export"]
 
 
-class RffConvOp(torch.autograd.Function):
-    """Only used while exporting: its symbolic writes the ai.rff::RffConv node; its forward computes the same values."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, sigma, scale, stride, padding, dilation):
-        z = torch.nn.functional.conv2d(x, weight / sigma, bias, stride, padding, dilation)
-        return scale * torch.cos(z)
-
-    @staticmethod
-    def symbolic(g, x, weight, bias, sigma, scale, stride, padding, dilation):
-        pads = [padding[0], padding[1], padding[0], padding[1]]
-        return g.op(f"{DOMAIN}::{OP_TYPE}", x, weight, bias, sigma_f=sigma, scale_f=scale, strides_i=list(stride),
-                    pads_i=pads, dilations_i=list(dilation))
-
-
-def _ref(name, ref, kind):
+def _ref(name: str, ref: str, kind: int) -> AttributeProto:
     attribute = AttributeProto()
     attribute.name, attribute.ref_attr_name, attribute.type = name, ref, kind
     return attribute
 
 
-def rffconv_function():
+def rffconv_function() -> onnx.FunctionProto:
     """The operator's definition as an ONNX FunctionProto (same nodes, inputs, outputs and attributes as the C# builder)."""
     nodes = [
         helper.make_node("Constant", [], ["sigma_t"]),
@@ -65,7 +50,7 @@ def rffconv_function():
     return function
 
 
-def attach_function(model):
+def attach_function(model: onnx.ModelProto) -> onnx.ModelProto:
     """Adds the RffConv function and the ai.rff opset import to a model that uses the operator and lacks them."""
     uses = any(n.domain == DOMAIN and n.op_type == OP_TYPE for n in model.graph.node)
     if uses and not any(f.domain == DOMAIN and f.name == OP_TYPE for f in model.functions):
@@ -75,8 +60,10 @@ def attach_function(model):
     return model
 
 
-def export(model, example_input, path, *, opset=17, rff_form="custom", input_names=("input",), output_names=("logits",),
-           dynamic_axes=None, do_constant_folding=True, metadata=None):
+def export(model: torch.nn.Module, example_input: Union[torch.Tensor, tuple], path: str, *, opset: int = 17,
+           rff_form: str = "custom", input_names: Sequence[str] = ("input",), output_names: Sequence[str] = ("logits",),
+           dynamic_axes: Optional[Dict[str, Dict[int, str]]] = None, do_constant_folding: bool = True,
+           metadata: Optional[Mapping[str, object]] = None) -> onnx.ModelProto:
     """Writes ``model`` to ``path`` as ONNX; returns the loaded onnx.ModelProto.
 
     rff_form: "custom" writes each RffConv2d as one ai.rff::RffConv node plus the function definition;

@@ -1,4 +1,7 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# The package (unless installed) and the trainers beside it, as scripts see them.
+HERE = os.path.dirname(__file__)
+sys.path.insert(0, os.path.join(HERE, "..", "references"))
+sys.path.insert(0, os.path.join(HERE, ".."))

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from rffconv import ssd
-from rffconv.canvases import CanvasGenerator, THRESHOLD
+from canvases import CanvasGenerator, THRESHOLD
 
 
 def test_priors_follow_the_ssd_recipe():

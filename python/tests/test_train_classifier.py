@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import torch
 
-from rffconv import train_classifier
-from rffconv.training import load_checkpoint
+import train_classifier
+from training import load_checkpoint
 
 NAMES = [f"class {i}" for i in range(10)]
 

@@ -10,7 +10,7 @@ namespace RffService.Training.Detection;
 /// it overlaps the others only partly, on one of four backgrounds (flat, sinusoidal gratings, a linear gradient or a
 /// smooth random texture) with Gaussian noise. Items are composited with max(), light on dark; their pixels darker than
 /// <see cref="ObjectThreshold"/> are transparent, and an item's box is the tight box of the others. The PyTorch trainer
-/// (python/rffconv/canvases.py) follows the same recipe with its own random stream.
+/// (python/references/canvases.py) follows the same recipe with its own random stream.
 /// </summary>
 public sealed class CanvasGenerator(ImageDataset items, int size = 128, int seed = 1)
 {

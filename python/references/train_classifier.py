@@ -2,7 +2,7 @@
 model choice on a validation split, checkpoints to resume, ONNX export with the ai.rff::RffConv operator, and a
 config.json for RffService's model repository.
 
-    PYTHONPATH=python python3 -m rffconv.train_classifier --out runs/classifier --epochs 20
+    PYTHONPATH=python python3 python/references/train_classifier.py --out runs/classifier --epochs 20
 """
 
 import argparse
@@ -15,11 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import data as fmnist
-from .layers import RffConv2d
-from .models import HybridRffCnn, RffCnn
-from .onnx_export import export
-from .training import Progress, load_checkpoint, save_checkpoint, setup
+import fashion_mnist as fmnist
+from rffconv.layers import RffConv2d
+from rffconv.models import HybridRffCnn, RffCnn
+from rffconv.onnx_export import export
+from training import Progress, load_checkpoint, save_checkpoint, setup
 
 
 def ints(text):
@@ -280,7 +280,7 @@ def main(argv=None):
     test_acc, predictions = accuracy(model, test_x, test_y, device)
     chosen = max(history, key=lambda h: h["validationAccuracy"])["epoch"] if len(val_x) else f"{args.epochs}, the last (no validation split)"
     print(f"test accuracy {test_acc:.4f} (epoch {chosen})")
-    from . import pointing
+    import pointing
     _, (raw_test_x, raw_test_y), _ = fmnist.fashion(args.data)
     pointing_rates = pointing.play(model, pointing.canvases(raw_test_x, raw_test_y, 500, seed=5), device)
     print(f"pointing game (PyTorch check, 500 canvases): {pointing_rates}")
@@ -288,7 +288,7 @@ def main(argv=None):
     onnx_path = os.path.join(args.out, "model.onnx")
     export(model, torch.zeros(1, 1, 28, 28), onnx_path, input_names=["input"], output_names=["logits"],
            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
-           metadata={"trainer": "rffconv.train_classifier", "seed": args.seed})
+           metadata={"trainer": "references/train_classifier.py", "seed": args.seed})
     confusion = np.zeros((len(names), len(names)), dtype=int)
     for t, p in zip(test_y.tolist(), predictions.tolist()):
         confusion[t, p] += 1

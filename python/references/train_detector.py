@@ -2,7 +2,7 @@
 twice), with checkpoints to resume, validation mAP on held-out canvases, ONNX export with the ai.rff::RffConv
 operator, and a config.json for RffService's model repository (raw "ssd" layout: the service decodes and suppresses).
 
-    PYTHONPATH=python python3 -m rffconv.train_detector --out runs/detector --steps 12000
+    PYTHONPATH=python python3 python/references/train_detector.py --out runs/detector --steps 12000
 """
 
 import argparse
@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import torchvision
 
-from . import data as fmnist
-from . import ssd
-from .canvases import CanvasGenerator
-from .metrics import average_precision
-from .models import RffSsd
-from .onnx_export import export
-from .training import Progress, load_checkpoint, save_checkpoint, setup
+import fashion_mnist as fmnist
+from rffconv import ssd
+from canvases import CanvasGenerator
+from metrics import average_precision
+from rffconv.models import RffSsd
+from rffconv.onnx_export import export
+from training import Progress, load_checkpoint, save_checkpoint, setup
 
 _GENERATOR = None
 
@@ -100,7 +100,7 @@ def evaluate(model, canvases, size, device, classes):
 def service_config(model, names, args):
     return {
         "task": "detection",
-        "description": "RFF-SSD trained end to end with PyTorch (rffconv.train_detector): RffConv stem, convolution blocks, "
+        "description": "RFF-SSD trained end to end with PyTorch (python/references/train_detector.py): RffConv stem, convolution blocks, "
                        "feature maps at strides 8, 16, 32, 64, 3x3 class and box heads.",
         "trained": True,
         "labels": names,
@@ -183,7 +183,7 @@ def main(argv=None):
     model = model.cpu().eval()
     export(model, torch.zeros(1, 1, args.size, args.size), os.path.join(args.out, "model.onnx"), input_names=["input"],
            output_names=["scores", "boxes"], dynamic_axes={"input": {0: "batch"}, "scores": {0: "batch"}, "boxes": {0: "batch"}},
-           metadata={"trainer": "rffconv.train_detector", "seed": args.seed})
+           metadata={"trainer": "references/train_detector.py", "seed": args.seed})
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(service_config(model, names, args), f, indent=2)
     report = {"arguments": vars(args), "history": history, "validationMap": val_map,

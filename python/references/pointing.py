@@ -5,8 +5,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import data as fmnist
-from .layers import RffConv2d
+import fashion_mnist as fmnist
+from rffconv.layers import RffConv2d
 
 SIDE = 56
 
