@@ -50,8 +50,9 @@ class RffConv2d(nn.Module):
             self.register_buffer("weight", weight)
             self.register_buffer("bias", bias)
             self.register_buffer("log_sigma", log_sigma)
-        # How torch.onnx.export writes the layer: "custom" (one ai.rff::RffConv node) or "chain" (Conv, Div, Add, Cos, Mul).
-        self.onnx_form: str = "custom"
+        # How torch.onnx.export writes the layer: "chain" (Conv, Div, Add, Cos, Mul: standard ops, self-contained, and the
+        # exporter's shape inference goes on past them) or "custom" (one ai.rff::RffConv node; export() adds its definition).
+        self.onnx_form: str = "chain"
 
     @property
     def sigma(self) -> torch.Tensor:

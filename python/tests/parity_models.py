@@ -264,12 +264,13 @@ def intervention_references(model, x, size, layers):
 def classifier_case(out, name, model, size, *, opset=17, rff_form="custom", folding=True, with_config=True, images=3, seed=1,
                     plain=False):
     """plain: the first thing a user writes, torch.onnx.export(model, dummy, path, opset_version=...): no names, no
-    dynamic axes (the batch is fixed at 1), and RffConv2d's default form (the ai.rff::RffConv node, no definition)."""
+    dynamic axes (the batch is fixed at 1), and the layers' own onnx_form."""
     folder = os.path.join(out, "models", name, "1")
     os.makedirs(folder, exist_ok=True)
     metadata = {} if with_config else {"labels": json.dumps(LABELS), "mean": MEAN, "std": STD}
     path = os.path.join(folder, "model.onnx")
     if plain:
+        # RffConv2d's onnx_form as set on the model's layers: "custom" leaves the operator without its definition.
         torch.onnx.export(model, torch.zeros(1, 1, size, size), path, opset_version=opset)
     else:
         export(model, torch.zeros(1, 1, size, size), path, opset=opset, rff_form=rff_form,
@@ -441,7 +442,9 @@ def main(out):
     classifier_case(out, "residual-after-relu-13", after_relu, size, opset=13)
     resnet = train_briefly(resnet18_rff_stem(), 32, steps=20)
     classifier_case(out, "resnet18-rff-17", resnet, 32, images=2)
-    # The plain export: RffConv2d's operator without its definition, a batch fixed at 1, default names.
+    # The plain export with the layers set to the custom form: the operator without its definition, a batch fixed at
+    # 1, default names.
+    resnet.conv1.onnx_form = "custom"
     classifier_case(out, "resnet18-plain-13", resnet, 32, opset=13, images=2, plain=True)
     # Feature-pyramid upsampling (Resize nearest and bilinear) between RFF layers.
     fpn = train_briefly(FpnNet(), size)

@@ -20,13 +20,19 @@ namespace RffService.Api.Tests;
 /// Models built, trained briefly and exported by PyTorch and torchvision during the test run
 /// (python/tests/parity_models.py), served by the service, and compared with what torch says about them.
 /// </summary>
-public sealed class PyTorchParityFixture : WebApplicationFactory<Program>
+public sealed class PyTorchParityFixture() : TorchExportsFixture("parity_models.py");
+
+/// <summary>
+/// The models and torch's references a script of python/tests writes into a temporary folder (OUT/models,
+/// OUT/references), served by the service on the CPU.
+/// </summary>
+public abstract class TorchExportsFixture : WebApplicationFactory<Program>
 {
-    public PyTorchParityFixture()
+    protected TorchExportsFixture(string script)
     {
         Root = Directory.CreateTempSubdirectory("rff-parity-").FullName;
         string repository = DefaultModelsTests.RepositoryRoot();
-        var start = new ProcessStartInfo("/usr/bin/python3", [Path.Combine(repository, "python", "tests", "parity_models.py"), Root])
+        var start = new ProcessStartInfo("/usr/bin/python3", [Path.Combine(repository, "python", "tests", script), Root])
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -37,7 +43,7 @@ public sealed class PyTorchParityFixture : WebApplicationFactory<Program>
         process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0)
-            throw new InvalidOperationException($"parity_models.py failed (python3-torch, python3-torchvision and python3-onnx are needed): {errors.Result}");
+            throw new InvalidOperationException($"{script} failed (python3-torch, python3-torchvision and python3-onnx are needed): {errors.Result}");
     }
 
     public string Root { get; }
@@ -77,7 +83,7 @@ public sealed class PyTorchParityFixture : WebApplicationFactory<Program>
 [Trait("Needs", "python3-torch")]
 public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<PyTorchParityFixture>
 {
-    private static ByteArrayContent Png(byte[] bytes)
+    internal static ByteArrayContent Png(byte[] bytes)
     {
         var content = new ByteArrayContent(bytes);
         content.Headers.ContentType = new MediaTypeHeaderValue("image/png");
@@ -265,7 +271,7 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
     }
 
     /// <summary>A gray PNG as the model's input tensor, normalised as the service does (at the input's size, so not resized).</summary>
-    private static float[] GrayTensor(byte[] png, InputConfig input)
+    internal static float[] GrayTensor(byte[] png, InputConfig input)
     {
         using var bitmap = SKBitmap.Decode(png);
         Assert.Equal((input.Width, input.Height), (bitmap.Width, bitmap.Height));
@@ -276,17 +282,17 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
         return tensor;
     }
 
-    private static float[] Floats(JsonElement element, string property) =>
+    internal static float[] Floats(JsonElement element, string property) =>
         element.GetProperty(property).EnumerateArray().Select(v => v.GetSingle()).ToArray();
 
-    private static double MaxRelativeDifference(float[] expected, float[] actual)
+    internal static double MaxRelativeDifference(float[] expected, float[] actual)
     {
         if (expected.Length != actual.Length) return double.MaxValue;
         double scale = Math.Max(expected.Max(v => Math.Abs(v)), 1e-6);
         return expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max() / scale;
     }
 
-    private static double Pearson(float[] a, float[] b)
+    internal static double Pearson(float[] a, float[] b)
     {
         Assert.Equal(a.Length, b.Length);
         double ma = a.Average(), mb = b.Average(), sab = 0, saa = 0, sbb = 0;

@@ -136,6 +136,16 @@ public static class ExporterPatterns
             var flat = n.Op("Reshape", nhwc, n.Ints(0, -1));
             return n.Output(n.Op("Softmax", [n.Op("MatMul", flat, n.Const([128, 5], n.Uniform(640, -0.2f, 0.2f)))], Attributes.Int("axis", -1)), 5);
         }),
+        ["LayerNormalization over channels as ConvNeXt's LayerNorm2d: permute to NHWC, normalise, permute back"] = () => Net.Make(n =>
+        {
+            var nhwc = n.Op("Transpose", [n.Layer(3)], Attributes.Ints("perm", 0, 2, 3, 1));
+            var normalised = n.Op("LayerNormalization", [nhwc, n.Const([3], [1.2f, 0.7f, -0.9f]), n.Const([3], [0.1f, -0.3f, 0.2f])],
+                Attributes.Int("axis", -1), Attributes.Float("epsilon", 1e-6f));
+            return n.Head(n.Op("Cos", n.Op("Transpose", [normalised], Attributes.Ints("perm", 0, 3, 1, 2))), 3);
+        }),
+        ["LayerNormalization over channel, height and width"] = () => Net.Make(n =>
+            n.Head(n.Op("Sin", n.Op("LayerNormalization", [n.Layer(3), n.Const([3, 8, 8], n.Uniform(192, 0.5f, 1.5f)), n.Const([3, 8, 8], n.Uniform(192, -0.2f, 0.2f))],
+                Attributes.Int("axis", 1))), 3)),
         ["LogSoftmax scores"] = () => Net.Make(n => n.Output(n.Op("LogSoftmax", [n.Gemm(n.Op("Flatten", [n.Op("GlobalAveragePool", n.Layer(3))], Attributes.Int("axis", 1)), 3, output: false)],
             Attributes.Int("axis", 1)), 3)),
         ["squeeze-excitation: ReduceMean, Sigmoid, broadcast Mul"] = () => Net.Make(n =>

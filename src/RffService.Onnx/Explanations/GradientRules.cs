@@ -165,6 +165,12 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
             if (s.Need(0)) s.Grads[0] = r.e.Op("Mul", [s.Dy, r.BatchNormFactor(s.Node)]);
             if (Enumerable.Range(1, s.Node.Input.Count - 1).Any(s.Need)) throw new NotSupportedException($"BatchNormalization with computed parameters (node '{s.Node.Name}')");
         },
+        ["LayerNormalization"] = (r, s) =>
+        {
+            if (Enumerable.Range(1, s.Node.Input.Count - 1).Any(s.Need)) throw new NotSupportedException($"LayerNormalization with computed scale or bias (node '{s.Node.Name}')");
+            if (s.OutputGrads.Skip(1).Any(g => g is not null)) throw new NotSupportedException($"LayerNormalization whose mean or inverse deviation is used (node '{s.Node.Name}')");
+            if (s.Need(0)) s.Grads[0] = r.LayerNormGradient(s.Node, s.Dy);
+        },
         ["Conv"] = (r, s) =>
         {
             if (s.Need(1) || s.Need(2)) throw new NotSupportedException($"Explanations support Conv only with constant weights and bias (node '{s.Node.Name}')");
@@ -636,6 +642,29 @@ internal sealed class GradientRules(PreparedModel model, GraphEmitter e)
                 ? e.Op("Gemm", [a, dy], Attributes.Float("alpha", alpha), Attributes.Int("transA", transA == 0 ? 1 : 0))
                 : e.Op("Gemm", [dy, a], Attributes.Float("alpha", alpha), Attributes.Int("transA", 1), Attributes.Int("transB", transA));
         if (need(2)) grads[2] = Unbroadcast(e.Op("Mul", [dy, e.Float(beta)]), node.Input[2], node.Output[0]);
+    }
+
+    /// <summary>
+    /// LayerNormalization over the axes from <c>axis</c> on, y = x̂ scale + bias with x̂ = (x - μ) / σ:
+    /// dx = (g - mean(g) - x̂ mean(g x̂)) / σ with g = dy scale, the means over the normalised axes.
+    /// </summary>
+    private string LayerNormGradient(NodeProto node, string dy)
+    {
+        string x = node.Input[0];
+        int rank = Rank(x);
+        long axis = Attributes.GetInt(node, "axis") ?? -1;
+        if (axis < 0) axis += rank;
+        var axes = e.Int64s([.. Enumerable.Range((int)axis, rank - (int)axis).Select(a => (long)a)]);
+        var count = e.Op("Cast", [e.Op("ReduceProd", [e.Op("Slice", [e.Shape(x), e.Int64s(axis), e.Int64s(long.MaxValue)])], Attributes.Int("keepdims", 0))],
+            Attributes.Int("to", (long)TensorProto.Types.DataType.Float));
+        string Mean(string t) => e.Op("Div", [e.Op("ReduceSum", [t, axes], Attributes.Int("keepdims", 1)), count]);
+        var centred = e.Op("Sub", [x, Mean(x)]);
+        var variance = Mean(e.Op("Mul", [centred, centred]));
+        var inverse = e.Op("Reciprocal", [e.Op("Sqrt", [e.Op("Add", [variance, e.Float(Attributes.GetFloat(node, "epsilon") ?? 1e-5f)])])]);
+        var normalised = e.Op("Mul", [centred, inverse]);
+        var g = e.Op("Mul", [dy, node.Input[1]]);
+        var projected = e.Op("Sub", [e.Op("Sub", [g, Mean(g)]), e.Op("Mul", [normalised, Mean(e.Op("Mul", [g, normalised]))])]);
+        return e.Op("Mul", [projected, inverse]);
     }
 
     private string ReduceGradient(NodeProto node, string dy)
