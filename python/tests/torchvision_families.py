@@ -1,5 +1,6 @@
-"""torchvision's classification families with an RFF stem, built, trained briefly and exported by torch, and what
-torch says about every intermediate tensor of each.
+"""torchvision's classification families with an RFF stem (and two models with the input forms exporters also write:
+NHWC colour, uint8 pixels), built, trained briefly and exported by torch, and what torch says about every
+intermediate tensor of each.
 
     PYTHONPATH=python /usr/bin/python3 python/tests/torchvision_families.py OUT
 
@@ -21,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 import torchvision
-from torchvision.models import convnext, densenet, efficientnet, regnet, resnet, shufflenetv2, vgg
+from torchvision.models import convnext, densenet, efficientnet, mobilenetv2, regnet, resnet, shufflenetv2, vgg
 
-from parity_models import LABELS, MEAN, STD, reference_image, shapes_image, normalise, write_json
+from parity_models import LABELS, MEAN, STD, png, shapes_image, normalise, write_json
 from rffconv.layers import RffConv2d
 from rffconv.onnx_export import export
 
@@ -103,28 +104,72 @@ def convnext_small():
     return model
 
 
-# name -> (builder, input size, plain export)
+class ChannelsLastNet(nn.Module):
+    """Takes NHWC colour images (as Keras-style pipelines do) and permutes them for an RFF stem and torchvision's
+    BasicBlock."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(rff(3, 16, 3, 1, 1, seed=12), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                                  resnet.BasicBlock(16, 16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3))
+
+    def forward(self, x):
+        return self.body(x.permute(0, 3, 1, 2))
+
+
+class Uint8Net(nn.Module):
+    """Takes the pixels as uint8 and normalises them inside the graph, then MobileNetV2's inverted residual blocks."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(rff(1, 16, 3, 2, 1, seed=13), nn.BatchNorm2d(16), nn.ReLU6(),
+                                  mobilenetv2.InvertedResidual(16, 16, 1, 2), mobilenetv2.InvertedResidual(16, 24, 2, 2),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 3))
+
+    def forward(self, x):
+        return self.body((x.float() / 255 - MEAN) / STD)
+
+
+# name -> (builder, input size, plain export, input form: gray (normalised NCHW), nhwc (normalised colour), uint8 (raw pixels))
+
 FAMILIES = {
-    "tv-resnet-bottleneck": (resnet_bottleneck, 32, False),
-    "tv-mobilenet-v2": (mobilenet_v2, 32, True),
-    "tv-mobilenet-v3-small": (mobilenet_v3_small, 32, False),
-    "tv-efficientnet-b0": (efficientnet_b0, 32, False),
-    "tv-vgg-bn": (vgg_bn, 56, True),
-    "tv-densenet": (densenet_small, 32, False),
-    "tv-squeezenet": (squeezenet, 48, True),
-    "tv-shufflenet-v2": (shufflenet, 32, False),
-    "tv-regnet": (regnet_small, 32, True),
-    "tv-convnext": (convnext_small, 32, False),
+    "tv-resnet-bottleneck": (resnet_bottleneck, 32, False, "gray"),
+    "tv-mobilenet-v2": (mobilenet_v2, 32, True, "gray"),
+    "tv-mobilenet-v3-small": (mobilenet_v3_small, 32, False, "gray"),
+    "tv-efficientnet-b0": (efficientnet_b0, 32, False, "gray"),
+    "tv-vgg-bn": (vgg_bn, 56, True, "gray"),
+    "tv-densenet": (densenet_small, 32, False, "gray"),
+    "tv-squeezenet": (squeezenet, 48, True, "gray"),
+    "tv-shufflenet-v2": (shufflenet, 32, False, "gray"),
+    "tv-regnet": (regnet_small, 32, True, "gray"),
+    "tv-convnext": (convnext_small, 32, False, "gray"),
+    "nhwc-colour-input": (ChannelsLastNet, 32, True, "nhwc"),
+    "uint8-input": (Uint8Net, 32, True, "uint8"),
 }
 
 
-def train_briefly(model, size, steps=8, seed=0):
+def pixels(rng, size, kind, form):
+    """A gray image of the kind, or for colour inputs three of them (one per channel) as [H, W, 3]."""
+    if form == "nhwc":
+        return np.stack([shapes_image(rng, size, kind) for _ in range(3)], axis=-1)
+    return shapes_image(rng, size, kind)
+
+
+def model_input(images, form):
+    """A batch as the model takes it: normalised [N, 1, H, W], normalised [N, H, W, 3], or the raw uint8 [N, 1, H, W]."""
+    if form == "uint8":
+        return torch.stack([torch.from_numpy(p) for p in images])[:, None]
+    batch = torch.stack([normalise(p) for p in images])
+    return batch if form == "nhwc" else batch[:, None]
+
+
+def train_briefly(model, size, form, steps=8, seed=0):
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     for _ in range(steps):
         kinds = rng.integers(0, 3, 16)
-        x = torch.stack([normalise(shapes_image(rng, size, k)) for k in kinds])[:, None]
+        x = model_input([pixels(rng, size, k, form) for k in kinds], form)
         loss = F.cross_entropy(model(x), torch.from_numpy(kinds))
         optimizer.zero_grad()
         loss.backward()
@@ -137,8 +182,7 @@ def train_briefly(model, size, steps=8, seed=0):
             m.momentum = None  # a cumulative average
     with torch.no_grad():
         for _ in range(4):
-            kinds = rng.integers(0, 3, 16)
-            model(torch.stack([normalise(shapes_image(rng, size, k)) for k in kinds])[:, None])
+            model(model_input([pixels(rng, size, k, form) for k in rng.integers(0, 3, 16)], form))
     model.eval()
     for m in model.modules():
         if hasattr(m, "inplace"):
@@ -202,25 +246,34 @@ def tensor_references(model, x, target, seed):
     return layers
 
 
-def family_case(out, name, model, size, plain, images=2, seed=11):
+def family_case(out, name, model, size, plain, form, images=2, seed=11):
     """plain: torch.onnx.export(model, dummy, path, opset_version=17) as a user first writes it (batch fixed at 1, the
     layers' default standard-op chains); otherwise the package's export() (the ai.rff::RffConv operator, dynamic batch)."""
     folder = os.path.join(out, "models", name, "1")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "model.onnx")
-    config = {"task": "classification", "description": f"torchvision family: {name}", "labels": LABELS,
-              "input": {"width": size, "height": size, "channels": 1, "mean": [MEAN], "std": [STD]}}
+    channels = 3 if form == "nhwc" else 1
+    config = {"task": "classification", "description": f"input form {form}: {name}", "labels": LABELS,
+              "input": {"width": size, "height": size, "channels": channels}}
+    if form != "uint8":  # a uint8 input takes the pixels as they are
+        config["input"].update(mean=[MEAN] * channels, std=[STD] * channels)
+    if form == "nhwc":
+        config["input"]["layout"] = "NHWC"
+    dummy = model_input([pixels(np.random.default_rng(0), size, 0, form)], form)
     if plain:
-        torch.onnx.export(model, torch.zeros(1, 1, size, size), path, opset_version=17)
+        torch.onnx.export(model, dummy, path, opset_version=17)
     else:
-        export(model, torch.zeros(1, 1, size, size), path, opset=17, input_names=["pixels"], output_names=["scores"],
+        export(model, dummy, path, opset=17, input_names=["pixels"], output_names=["scores"],
                dynamic_axes={"pixels": {0: "batch"}, "scores": {0: "batch"}})
         config["input"]["name"], config["output"] = "pixels", {"name": "scores"}
     write_json(os.path.join(out, "models", name, "config.json"), config)
     rng = np.random.default_rng(seed)
     cases = []
     for i in range(images):
-        file, x = reference_image(out, name, i, rng, size)
+        image = pixels(rng, size, i % 3, form)
+        file = f"{name}-{i}.png"
+        png(os.path.join(out, "references", file), image)
+        x = model_input([image], form)
         with torch.no_grad():
             probabilities = torch.softmax(model(x), 1)[0]
         target = int(probabilities.argmax())
@@ -233,10 +286,10 @@ def main(out, only=None):
     torch.manual_seed(0)
     torch.set_num_threads(1)  # Debian's torch is far slower with two threads on two cores
     os.makedirs(os.path.join(out, "references"), exist_ok=True)
-    for name, (build, size, plain) in FAMILIES.items():
+    for name, (build, size, plain, form) in FAMILIES.items():
         if only and name not in only:
             continue
-        family_case(out, name, train_briefly(build(), size), size, plain)
+        family_case(out, name, train_briefly(build(), size, form), size, plain, form)
 
 
 if __name__ == "__main__":

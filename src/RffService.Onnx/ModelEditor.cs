@@ -26,6 +26,63 @@ public static class ModelEditor
         }
     }
 
+    /// <summary>The prefix of the nodes and tensors <see cref="WithFloatNchwInput"/> adds.</summary>
+    public const string AdaptedPrefix = "adapted/";
+
+    /// <summary>
+    /// The model behind a float32 NCHW input of the same name, converted inside the graph to what the model takes:
+    /// transposed to NHWC for a channels-last input; rounded, clamped to 0-255 and cast for a uint8 input (as the
+    /// service converts pixels); cast for a float16 one. Explanation graphs built on it take the tensors the service's
+    /// image pipeline makes, whatever the model's own input form. A float32 NCHW model is returned as it is.
+    /// </summary>
+    public static ModelProto WithFloatNchwInput(ModelProto model, string inputName, bool channelsLast)
+    {
+        const string prefix = AdaptedPrefix;
+        var input = model.Graph.Input.Single(i => i.Name == inputName);
+        var type = (TensorProto.Types.DataType)input.Type.TensorType.ElemType;
+        if (!channelsLast && type == TensorProto.Types.DataType.Float) return model;
+        if (type is not (TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Uint8))
+            throw new ArgumentException($"The input '{inputName}' is {type}; only float32, float16 and uint8 images are converted.");
+        var adapted = model.Clone();
+        var graph = adapted.Graph;
+        string inner = $"{prefix}{inputName}";
+        foreach (var node in graph.Node)
+            for (int i = 0; i < node.Input.Count; i++)
+                if (node.Input[i] == inputName) node.Input[i] = inner;
+
+        var steps = new List<NodeProto>();
+        string current = inputName;
+        string Step(string op, IEnumerable<string> inputs, params AttributeProto[] attributes)
+        {
+            var node = new NodeProto { OpType = op, Name = $"{prefix}{op.ToLowerInvariant()}" };
+            node.Input.AddRange(inputs);
+            node.Output.Add($"{prefix}{op.ToLowerInvariant()}/{inputName}");
+            node.Attribute.AddRange(attributes);
+            steps.Add(node);
+            return node.Output[0];
+        }
+        if (channelsLast) current = Step("Transpose", [current], Attributes.Ints("perm", 0, 2, 3, 1));
+        if (type == TensorProto.Types.DataType.Uint8)
+        {
+            graph.Initializer.Add(Tensors.FromFloats(prefix + "zero", [], [0f]));
+            graph.Initializer.Add(Tensors.FromFloats(prefix + "most", [], [255f]));
+            current = Step("Clip", [Step("Round", [current]), prefix + "zero", prefix + "most"]);
+        }
+        if (type != TensorProto.Types.DataType.Float) current = Step("Cast", [current], Attributes.Int("to", (long)type));
+        steps[^1].Output[0] = inner;
+        for (int i = steps.Count - 1; i >= 0; i--) graph.Node.Insert(0, steps[i]);
+
+        var outer = graph.Input.Single(i => i.Name == inputName).Type.TensorType;
+        var dims = outer.Shape?.Dim.Select(d => d.Clone()).ToList();
+        outer.ElemType = (int)TensorProto.Types.DataType.Float;
+        if (channelsLast && dims is { Count: 4 })
+        {
+            outer.Shape!.Dim.Clear();
+            outer.Shape.Dim.AddRange([dims[0], dims[3], dims[1], dims[2]]);
+        }
+        return adapted;
+    }
+
     /// <summary>
     /// The part of a model downstream of one of its tensors: that tensor becomes the input (same name, symbolic shape),
     /// and only the nodes and initializers that the outputs need from it are kept. Used to re-run the rest of a

@@ -12,7 +12,8 @@ public sealed class TorchvisionFamiliesFixture() : TorchExportsFixture("torchvis
 
 /// <summary>
 /// torchvision's classification families (ResNet bottlenecks, MobileNetV2 and V3, EfficientNet, VGG with BatchNorm,
-/// DenseNet, SqueezeNet, ShuffleNetV2, RegNet, ConvNeXt) with an RffConv2d stem, exported by torch in the test run
+/// DenseNet, SqueezeNet, ShuffleNetV2, RegNet, ConvNeXt) with an RffConv2d stem, and two models with the input forms
+/// exporters also write (NHWC colour images, uint8 pixels normalised inside the graph), exported by torch in the test run
 /// (some with the package's export(), some plainly), served and compared with torch: probabilities, and Grad-CAM and
 /// Layer-CAM at every layer the service offers against torch autograd at the tensor torch computed with the same values.
 /// Layers the service refuses must say why (the self-check's refusals are listed in the test output: most are layers
@@ -23,7 +24,7 @@ public sealed class TorchvisionFamiliesFixture() : TorchExportsFixture("torchvis
 public class TorchvisionFamilyTests(TorchvisionFamiliesFixture families, Xunit.Abstractions.ITestOutputHelper output)
     : IClassFixture<TorchvisionFamiliesFixture>
 {
-    private const int Families = 10;
+    private const int Families = 12;
 
     [Fact]
     public async Task Every_family_loads_with_its_rff_stem_and_classifies_as_torch_does()
@@ -67,14 +68,15 @@ public class TorchvisionFamilyTests(TorchvisionFamiliesFixture families, Xunit.A
             int usable = 0;
             foreach (var @case in families.Reference(model).GetProperty("cases").EnumerateArray())
             {
-                var tensor = PyTorchParityTests.GrayTensor(families.Image(@case.GetProperty("image").GetString()!), input);
+                var tensor = InputTensor(families.Image(@case.GetProperty("image").GetString()!), input);
+                long[] inputShape = [1, input.Channels, input.Height, input.Width];
                 int target = @case.GetProperty("target").GetInt32();
                 var torchTensors = @case.GetProperty("tensors").EnumerateArray().ToList();
                 var classTarget = new ClassTarget(target, runtime.Config.Labels.Count, probabilities: false);
                 foreach (var layer in explainer.Layers.Where(l => l.Usable))
                 {
                     usable++;
-                    var run = explainer.Run(tensor, [1, 1, input.Height, input.Width], classTarget.Weights(explainer.ScoreShape), [1, .. explainer.ScoreShape], [layer]);
+                    var run = explainer.Run(tensor, inputShape, classTarget.Weights(explainer.ScoreShape), [1, .. explainer.ScoreShape], [layer]);
                     var (activations, gradients, shape) = run.Layers[layer.Tensor];
                     // The tensors torch computed with this layer's shape and values (several when an operation keeps
                     // the values, as a Dropout or a reshape to the same shape does; the best of them is compared).
@@ -85,7 +87,7 @@ public class TorchvisionFamilyTests(TorchvisionFamiliesFixture families, Xunit.A
                         failures.Add($"{model}: layer {layer.Name} ({string.Join("x", shape[1..])}) matches no tensor torch computed");
                         continue;
                     }
-                    var context = new CamContext(layer, tensor, [1, 1, input.Height, input.Width], activations, gradients, shape.Select(d => (int)d).ToArray(),
+                    var context = new CamContext(layer, tensor, [1, input.Channels, input.Height, input.Width], activations, gradients, shape.Select(d => (int)d).ToArray(),
                         reference: null, blankInput: null, runner: null!, channelLimit: null);
                     var gradCam = (await new GradCam().ComputeAsync(context, default)).Values;
                     var layerCam = (await new LayerCam().ComputeAsync(context, default)).Values;
@@ -123,6 +125,27 @@ public class TorchvisionFamilyTests(TorchvisionFamiliesFixture families, Xunit.A
                 output.WriteLine($"{model} {method}: 422 {JsonDocument.Parse(body).RootElement.GetProperty("detail").GetString()}");
             }
         }
+    }
+
+    /// <summary>The image as the service's pipeline gives it to the explanation graphs: NCHW, normalised with the config's mean and std.</summary>
+    private static float[] InputTensor(byte[] png, Vision.Configuration.InputConfig input)
+    {
+        using var bitmap = SkiaSharp.SKBitmap.Decode(png);
+        Assert.Equal((input.Width, input.Height), (bitmap.Width, bitmap.Height));
+        int plane = input.Width * input.Height;
+        var tensor = new float[input.Channels * plane];
+        for (int y = 0; y < bitmap.Height; y++)
+            for (int x = 0; x < bitmap.Width; x++)
+            {
+                var pixel = bitmap.GetPixel(x, y);
+                byte[] values = [pixel.Red, pixel.Green, pixel.Blue];
+                for (int c = 0; c < input.Channels; c++)
+                {
+                    int at = input.Mean.Count == 1 ? 0 : c;
+                    tensor[c * plane + y * bitmap.Width + x] = (values[c] / 255f - input.Mean[at]) / input.Std[at];
+                }
+            }
+        return tensor;
     }
 
     /// <summary>The largest difference at torch's sampled positions, relative to the largest sampled value (at least 1).</summary>

@@ -133,12 +133,6 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
                                                  "detection cannot be traced back to the scores that produced it");
         if (!session.InputHasBatchAxis)
             return ModelExplanations.Unavailable("the model's input has no batch axis (one image [C, H, W]); explanations run batches of images");
-        if (session.ChannelsLast)
-            return ModelExplanations.Unavailable("the model's input is NHWC (channels last); explanations feed NCHW tensors (export the model with " +
-                                                 "an NCHW input, or permute inside the graph after an NCHW input)");
-        if (session.InputType != Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float)
-            return ModelExplanations.Unavailable($"the model's input is {session.InputType.ToString().ToLowerInvariant()}; explanations differentiate a float32 input " +
-                                                 "(export with a float32 input and the conversion inside the graph)");
         if (session.FixedBatchSize is not null)
             return ModelExplanations.Unavailable("the model's batch axis is fixed at 1 and its graph computes with that size (a Reshape to [1, -1], for " +
                                                  "example), so it cannot run the batches explanations need; export it with " +
@@ -146,8 +140,10 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         string scores = config.Detection?.ScoresOutput ?? session.OutputName;
         var input = config.Input;
         var rff = layers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First().Output);
+        // Explanations take the pipeline's float32 NCHW tensors; an NHWC, uint8 or float16 input is converted in their graphs.
+        var explained = ModelEditor.WithFloatNchwInput(proto, session.InputName, session.ChannelsLast);
         return ModelExplanations.Start(
-            () => Explainer.Discover(proto, session.InputName, [1, input.Channels, input.Height, input.Width], scores, rff, sessions),
+            () => Explainer.Discover(explained, session.InputName, [1, input.Channels, input.Height, input.Width], scores, rff, sessions),
             (candidates, stop) => Explainer.Check(candidates, sessions, graphs, cancellationToken: stop),
             _explanationChecks);
     }

@@ -43,6 +43,8 @@ public static class CamLayerDiscovery
         {
             string tensor = node.Output[0];
             if (tensor.Length == 0 || inner.Contains(tensor) || !upstream.Contains(tensor) || !downstream.Contains(tensor) || tensor == scoreOutput) continue;
+            if (tensor.StartsWith(ModelEditor.AdaptedPrefix, StringComparison.Ordinal)) continue; // the input's conversion, not the model's
+
             bool rff = rffByTensor.ContainsKey(tensor);
             if (!rff && !FeatureOps.Contains(node.OpType)) continue;
             if (!prepared.IsFloat(tensor) || !prepared.Shapes.TryGetValue(tensor, out var shape) || shape.Length != 4 || shape[2] < 2 || shape[3] < 2) continue;

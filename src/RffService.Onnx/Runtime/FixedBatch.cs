@@ -22,7 +22,8 @@ public static class FixedBatch
         if (inputs.Count != 1 || inputs[0].Type?.TensorType?.Shape is not { Dim.Count: 4 } shape) return null;
         if (shape.Dim[0].ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || shape.Dim[0].DimValue != 1) return null;
         if (shape.Dim.Skip(1).Any(d => d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || d.DimValue < 1)) return null;
-        if (inputs[0].Type.TensorType.ElemType != (int)TensorProto.Types.DataType.Float) return null;
+        var type = (TensorProto.Types.DataType)inputs[0].Type.TensorType.ElemType;
+        if (type is not (TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Uint8)) return null;
 
         var candidate = model.Clone();
         Symbolic(candidate.Graph.Input.Single(i => i.Name == inputs[0].Name));
@@ -40,8 +41,8 @@ public static class FixedBatch
             using var asWritten = sessions.Create(model);
             using var relaxed = sessions.Create(candidate);
             var outputs = asWritten.Session.OutputNames;
-            var alone = new[] { Run(asWritten, first, one, outputs), Run(asWritten, second, one, outputs) };
-            var together = Run(relaxed, [.. first, .. second], [2, .. one[1..]], outputs);
+            var alone = new[] { Run(asWritten, type, first, one, outputs), Run(asWritten, type, second, one, outputs) };
+            var together = Run(relaxed, type, [.. first, .. second], [2, .. one[1..]], outputs);
             for (int o = 0; o < outputs.Count; o++)
             {
                 var (values, dims) = together[o];
@@ -60,9 +61,15 @@ public static class FixedBatch
     private static void Symbolic(ValueInfoProto value) =>
         value.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = "batch" };
 
-    private static List<(float[] Values, long[] Shape)> Run(OrtSession session, float[] input, long[] shape, IReadOnlyList<string> outputs)
+    /// <param name="input">Values in [-1, 1): for a uint8 input, pixels 0-255 made of them.</param>
+    private static List<(float[] Values, long[] Shape)> Run(OrtSession session, TensorProto.Types.DataType type, float[] input, long[] shape, IReadOnlyList<string> outputs)
     {
-        using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
+        using var value = type switch
+        {
+            TensorProto.Types.DataType.Uint8 => OrtValue.CreateTensorValueFromMemory(input.Select(v => (byte)Math.Clamp(MathF.Round(127.5f * (v + 1)), 0, 255)).ToArray(), shape),
+            TensorProto.Types.DataType.Float16 => OrtValue.CreateTensorValueFromMemory(input.Select(v => (Float16)v).ToArray(), shape),
+            _ => OrtValue.CreateTensorValueFromMemory(input, shape),
+        };
         using var options = new RunOptions();
         using var results = session.Session.Run(options, [session.Session.InputNames[0]], [value], outputs);
         return results.Select(r => r.GetTensorTypeAndShape().ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float
