@@ -60,6 +60,13 @@ public sealed class InferenceOptions
     [Range(1, 1_000_000)]
     public int MaxExplanationPasses { get; set; } = 1024;
 
+    /// <summary>
+    /// /cam's overlay of an image whose short side is under this many pixels is drawn enlarged by a whole factor
+    /// (nearest neighbour) so that people can read it; the heatmap PNG and values keep the original size. 0: never.
+    /// </summary>
+    [Range(0, 2048)]
+    public int CamOverlayMinimumSide { get; set; } = 256;
+
     /// <summary>How this service's ONNX Runtime sessions are made.</summary>
     public RffService.Onnx.Runtime.SessionSettings SessionSettings() => new(
         ExecutionProvider.ToLowerInvariant() switch

@@ -38,7 +38,10 @@ public class CamEndpointTests(ServiceFactory factory) : IClassFixture<ServiceFac
             var json = await response.Content.ReadFromJsonAsync<JsonElement>();
             Assert.Equal((imageId, method, "rff2"), (json.GetProperty("imageId").GetString(), json.GetProperty("method").GetString(), json.GetProperty("layer").GetString()));
             Assert.Equal(top, json.GetProperty("target").GetProperty("index").GetInt32());
-            Assert.Equal((40, 30), PngSize(json.GetProperty("overlay").GetString()!));
+            // The overlay, for people, enlarged (short side under Inference:CamOverlayMinimumSide, 256); the heatmap at the image's size.
+            int zoom = Vision.Imaging.DisplayZoom.For(40, 30, 256);
+            Assert.Equal(9, zoom);
+            Assert.Equal((40 * zoom, 30 * zoom), PngSize(json.GetProperty("overlay").GetString()!));
             Assert.Equal((40, 30), PngSize(json.GetProperty("heatmap").GetString()!));
             // The scores' values are checked against hand-worked cases in FaithfulnessTests; here, that each method gets them.
             var faithfulness = json.GetProperty("faithfulness");
@@ -74,7 +77,8 @@ public class CamEndpointTests(ServiceFactory factory) : IClassFixture<ServiceFac
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
         using var bitmap = SKBitmap.Decode(await response.Content.ReadAsByteArrayAsync());
-        Assert.Equal((33, 21), (bitmap.Width, bitmap.Height));
+        int zoom = Vision.Imaging.DisplayZoom.For(33, 21, 256); // enlarged for people, as the JSON answer's overlay
+        Assert.Equal((33 * zoom, 21 * zoom), (bitmap.Width, bitmap.Height));
     }
 
     public static TheoryData<string, HttpStatusCode, string> Errors() => new()

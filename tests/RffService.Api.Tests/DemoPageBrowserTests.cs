@@ -101,7 +101,7 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         Assert.All(labels, l => Assert.Contains(l, TestModelRepository.Labels));
         await WaitForImageAsync(page, "cam-overlay");
         await WaitForImageAsync(page, "cam-heatmap");
-        Assert.Equal(48, await page.EvaluateAsync<int>("document.getElementById('cam-overlay').naturalWidth"));
+        Assert.Equal(48 * Vision.Imaging.DisplayZoom.For(48, 48, 256), await page.EvaluateAsync<int>("document.getElementById('cam-overlay').naturalWidth"));
         // Shown large: a 48-pixel image is drawn at least 150 CSS pixels wide, with crisp pixels.
         Assert.True(await page.EvaluateAsync<double>("document.getElementById('cam-overlay').getBoundingClientRect().width") >= 150);
         Assert.Equal("pixelated", await page.EvaluateAsync<string>("getComputedStyle(document.getElementById('cam-overlay')).imageRendering"));

@@ -228,6 +228,35 @@ public class CamTests : IDisposable
     }
 
     [Fact]
+    public void A_small_images_overlay_is_drawn_enlarged_with_crisp_pixels_and_the_box_scaled_while_the_heatmap_keeps_its_size()
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(40, 30, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        bitmap.Erase(SKColors.Black);
+        using var image = new DecodedImage(bitmap.Copy(), "png");
+        var spec = new InputSpec(16, 16, 1, [0f], [1f], Letterbox: true);
+        var transform = ImagePreprocessor.Transform(40, 30, spec);
+        var heat = new float[16 * 16];
+        for (int y = 0; y < 16; y++) for (int x = 8; x < 16; x++) heat[y * 16 + x] = 1;
+        var box = new Vision.Detection.Box(2, 2, 10, 10);
+
+        var (overlay, heatmap, _) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f, box, overlayMinimumSide: 256);
+        var (plain, _, _) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f, box);
+
+        using var enlarged = SKBitmap.Decode(overlay);
+        using var original = SKBitmap.Decode(plain);
+        using var heatmapBitmap = SKBitmap.Decode(heatmap);
+        Assert.Equal((360, 270), (enlarged.Width, enlarged.Height)); // 9 x 40 by 9 x 30: a short side of at least 256
+        Assert.Equal((40, 30), (heatmapBitmap.Width, heatmapBitmap.Height));
+        // Away from the box, every enlarged pixel is its original pixel (nearest neighbour, no blur between them).
+        for (int y = 0; y < 270; y++)
+            for (int x = 0; x < 360; x++)
+                if (x / 9 > 12 || y / 9 > 12) Assert.Equal(original.GetPixel(x / 9, y / 9), enlarged.GetPixel(x, y));
+        // The box's outline is drawn where the box is, at the enlarged scale.
+        Assert.Equal(SKColors.White, enlarged.GetPixel(2 * 9, 6 * 9));
+        Assert.NotEqual(SKColors.White, enlarged.GetPixel(6 * 9, 6 * 9));
+    }
+
+    [Fact]
     public void Image_cache_honours_count_bytes_and_time_to_live()
     {
         var clock = new ManualClock();

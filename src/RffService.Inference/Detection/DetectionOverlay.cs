@@ -13,7 +13,6 @@ namespace RffService.Inference.Detection;
 public static class DetectionOverlay
 {
     public const int MinimumSide = 512;
-    private const int LargestSide = 2048;
 
     private static readonly SKColor[] Palette =
     [
@@ -24,13 +23,7 @@ public static class DetectionOverlay
     public static SKColor ColourOf(int classIndex) => Palette[classIndex % Palette.Length];
 
     /// <summary>The whole factor an image of this size is drawn enlarged by.</summary>
-    public static int ZoomFor(int width, int height)
-    {
-        int shortSide = Math.Min(width, height), longSide = Math.Max(width, height);
-        if (shortSide >= MinimumSide) return 1;
-        int wanted = (MinimumSide + shortSide - 1) / shortSide;
-        return Math.Max(1, Math.Min(wanted, LargestSide / longSide));
-    }
+    public static int ZoomFor(int width, int height) => DisplayZoom.For(width, height, MinimumSide);
 
     public static byte[] RenderPng(DecodedImage image, IReadOnlyList<Detection> detections)
     {

@@ -122,7 +122,8 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
 
         var renderStarted = Stopwatch.GetTimestamp();
         Box? outline = explainedDetection is { Box: var b } ? new Box(b.X, b.Y, b.X + b.Width, b.Y + b.Height) : null;
-        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image.Decoded!, fused, image.Transform, colormap, request.Alpha, outline);
+        var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image.Decoded!, fused, image.Transform, colormap, request.Alpha, outline,
+            options.Value.CamOverlayMinimumSide);
         double renderMs = Stopwatch.GetElapsedTime(renderStarted).TotalMilliseconds;
 
         return new CamResult(image.Id, model.Name, model.Version!.Value, method.Name, string.Join(",", layers.Select(l => l.Name)), explained,

@@ -10,9 +10,12 @@ public static class OverlayRenderer
     /// <summary>
     /// The heatmap (on the model input grid) is mapped back to the original image through the resize transform,
     /// upsampled bilinearly to the original size, coloured, and blended: <c>alpha * colour + (1 - alpha) * image</c>.
+    /// The overlay, for people, is drawn enlarged by a whole factor when the image's short side is under
+    /// <paramref name="overlayMinimumSide"/> (nearest neighbour, see <see cref="DisplayZoom"/>); the grayscale heatmap
+    /// and the values, for programs, stay at the original size.
     /// </summary>
     public static (byte[] OverlayPng, byte[] HeatmapPng, Heatmap Original) Render(DecodedImage original, Heatmap inputHeatmap, ResizeTransform transform,
-        Colormap colormap, float alpha, Box? box = null)
+        Colormap colormap, float alpha, Box? box = null, int overlayMinimumSide = 0)
     {
         var heat = ToOriginal(inputHeatmap, transform, original.Width, original.Height);
         using var overlay = new SKBitmap(new SKImageInfo(original.Width, original.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
@@ -33,14 +36,26 @@ public static class OverlayRenderer
                 destination[d + 3] = 255;
                 grayPixels[y * grayRow + x] = (byte)MathF.Round(Math.Clamp(v, 0f, 1f) * 255f);
             }
+        using var shown = Enlarged(overlay, DisplayZoom.For(original.Width, original.Height, overlayMinimumSide));
         if (box is { } outline)
         {
             // The explained detection's box, in white over the overlay.
-            using var canvas = new SKCanvas(overlay);
-            using var paint = new SKPaint { Style = SKPaintStyle.Stroke, Color = SKColors.White, StrokeWidth = Math.Max(1f, Math.Min(original.Width, original.Height) / 100f) };
-            canvas.DrawRect(outline.XMin, outline.YMin, outline.Width, outline.Height, paint);
+            float zoom = (float)shown.Width / original.Width;
+            using var canvas = new SKCanvas(shown);
+            using var paint = new SKPaint { Style = SKPaintStyle.Stroke, Color = SKColors.White, StrokeWidth = Math.Max(1f, Math.Min(shown.Width, shown.Height) / 100f) };
+            canvas.DrawRect(outline.XMin * zoom, outline.YMin * zoom, outline.Width * zoom, outline.Height * zoom, paint);
         }
-        return (Encode(overlay), Encode(gray), heat);
+        return (Encode(shown), Encode(gray), heat);
+    }
+
+    /// <summary>A copy of the bitmap drawn <paramref name="zoom"/> times larger, nearest neighbour.</summary>
+    private static SKBitmap Enlarged(SKBitmap bitmap, int zoom)
+    {
+        var enlarged = new SKBitmap(new SKImageInfo(bitmap.Width * zoom, bitmap.Height * zoom, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        using var canvas = new SKCanvas(enlarged);
+        using var image = SKImage.FromBitmap(bitmap);
+        canvas.DrawImage(image, new SKRect(0, 0, enlarged.Width, enlarged.Height), new SKSamplingOptions(SKFilterMode.Nearest));
+        return enlarged;
     }
 
     /// <summary>Takes the part of the input-grid heatmap that covers the image (no letterbox padding) to the original size.</summary>
