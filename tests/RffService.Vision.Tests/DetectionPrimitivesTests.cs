@@ -186,6 +186,35 @@ public class DetectionPrimitivesTests
     }
 
     [Fact]
+    public void Cross_class_suppression_keeps_one_label_per_object_and_leaves_other_objects_alone()
+    {
+        // Prior 0: label 0 (probability about 0.62); prior 1, shifted slightly (IoU about 0.9): label 1 (about 0.57);
+        // prior 2, far away: label 1 again. Per-class suppression keeps all three; across classes prior 1 goes.
+        Box[] boxes = [Box.FromCentre(0.5f, 0.5f, 0.4f, 0.4f), Box.FromCentre(0.52f, 0.5f, 0.4f, 0.4f), Box.FromCentre(0.15f, 0.15f, 0.2f, 0.2f)];
+        var priors = new PriorConfig { Boxes = [[0.5f, 0.5f, 0.4f, 0.4f], [0.52f, 0.5f, 0.4f, 0.4f], [0.15f, 0.15f, 0.2f, 0.2f]] };
+        float[] scores =
+        [
+            0, 1.2f, 0.2f,
+            0, 0.2f, 1f,
+            0, 0, 2f,
+        ];
+        var outputs = new Dictionary<string, (float[], long[])> { ["scores"] = (scores, [1, 3, 3]), ["boxes"] = (new float[12], [1, 3, 4]) };
+        var parameters = new DetectionParameters(0.3f, 0.45f, 100);
+
+        var perClass = new SsdDecoder(new DetectionConfig { Priors = priors }, labels: 2).Decode(outputs, 0, parameters);
+        var across = new SsdDecoder(new DetectionConfig { Priors = priors, CrossClassIou = 0.5f }, labels: 2).Decode(outputs, 0, parameters);
+
+        Assert.True(Box.IoU(boxes[0], boxes[1]) > 0.5f);
+        Assert.Equal(3, perClass.Count);
+        Assert.Contains(perClass, c => c.ClassIndex == 1 && c.Box == boxes[1]);
+        Assert.Equal([(1, boxes[2]), (0, boxes[0])], across.Select(c => (c.ClassIndex, c.Box)).ToList()); // best first
+        // Only boxes that overlap by more than the cross-class IoU go: at 0.95 both labels of the object stay.
+        Assert.Equal(3, new SsdDecoder(new DetectionConfig { Priors = priors, CrossClassIou = 0.95f }, labels: 2).Decode(outputs, 0, parameters).Count);
+        // maxDetections counts what is left after both passes.
+        Assert.Single(new SsdDecoder(new DetectionConfig { Priors = priors, CrossClassIou = 0.5f }, labels: 2).Decode(outputs, 0, new DetectionParameters(0.3f, 0.45f, 1)));
+    }
+
+    [Fact]
     public void Ssd_decoder_honours_a_background_class_that_is_not_first_and_probabilities()
     {
         var config = new DetectionConfig

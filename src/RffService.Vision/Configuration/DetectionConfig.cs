@@ -24,6 +24,11 @@ public sealed record DetectionConfig
     /// <summary>Centre-size encoding variances (x, y, w, h), as in SSD.</summary>
     public IReadOnlyList<float> Variances { get; init; } = [0.1f, 0.1f, 0.2f, 0.2f];
     public PriorConfig Priors { get; init; } = new();
+    /// <summary>
+    /// After the per-class suppression, drop a box that overlaps a better kept box of any class by more than this IoU
+    /// (one object, one label); null: per-class suppression only, as torchvision's batched NMS.
+    /// </summary>
+    public float? CrossClassIou { get; init; }
 
     // decoded layout
     public string LabelsOutput { get; init; } = "labels";

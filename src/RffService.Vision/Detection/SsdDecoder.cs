@@ -95,7 +95,14 @@ public sealed class SsdDecoder : IDetectionDecoder
                 fromPrior.Add(prior);
             }
         }
-        var kept = NonMaxSuppression.Apply(shifted, candidateScores.ToArray(), parameters.IouThreshold, parameters.MaxDetections);
-        return kept.Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
+        var scoreArray = candidateScores.ToArray();
+        if (_config.CrossClassIou is not { } crossClass)
+            return NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold, parameters.MaxDetections)
+                .Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
+        // One object, one label: the boxes each class keeps, suppressed again across classes (unshifted), best first.
+        var perClassKept = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold);
+        var across = NonMaxSuppression.Apply(perClassKept.Select(i => boxes[i]).ToList(), perClassKept.Select(i => scoreArray[i]).ToArray(),
+            crossClass, parameters.MaxDetections);
+        return across.Select(k => perClassKept[k]).Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
     }
 }
