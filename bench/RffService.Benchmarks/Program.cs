@@ -74,18 +74,24 @@ root.Subcommands.Add(pointing);
 var detectorName = Opt.Of("--name", "rff-ssd-fashion", "detection model");
 var detectionCanvases = Opt.Of("--count", 200, "held-out canvases");
 var detectionMethods = Opt.Of("--methods", "layercam,gradcam", "comma-separated CAM methods");
+var detectionLayer = Opt.Of("--layer", "", "as /cam's layer= (name, index, several with commas, or all); empty: the default layer");
 var detectionPointing = new Command("detection-pointing-game",
-    "how often the explanation of a detection (/cam?detection=i) peaks inside that detection's box, on held-out 128x128 canvases " +
-    "(the detector's test canvases), through the service's path")
+    "how often the explanation of a detection (/cam?detection=i) peaks inside that detection's box, how much of the map lies in it, and " +
+    "average drop and deletion AUC on the detection's score, on held-out 128x128 canvases (the detector's test canvases), through the service's path")
 {
-    models, detectorName, data, detectionCanvases, detectionMethods,
+    models, detectorName, data, detectionCanvases, detectionMethods, detectionLayer,
 };
 detectionPointing.SetAction(parse =>
 {
     var pngs = BenchData.CanvasPngs(parse.GetValue(detectionCanvases));
-    var results = DetectionPointingGame.Play(parse.GetValue(models)!, parse.GetValue(detectorName)!, pngs, parse.GetValue(detectionMethods)!.Split(','));
-    Console.WriteLine($"detection pointing game on {pngs.Count} canvases:");
-    foreach (var r in results) Console.WriteLine($"  {r.Method,-12} {r.Rate:P1} of {r.Detections} detections");
+    string layer = parse.GetValue(detectionLayer)!;
+    var results = DetectionPointingGame.Play(parse.GetValue(models)!, parse.GetValue(detectorName)!, pngs, parse.GetValue(detectionMethods)!.Split(','),
+        layer.Length == 0 ? null : layer);
+    Console.WriteLine($"detection pointing game on {pngs.Count} canvases (means over detections):");
+    Console.WriteLine("| method | peak in box | map mass in box (flat map) | average drop | deletion AUC |");
+    Console.WriteLine("|---|---|---|---|---|");
+    foreach (var r in results)
+        Console.WriteLine($"| {r.Method} | {r.Rate:P1} of {r.Detections} | {r.EnergyInBox:P1} ({r.BoxShare:P1}) | {r.AverageDrop:P1} | {r.DeletionAuc:F3} |");
     return 0;
 });
 root.Subcommands.Add(detectionPointing);
