@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Mvc.Testing;
 using RffService.TestSupport;
 
 namespace RffService.Api.Tests;
@@ -19,22 +18,6 @@ public partial class PyTorchTutorialTests : IDisposable
     private const string DocAddress = "localhost:5080";
     private const string DocInspect = "dotnet src/RffService.Api/bin/Release/net10.0/RffService.Api.dll";
     private readonly string _workDir = Directory.CreateTempSubdirectory("rff-tutorial-").FullName;
-
-    private sealed class ModelsOnKestrel(string models) : WebApplicationFactory<Program>
-    {
-        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
-        {
-            UseKestrel(0);
-            builder.UseSetting("Inference:ModelsPath", models);
-            builder.UseSetting("Serilog:MinimumLevel:Default", "Warning");
-        }
-
-        public Task<string> StartAsync()
-        {
-            StartServer();
-            return KestrelServiceFactory.ReadyAddressAsync(Services, TimeSpan.FromSeconds(180));
-        }
-    }
 
     [GeneratedRegex(@"```(?<language>python|bash)\n(?<code>.*?)```", RegexOptions.Singleline)]
     private static partial Regex CodeBlock();

@@ -19,23 +19,6 @@ public partial class ReadmeExamplesTests : IDisposable
     private const string ReadmeAddress = "http://localhost:5080";
     private readonly string _workDir = Directory.CreateTempSubdirectory("rff-readme-").FullName;
 
-    private sealed class RepositoryModelsOnKestrel : WebApplicationFactory<Program>
-    {
-        public RepositoryModelsOnKestrel() => UseKestrel(0);
-
-        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
-        {
-            builder.UseSetting("Inference:ModelsPath", Path.Combine(FashionMnistFixture.FindRepositoryRoot(), "models"));
-            builder.UseSetting("Serilog:MinimumLevel:Default", "Warning");
-        }
-
-        public Task<string> StartAsync()
-        {
-            StartServer();
-            return KestrelServiceFactory.ReadyAddressAsync(Services, TimeSpan.FromSeconds(120));
-        }
-    }
-
     [GeneratedRegex(@"^## A quick tour.*?```bash\n(?<commands>.*?)```.*?A `/classify` answer[^\n]*\n\s*```json\n(?<answer>.*?)```", RegexOptions.Singleline)]
     private static partial Regex QuickTour();
 
@@ -55,7 +38,7 @@ public partial class ReadmeExamplesTests : IDisposable
     {
         var (commands, shownAnswer) = ReadQuickTour();
         Assert.True(commands.Count >= 6, $"only {commands.Count} curl commands found");
-        using var service = new RepositoryModelsOnKestrel();
+        using var service = new ModelsOnKestrel(Path.Combine(FashionMnistFixture.FindRepositoryRoot(), "models"));
         string address = await service.StartAsync();
         Directory.CreateSymbolicLink(Path.Combine(_workDir, "samples"), Path.Combine(FashionMnistFixture.FindRepositoryRoot(), "samples"));
 
@@ -128,5 +111,30 @@ public partial class ReadmeExamplesTests : IDisposable
     {
         Directory.Delete(_workDir, recursive: true);
         GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The app serving a models folder on a real Kestrel port (curl and browsers cannot reach the in-memory server).</summary>
+public sealed class ModelsOnKestrel : WebApplicationFactory<Program>
+{
+    private readonly string _models;
+
+    public ModelsOnKestrel(string models)
+    {
+        _models = models;
+        UseKestrel(0);
+    }
+
+    protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+    {
+        builder.UseSetting("Inference:ModelsPath", _models);
+        builder.UseSetting("Serilog:MinimumLevel:Default", "Warning");
+    }
+
+    /// <summary>Starts it and waits for its models and their explanations (up to 3 minutes); returns its address.</summary>
+    public Task<string> StartAsync()
+    {
+        StartServer();
+        return KestrelServiceFactory.ReadyAddressAsync(Services, TimeSpan.FromSeconds(180));
     }
 }
