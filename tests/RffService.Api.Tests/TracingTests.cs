@@ -22,10 +22,8 @@ public class TracingTests
     public async Task When_on_spans_with_model_batch_size_and_queue_time_are_exported_over_otlp()
     {
         // A stand-in OTLP/HTTP collector that keeps what it receives.
-        using var collector = new HttpListener();
-        int port = FreePort();
-        collector.Prefixes.Add($"http://127.0.0.1:{port}/");
-        collector.Start();
+        var (collector, port) = StartCollector();
+        using var _ = collector;
         var received = new List<(string ContentType, byte[] Body)>();
         var listening = Task.Run(async () =>
         {
@@ -76,13 +74,30 @@ public class TracingTests
         await listening;
     }
 
-    private static int FreePort()
+    /// <summary>
+    /// An HttpListener on a free loopback port. The port is found by binding port 0 and released before HttpListener
+    /// binds it, so a test running in parallel may take it in between: then another port is tried.
+    /// </summary>
+    private static (HttpListener Listener, int Port) StartCollector()
     {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        for (int attempt = 1; ; attempt++)
+        {
+            var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            try
+            {
+                listener.Start();
+                return (listener, port);
+            }
+            catch (HttpListenerException) when (attempt < 5)
+            {
+                listener.Close();
+            }
+        }
     }
 
     private sealed class TracingFactory(Dictionary<string, string> settings) : ServiceFactory
