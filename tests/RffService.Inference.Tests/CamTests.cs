@@ -205,18 +205,24 @@ public class CamTests : IDisposable
         Assert.Equal(map.Map(0f), map.Map(float.NaN));
     }
 
-    [Fact]
-    public void Overlay_and_heatmap_decode_at_the_original_size_and_follow_the_map()
+    /// <summary>A black 40x30 image, its letterbox transform to a 16x16 input, and a map whose right half is hot.</summary>
+    private static (DecodedImage Image, ResizeTransform Transform, Heatmap Map) BlackImageWithTheRightHalfHot()
     {
         using var bitmap = new SKBitmap(new SKImageInfo(40, 30, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         bitmap.Erase(SKColors.Black);
-        using var image = new DecodedImage(bitmap.Copy(), "png");
-        var spec = new InputSpec(16, 16, 1, [0f], [1f], Letterbox: true);
-        var transform = ImagePreprocessor.Transform(40, 30, spec);
+        var transform = ImagePreprocessor.Transform(40, 30, new InputSpec(16, 16, 1, [0f], [1f], Letterbox: true));
         var heat = new float[16 * 16];
-        for (int y = 0; y < 16; y++) for (int x = 8; x < 16; x++) heat[y * 16 + x] = 1; // the right half is hot
+        for (int y = 0; y < 16; y++) for (int x = 8; x < 16; x++) heat[y * 16 + x] = 1;
+        return (new DecodedImage(bitmap.Copy(), "png"), transform, new Heatmap(heat, 16, 16));
+    }
 
-        var (overlay, heatmap, _) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f);
+    [Fact]
+    public void Overlay_and_heatmap_decode_at_the_original_size_and_follow_the_map()
+    {
+        var (image, transform, map) = BlackImageWithTheRightHalfHot();
+        using var owned = image;
+
+        var (overlay, heatmap, _) = OverlayRenderer.Render(image, map, transform, Colormap.Gray, alpha: 1f);
 
         using var overlayBitmap = SKBitmap.Decode(overlay);
         using var heatmapBitmap = SKBitmap.Decode(heatmap);
@@ -230,17 +236,12 @@ public class CamTests : IDisposable
     [Fact]
     public void A_small_images_overlay_is_drawn_enlarged_with_crisp_pixels_and_the_box_scaled_while_the_heatmap_keeps_its_size()
     {
-        using var bitmap = new SKBitmap(new SKImageInfo(40, 30, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        bitmap.Erase(SKColors.Black);
-        using var image = new DecodedImage(bitmap.Copy(), "png");
-        var spec = new InputSpec(16, 16, 1, [0f], [1f], Letterbox: true);
-        var transform = ImagePreprocessor.Transform(40, 30, spec);
-        var heat = new float[16 * 16];
-        for (int y = 0; y < 16; y++) for (int x = 8; x < 16; x++) heat[y * 16 + x] = 1;
+        var (image, transform, map) = BlackImageWithTheRightHalfHot();
+        using var owned = image;
         var box = new Vision.Detection.Box(2, 2, 10, 10);
 
-        var (overlay, heatmap, _) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f, box, overlayMinimumSide: 256);
-        var (plain, _, _) = OverlayRenderer.Render(image, new Heatmap(heat, 16, 16), transform, Colormap.Gray, alpha: 1f, box);
+        var (overlay, heatmap, _) = OverlayRenderer.Render(image, map, transform, Colormap.Gray, alpha: 1f, box, overlayMinimumSide: 256);
+        var (plain, _, _) = OverlayRenderer.Render(image, map, transform, Colormap.Gray, alpha: 1f, box);
 
         using var enlarged = SKBitmap.Decode(overlay);
         using var original = SKBitmap.Decode(plain);

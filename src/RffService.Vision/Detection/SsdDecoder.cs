@@ -96,13 +96,15 @@ public sealed class SsdDecoder : IDetectionDecoder
             }
         }
         var scoreArray = candidateScores.ToArray();
-        if (_config.CrossClassIou is not { } crossClass)
-            return NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold, parameters.MaxDetections)
-                .Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
-        // One object, one label: the boxes each class keeps, suppressed again across classes (unshifted), best first.
-        var perClassKept = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold);
-        var across = NonMaxSuppression.Apply(perClassKept.Select(i => boxes[i]).ToList(), perClassKept.Select(i => scoreArray[i]).ToArray(),
-            crossClass, parameters.MaxDetections);
-        return across.Select(k => perClassKept[k]).Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
+        List<int> kept;
+        if (_config.CrossClassIou is { } crossClass)
+        {
+            // One object, one label: the boxes each class keeps, suppressed again across classes (unshifted), best first.
+            var perClass = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold);
+            kept = NonMaxSuppression.Apply(perClass.Select(i => boxes[i]).ToList(), perClass.Select(i => scoreArray[i]).ToArray(), crossClass,
+                parameters.MaxDetections).Select(k => perClass[k]).ToList();
+        }
+        else kept = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold, parameters.MaxDetections);
+        return kept.Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
     }
 }
