@@ -100,9 +100,9 @@ public sealed class SsdDecoder : IDetectionDecoder
         if (_config.CrossClassIou is { } crossClass)
         {
             // One object, one label: the boxes each class keeps, suppressed again across classes (unshifted), best first.
-            var perClass = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold);
-            kept = NonMaxSuppression.Apply(perClass.Select(i => boxes[i]).ToList(), perClass.Select(i => scoreArray[i]).ToArray(), crossClass,
-                parameters.MaxDetections).Select(k => perClass[k]).ToList();
+            var eachClass = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold);
+            kept = NonMaxSuppression.Apply(eachClass.Select(i => boxes[i]).ToList(), eachClass.Select(i => scoreArray[i]).ToArray(), crossClass,
+                parameters.MaxDetections).Select(k => eachClass[k]).ToList();
         }
         else kept = NonMaxSuppression.Apply(shifted, scoreArray, parameters.IouThreshold, parameters.MaxDetections);
         return kept.Select(i => new Candidate(labels[i], candidateScores[i], boxes[i], fromPrior[i])).ToList();
