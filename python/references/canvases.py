@@ -1,17 +1,30 @@
-"""Multi-object detection canvases, deterministic from (seed, index).
+"""Multi-object detection canvases, deterministic from (seed, index), in three scene families.
 
-Each canvas is a gray size x size image holding 1-6 Fashion-MNIST items, light on dark, each scaled to a side of
-24-80 pixels and placed so that it overlaps the others only partly (at most ``max_overlap`` of the smaller item's
+"original": a gray size x size image holding 1-6 Fashion-MNIST items, light on dark, each scaled to a side of 24-80
+pixels and placed at random so that it overlaps the others only partly (at most ``max_overlap`` of the smaller item's
 square). The background is one of four kinds: flat with noise, sinusoidal gratings, a linear gradient, or a smooth
-random texture; Gaussian noise is added to all. Items are composited with max() and their pixels darker than
-``THRESHOLD`` are transparent; an item's box is the tight box of its pixels brighter than the threshold.
-RffService's C# CanvasGenerator follows the same recipe (with its own random stream).
+random texture; Gaussian noise is added to all. RffService's C# CanvasGenerator follows this recipe (with its own
+random stream): the service's in-distribution test.
+
+"training": what the detector is trained on, wider than "original": 1-8 items of 20-43 or 56-96 px (sides 44-55 are
+never drawn), contrast 0.55-1, mirrored half the time, a random overlap limit, and two more background kinds (soft
+blobs, hard-edged bands), brighter levels and stronger noise.
+
+"held-out": what training never draws, for evaluation only: checkerboard or concentric-ring backgrounds, items of
+44-55 px, laid out on a 2x2 grid or in a chain along a diagonal, each overlapping the previous one.
+
+Items are composited with max() and their pixels darker than ``THRESHOLD`` are transparent; an item's box is the tight
+box of its pixels brighter than the threshold.
 """
 
 import numpy as np
 
 THRESHOLD = 24
 BACKGROUNDS = ("noise", "gratings", "gradient", "texture")
+TRAINING_BACKGROUNDS = BACKGROUNDS + ("blobs", "bands")
+HELD_OUT_BACKGROUNDS = ("checker", "rings")
+HELD_OUT_SIDES = (44, 55)  # item sides only held-out scenes draw
+SCENES = ("original", "training", "held-out")
 
 
 def scale_bilinear(image, side):
@@ -28,9 +41,9 @@ def scale_bilinear(image, side):
     return np.round(out)
 
 
-def background(rng, size):
-    kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
-    level = rng.uniform(5, 60)
+def background(rng, size, kinds=BACKGROUNDS, levels=(5, 60), noise=(2, 10)):
+    kind = kinds[rng.integers(len(kinds))]
+    level = rng.uniform(*levels)
     y, x = np.mgrid[0:size, 0:size].astype(np.float32)
     if kind == "noise":
         v = np.full((size, size), level, np.float32)
@@ -44,11 +57,32 @@ def background(rng, size):
         t = (np.cos(angle) * x + np.sin(angle) * y) / size
         t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
         v = level + rng.uniform(-50, 50) * t
-    else:  # texture: a coarse random grid, smoothly upsampled
+    elif kind == "texture":  # a coarse random grid, smoothly upsampled
         cells = int(rng.integers(3, 13))
         grid = rng.uniform(-1, 1, (cells, cells))
         v = level + rng.uniform(10, 35) * scale_bilinear_float(grid, size)
-    v = v + rng.uniform(2, 10) * rng.standard_normal((size, size))
+    elif kind == "blobs":  # soft Gaussian spots, brighter or darker than the level
+        v = np.full((size, size), level, np.float32)
+        for _ in range(rng.integers(2, 9)):
+            cx, cy = rng.uniform(0, size, 2)
+            radius = rng.uniform(4, 30)
+            v += rng.uniform(-40, 40) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * radius ** 2))
+    elif kind == "bands":  # hard-edged stripes of random widths and levels at a random angle
+        angle = rng.uniform(0, np.pi)
+        t = np.cos(angle) * x + np.sin(angle) * y
+        edges = np.sort(rng.uniform(t.min(), t.max(), rng.integers(2, 8)))
+        v = level + rng.uniform(-30, 30, len(edges) + 1)[np.searchsorted(edges, t)]
+    elif kind == "checker":  # held out: a possibly rotated checkerboard of two levels
+        angle, cell = rng.uniform(0, np.pi / 2), rng.uniform(6, 24)
+        u, w = np.cos(angle) * x + np.sin(angle) * y, -np.sin(angle) * x + np.cos(angle) * y
+        v = level + rng.uniform(10, 35) * ((np.floor(u / cell) + np.floor(w / cell)) % 2)
+    elif kind == "rings":  # held out: concentric rings around a random centre
+        cx, cy = rng.uniform(-size / 2, 1.5 * size, 2)
+        period = rng.uniform(8, 30)
+        v = level + rng.uniform(8, 25) * np.cos(2 * np.pi * np.hypot(x - cx, y - cy) / period)
+    else:
+        raise ValueError(f"unknown background {kind}")
+    v = v + rng.uniform(*noise) * rng.standard_normal((size, size))
     return np.clip(np.round(v), 0, 255)
 
 
@@ -69,31 +103,98 @@ def overlap(a, b):
 
 
 class CanvasGenerator:
-    def __init__(self, images, labels, size=128, seed=1, min_side=24, max_side=80, max_objects=6, max_overlap=0.35):
-        self.images, self.labels, self.size, self.seed = images, labels, size, seed
+    def __init__(self, images, labels, size=128, seed=1, min_side=24, max_side=80, max_objects=6, max_overlap=0.35,
+                 scene="original"):
+        if scene not in SCENES:
+            raise ValueError(f"scene must be one of {SCENES}, got {scene}")
+        self.images, self.labels, self.size, self.seed, self.scene = images, labels, size, seed, scene
         self.min_side, self.max_side, self.max_objects, self.max_overlap = min_side, max_side, max_objects, max_overlap
 
     def make(self, index):
         """(pixels uint8 [size, size], boxes float32 [n, 4] as x_min, y_min, x_max, y_max in pixels, labels int64 [n])."""
         rng = np.random.default_rng([self.seed, index])
-        canvas = background(rng, self.size)
+        if self.scene == "original":
+            canvas = background(rng, self.size)
+            count = int(rng.integers(1, self.max_objects + 1))
+            look = lambda: (self._side(rng, self.min_side, self.max_side), rng.uniform(0.7, 1.0), False)
+            return self._compose(rng, canvas, count, look, lambda side, placed: self._scatter(rng, side, placed, self.max_overlap))
+        if self.scene == "training":
+            canvas = background(rng, self.size, TRAINING_BACKGROUNDS, levels=(0, 70), noise=(0, 15))
+            count, max_overlap = int(rng.integers(1, 9)), rng.uniform(0.0, self.max_overlap)
+            look = lambda: (self._training_side(rng), rng.uniform(0.55, 1.0), bool(rng.random() < 0.5))
+            return self._compose(rng, canvas, count, look, lambda side, placed: self._scatter(rng, side, placed, max_overlap))
+        canvas = background(rng, self.size, HELD_OUT_BACKGROUNDS)
+        count = int(rng.integers(2, 5))
+        look = lambda: (self._side(rng, *HELD_OUT_SIDES), rng.uniform(0.7, 1.0), False)
+        return self._compose(rng, canvas, count, look, self._grid(rng) if rng.random() < 0.5 else self._diagonal(rng))
+
+    @staticmethod
+    def _side(rng, low, high):
+        return int(rng.integers(low, high + 1))
+
+    @staticmethod
+    def _training_side(rng):
+        low, high = HELD_OUT_SIDES
+        below = low - 20  # sides 20 .. low - 1
+        side = int(rng.integers(0, below + 97 - high - 1))
+        return 20 + side if side < below else high + 1 + side - below
+
+    def _scatter(self, rng, side, placed, max_overlap):
+        for _attempt in range(30):
+            x, y = (int(v) for v in rng.integers(0, self.size - side + 1, 2))
+            if not any(overlap(p, (x, y, side)) > max_overlap for p in placed):
+                return x, y
+        return None
+
+    def _grid(self, rng):
+        """Items centred in the cells of a 2x2 grid, in a random order of cells, a few pixels of jitter."""
+        cells = rng.permutation(4)
+        half = self.size // 2
+
+        def place(side, placed):
+            if len(placed) >= 4:
+                return None
+            row, col = divmod(int(cells[len(placed)]), 2)
+            jitter = rng.integers(-3, 4, 2)
+            x = int(np.clip(col * half + (half - side) // 2 + jitter[0], 0, self.size - side))
+            y = int(np.clip(row * half + (half - side) // 2 + jitter[1], 0, self.size - side))
+            return x, y
+        return place
+
+    def _diagonal(self, rng):
+        """A chain of items along a diagonal, each overlapping the previous one (10-30% of the smaller square)."""
+        down = rng.random() < 0.5
+        chain = []  # (offset along the diagonal, side) of the items placed so far
+
+        def place(side, placed):
+            offset = 0
+            if chain:
+                previous, previous_side = chain[-1]
+                offset = previous + int(round(min(previous_side, side) * (1 - np.sqrt(rng.uniform(0.1, 0.3)))))
+            if offset + side > self.size:
+                return None
+            chain.append((offset, side))
+            return offset, (self.size - side - offset if down else offset)
+        return place
+
+    def _compose(self, rng, canvas, count, look, layout):
+        """Draws count items (look() gives side, contrast, mirrored) and places each where layout(side, placed) says,
+        skipping an item it has no place for."""
         placed, boxes, labels = [], [], []
-        for _ in range(int(rng.integers(1, self.max_objects + 1))):
+        for _ in range(count):
             item = int(rng.integers(len(self.images)))
-            side = int(rng.integers(self.min_side, self.max_side + 1))
-            contrast = rng.uniform(0.7, 1.0)
-            for _attempt in range(30):
-                x, y = (int(v) for v in rng.integers(0, self.size - side + 1, 2))
-                if any(overlap(p, (x, y, side)) > self.max_overlap for p in placed):
-                    continue
-                scaled = scale_bilinear(self.images[item], side)
-                mask = scaled > THRESHOLD
-                if mask.any():
-                    region = canvas[y:y + side, x:x + side]
-                    region[mask] = np.maximum(region[mask], np.round(scaled[mask] * contrast))
-                    rows, cols = np.nonzero(mask)
-                    placed.append((x, y, side))
-                    boxes.append([x + cols.min(), y + rows.min(), x + cols.max() + 1, y + rows.max() + 1])
-                    labels.append(int(self.labels[item]))
-                break
+            side, contrast, mirrored = look()
+            position = layout(side, placed)
+            if position is None:
+                continue
+            x, y = position
+            scaled = scale_bilinear(self.images[item][:, ::-1] if mirrored else self.images[item], side)
+            mask = scaled > THRESHOLD
+            if mask.any():
+                region = canvas[y:y + side, x:x + side]
+                region[mask] = np.maximum(region[mask], np.round(scaled[mask] * contrast))
+                rows, cols = np.nonzero(mask)
+                placed.append((x, y, side))
+                boxes.append([x + cols.min(), y + rows.min(), x + cols.max() + 1, y + rows.max() + 1])
+                labels.append(int(self.labels[item]))
         return (canvas.astype(np.uint8), np.array(boxes, np.float32).reshape(-1, 4), np.array(labels, np.int64))

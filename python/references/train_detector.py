@@ -1,8 +1,13 @@
 """Trains the RFF-SSD detector end to end on multi-object canvases generated on the fly (never the same canvas
-twice), with checkpoints to resume, validation mAP on held-out canvases, ONNX export with the ai.rff::RffConv
-operator, and a config.json for RffService's model repository (raw "ssd" layout: the service decodes and suppresses).
+twice), with checkpoints to resume, validation mAP on canvases of kept-out items (in the original scenes and in the
+held-out scenes training never draws, see canvases.py), ONNX export with the ai.rff::RffConv operator, a config.json
+for RffService's model repository (raw "ssd" layout: the service decodes and suppresses) and, at the end, per-class AP
+on test-split canvases of both scene families.
 
     PYTHONPATH=python python3 python/references/train_detector.py --out runs/detector --steps 12000
+
+--init-onnx starts from an exported detector of the same architecture (its Conv+BatchNorm pairs were folded by the
+export; they are unfolded with statistics measured on training canvases, so the model starts where the file is).
 """
 
 import argparse
@@ -18,7 +23,7 @@ import torchvision
 
 import fashion_mnist as fmnist
 from rffconv import ssd
-from canvases import CanvasGenerator
+from canvases import SCENES, CanvasGenerator
 from metrics import average_precision
 from rffconv.models import RffSsd
 from rffconv.onnx_export import export
@@ -27,9 +32,9 @@ from training import Progress, load_checkpoint, save_checkpoint, setup
 _GENERATOR = None
 
 
-def _init_worker(images, labels, size, seed):
+def _init_worker(images, labels, size, seed, scene):
     global _GENERATOR
-    _GENERATOR = CanvasGenerator(images, labels, size=size, seed=seed)
+    _GENERATOR = CanvasGenerator(images, labels, size=size, seed=seed, scene=scene)
 
 
 def _make(index):
@@ -57,6 +62,11 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes that draw canvases (0 = in the training process)")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--scene", default="training", choices=SCENES, help="the canvases trained on (see canvases.py)")
+    p.add_argument("--init-onnx", help="start from this exported detector (same architecture)")
+    p.add_argument("--cross-class-iou", type=float, default=0.5,
+                   help="suppress boxes of other classes above this IoU after per-class NMS (0 = off); written to config.json")
+    p.add_argument("--test-canvases", type=int, default=1000, help="test-split canvases per scene family at the end")
     return p.parse_args(argv)
 
 
@@ -69,8 +79,9 @@ def to_batch(canvases, size):
 
 
 @torch.no_grad()
-def detect(model, x, score_threshold=0.01, iou_threshold=0.45, max_detections=100):
-    """Softmax, per-class threshold, decoding, class-aware NMS: what the service's SsdDecoder does."""
+def detect(model, x, score_threshold=0.01, iou_threshold=0.45, max_detections=100, cross_class_iou=0.0):
+    """Softmax, per-class threshold, decoding, class-aware NMS, then (cross_class_iou > 0) suppression across classes:
+    what the service's SsdDecoder does."""
     scores, offsets = model(x)
     probabilities = scores.softmax(-1)[..., 1:]
     boxes = ssd.decode(offsets, model.prior_boxes.to(x.device)).clamp(0, 1)
@@ -78,23 +89,36 @@ def detect(model, x, score_threshold=0.01, iou_threshold=0.45, max_detections=10
     for p, b in zip(probabilities, boxes):
         keep_prior, keep_class = torch.nonzero(p > score_threshold, as_tuple=True)
         s, bb = p[keep_prior, keep_class], b[keep_prior]
-        order = torchvision.ops.batched_nms(bb, s, keep_class, iou_threshold)[:max_detections]
+        order = torchvision.ops.batched_nms(bb, s, keep_class, iou_threshold)
+        if cross_class_iou > 0:
+            order = order[torchvision.ops.nms(bb[order], s[order], cross_class_iou)]
+        order = order[:max_detections]
         results.append((bb[order].cpu(), s[order].cpu(), keep_class[order].cpu()))
     return results
 
 
-def evaluate(model, canvases, size, device, classes):
+def evaluate(model, canvases, size, device, classes, cross_class_iou=0.0):
     model.eval()
     detections, truths = [], []
     for start in range(0, len(canvases), 50):
         chunk = canvases[start:start + 50]
         x, _, _ = to_batch(chunk, size)
-        for i, (b, s, c) in enumerate(detect(model, x.to(device))):
+        for i, (b, s, c) in enumerate(detect(model, x.to(device), cross_class_iou=cross_class_iou)):
             image = start + i
             truths.append((chunk[i][1], chunk[i][2]))
             for box, score, cls in zip((b * size).numpy(), s.numpy(), c.numpy()):
                 detections.append((image, int(cls), float(score), box))
     return average_precision(detections, truths, classes)
+
+
+def validate(model, val_canvases, args, device, names, step, loss, seconds):
+    """One row of the training history: mAP and the worst class's AP on each scene family's validation canvases."""
+    row = {"step": step, "loss": None if loss is None else round(loss, 4)}
+    for scene, canvases in val_canvases.items():
+        val_map, per_class = evaluate(model, canvases, args.size, device, len(names), args.cross_class_iou)
+        row[scene] = {"mAP": round(val_map, 4), "worst": names[int(np.argmin(per_class))], "worstAp": round(min(per_class), 4)}
+    row["seconds"] = round(seconds, 1)
+    return row
 
 
 def service_config(model, names, args):
@@ -111,29 +135,98 @@ def service_config(model, names, args):
         "detection": {
             "layout": "ssd", "scoresOutput": "scores", "boxesOutput": "boxes", "backgroundClass": 0,
             "scoresAreProbabilities": False, "variances": list(ssd.VARIANCES),
+            **({"crossClassIou": args.cross_class_iou} if args.cross_class_iou > 0 else {}),
             "priors": {"featureMaps": [{"width": w, "height": h, "aspectRatios": r} for w, h, r in model.feature_maps],
                        "minScale": args.min_scale, "maxScale": args.max_scale, "clip": False},
         },
     }
 
 
+@torch.no_grad()
+def init_from_onnx(model, path, x):
+    """Loads an exported RffSsd into model. The export folded each Conv+BatchNorm pair into one Conv with a bias; the
+    BatchNorm gets back the statistics of the folded convolution's output on x (gamma = its std, beta = its mean plus
+    the bias), so train-mode batch statistics reproduce the file on canvases like x and eval mode reproduces it exactly."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    state = model.state_dict()
+    for name in state:
+        if name in weights:
+            state[name].copy_(weights[name])
+    stem = next(n for n in graph.node if n.op_type == "RffConv")
+    model.stem[0].log_sigma.copy_(torch.tensor(next(a.f for a in stem.attribute if a.name == "sigma")).log())
+    folded = {}
+    for node in graph.node:  # "/stage1/stage1.0/stage1.0.0/Conv_output_0" -> module stage1.0.0
+        if node.op_type == "Conv" and node.input[1] not in state:
+            folded[node.output[0].split("/")[-2]] = (weights[node.input[1]], weights[node.input[2]])
+    modules = dict(model.named_modules())
+    outputs = {}
+    hooks = [modules[name].register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o)) for name in folded]
+    for name, (weight, bias) in folded.items():
+        modules[name].weight.copy_(weight)
+        batch_norm = modules[name[:-1] + "1"]
+        batch_norm.reset_running_stats()
+        batch_norm.running_var.fill_(1 - batch_norm.eps)
+        batch_norm.weight.fill_(1)
+        batch_norm.bias.copy_(bias)
+    model.eval()
+    model(x)  # the folded network, exactly; record every convolution's output without bias
+    for hook in hooks:
+        hook.remove()
+    for name, (_, bias) in folded.items():
+        y = outputs[name]
+        mean, var = y.mean((0, 2, 3)), y.var((0, 2, 3), unbiased=False)
+        batch_norm = modules[name[:-1] + "1"]
+        batch_norm.running_mean.copy_(mean)
+        batch_norm.running_var.copy_(var)
+        batch_norm.weight.copy_((var + batch_norm.eps).sqrt())
+        batch_norm.bias.copy_(mean + bias)
+    missing = [k for k in state if k not in weights and not k.endswith(("num_batches_tracked", "log_sigma")) and not any(k.startswith(n + ".") or k.startswith(n[:-1] + "1.") for n in folded)]
+    if missing:
+        raise ValueError(f"{path} has no values for {missing}")
+
+
+def test_report(model, test_x, test_y, args, device, classes, names):
+    """Per-class AP@0.5 on args.test_canvases test-split canvases of each scene family, with and without
+    suppression across classes."""
+    report = {}
+    for scene in ("original", "held-out"):
+        canvases = [CanvasGenerator(test_x, test_y, size=args.size, seed=args.seed + 2000, scene=scene).make(i)
+                    for i in range(args.test_canvases)]
+        for cross in sorted({0.0, args.cross_class_iou}):
+            val_map, per_class = evaluate(model, canvases, args.size, device, classes, cross)
+            report[f"{scene}, cross-class IoU {cross}"] = {"mAP": round(val_map, 4), "perClass": dict(zip(names, [round(a, 4) for a in per_class])),
+                                                           "objects": int(sum(len(c[2]) for c in canvases))}
+            print(json.dumps({scene: report[f"{scene}, cross-class IoU {cross}"], "crossClassIou": cross}), flush=True)
+    return report
+
+
 def main(argv=None):
     args = parse(argv)
     device = setup(args.threads, args.seed)
     os.makedirs(args.out, exist_ok=True)
-    (train_x, train_y), _, names = fmnist.fashion(args.data)
+    (train_x, train_y), (test_x, test_y), names = fmnist.fashion(args.data)
     order = np.random.default_rng(args.seed).permutation(len(train_x))
     val_items, fit_items = order[:args.validation_items], order[args.validation_items:]
-    validation = CanvasGenerator(train_x[val_items], train_y[val_items], size=args.size, seed=args.seed + 1000)
-    val_canvases = [validation.make(i) for i in range(args.validation_canvases)]
+    val_canvases = {scene: [CanvasGenerator(train_x[val_items], train_y[val_items], size=args.size, seed=args.seed + 1000,
+                                            scene=scene).make(i) for i in range(args.validation_canvases)]
+                    for scene in ("original", "held-out")}
 
+    step, history = 0, []
     model = RffSsd(classes=len(names), size=args.size, stem=args.stem, widths=args.widths, sigma=args.sigma,
                    min_scale=args.min_scale, max_scale=args.max_scale, seed=args.seed).to(device)
     priors = model.prior_boxes.cpu()
+    generator = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed, scene=args.scene)
+    if args.init_onnx and not args.resume:
+        calibration = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed + 3000, scene=args.scene)
+        init_from_onnx(model, args.init_onnx, to_batch([calibration.make(i) for i in range(256)], args.size)[0].to(device))
+        history.append(validate(model, val_canvases, args, device, names, 0, None, 0.0))
+        print(json.dumps(history[-1]), flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
     checkpoint_path = os.path.join(args.out, "checkpoint.pt")
-    step, history = 0, []
     state = load_checkpoint(checkpoint_path, device) if args.resume else None
     if state:
         model.load_state_dict(state["model"])
@@ -143,8 +236,7 @@ def main(argv=None):
         print(f"resumed at step {step}")
 
     pool = ProcessPoolExecutor(args.workers, initializer=_init_worker,
-                               initargs=(train_x[fit_items], train_y[fit_items], args.size, args.seed)) if args.workers else None
-    generator = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed)
+                               initargs=(train_x[fit_items], train_y[fit_items], args.size, args.seed, args.scene)) if args.workers else None
 
     def canvases_for(s):
         indices = range(s * args.batch, (s + 1) * args.batch)
@@ -170,28 +262,27 @@ def main(argv=None):
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         progress.update(step, f"loss {running:.3f}")
         if step % args.evaluate_every == 0 or step == args.steps:
-            val_map, per_class = evaluate(model, val_canvases, args.size, device, len(names))
-            history.append({"step": step, "loss": round(running, 4), "validationMap": round(val_map, 4),
-                            "worstClassAp": round(min(per_class), 4), "seconds": round(time.time() - started, 1)})
+            history.append(validate(model, val_canvases, args, device, names, step, running, time.time() - started))
             print(json.dumps(history[-1]), flush=True)
             save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             schedule=schedule.state_dict(), step=step, history=history)
     if pool:
         pool.shutdown()
 
-    val_map, per_class = evaluate(model, val_canvases, args.size, device, len(names))
+    val_map, per_class = evaluate(model, val_canvases["held-out"], args.size, device, len(names), args.cross_class_iou)
+    test = test_report(model, test_x, test_y, args, device, len(names), names)
     model = model.cpu().eval()
     export(model, torch.zeros(1, 1, args.size, args.size), os.path.join(args.out, "model.onnx"), input_names=["input"],
            output_names=["scores", "boxes"], dynamic_axes={"input": {0: "batch"}, "scores": {0: "batch"}, "boxes": {0: "batch"}},
            metadata={"trainer": "references/train_detector.py", "seed": args.seed})
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(service_config(model, names, args), f, indent=2)
-    report = {"arguments": vars(args), "history": history, "validationMap": val_map,
-              "validationPerClassAp": dict(zip(names, [round(a, 4) for a in per_class])),
+    report = {"arguments": vars(args), "history": history, "heldOutValidationMap": val_map,
+              "heldOutValidationPerClassAp": dict(zip(names, [round(a, 4) for a in per_class])), "test": test,
               "trainingSeconds": round(time.time() - started, 1), "torch": torch.__version__, "threads": torch.get_num_threads()}
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
-    print(json.dumps({"validationMap": round(val_map, 4), "perClass": report["validationPerClassAp"]}))
+    print(json.dumps({"heldOutValidationMap": round(val_map, 4), "perClass": report["heldOutValidationPerClassAp"]}))
     return report
 
 

@@ -43,4 +43,46 @@ public class DefaultModelsTests
         Assert.Equal("rff-cnn-fashion-gap", result.GetProperty("model").GetString());
         Assert.Equal(5, result.GetProperty("predictions").GetArrayLength());
     }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public async Task The_default_detector_labels_every_item_of_the_sample_canvases_once_and_right()
+    {
+        using var factory = new RepositoryModelsFactory();
+        var client = factory.CreateClient();
+        await factory.Services.GetRequiredService<ModelRepository>().Loaded.WaitAsync(TimeSpan.FromSeconds(60));
+        var canvases = Directory.GetFiles(Path.Combine(RepositoryRoot(), "samples"), "canvas-*.png").Order().ToList();
+        Assert.NotEmpty(canvases);
+        foreach (string canvas in canvases)
+        {
+            var truth = JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(canvas, ".json"))).RootElement.EnumerateArray()
+                .Select(o => (Label: o.GetProperty("label").GetString()!, Box: o.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray())).ToList();
+            var form = new MultipartFormDataContent { { new ByteArrayContent(File.ReadAllBytes(canvas)), "image", Path.GetFileName(canvas) } };
+            var answer = await client.PostAsync("/detect", form); // the service's defaults, as the demo page asks
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            var found = (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detections").EnumerateArray()
+                .Select(d => (Label: d.GetProperty("label").GetString()!, Box: Corners(d.GetProperty("box")), Score: d.GetProperty("score").GetDouble())).ToList();
+            string shown = $"{Path.GetFileName(canvas)}: truth {string.Join("; ", truth.Select(t => $"{t.Label} [{string.Join(",", t.Box)}]"))}; " +
+                           $"found {string.Join("; ", found.Select(f => $"{f.Label} {f.Score:F2} [{string.Join(",", f.Box.Select(v => Math.Round(v)))}]"))}";
+            // One detection per item, on it (IoU >= 0.5) and with its label; nothing else.
+            Assert.True(found.Count == truth.Count, shown);
+            foreach (var item in truth)
+                Assert.True(found.Count(f => Iou(f.Box, item.Box) >= 0.5 && f.Label == item.Label) == 1 &&
+                            found.Count(f => Iou(f.Box, item.Box) >= 0.5) == 1, shown);
+        }
+    }
+
+    private static double[] Corners(JsonElement box)
+    {
+        double x = box.GetProperty("x").GetDouble(), y = box.GetProperty("y").GetDouble();
+        return [x, y, x + box.GetProperty("width").GetDouble(), y + box.GetProperty("height").GetDouble()];
+    }
+
+    private static double Iou(double[] a, double[] b)
+    {
+        double w = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]), h = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
+        if (w <= 0 || h <= 0) return 0;
+        double inter = w * h;
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
+    }
 }

@@ -239,6 +239,19 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
     }
 
     [Fact]
+    public async Task A_detections_default_explanation_layer_is_the_finest_map_its_class_heads_read()
+    {
+        var client = await parity.ReadyClientAsync();
+        var info = await client.GetFromJsonAsync<JsonElement>("/models/rff-ssd");
+        // TinyRffSsd (parity_models.py): cls[0] reads the output of the ReLU blocks.0.1 (8x8), not the RFF stem (32x32).
+        Assert.Equal("/blocks.0/blocks.0.1/Relu", info.GetProperty("defaultCamLayer").GetString());
+        var cam = await client.PostAsync("/cam?model=rff-ssd&detection=0&faithfulness=false", Png(parity.Image(
+            parity.Reference("rff-ssd").GetProperty("cases")[0].GetProperty("image").GetString()!)));
+        Assert.Equal(HttpStatusCode.OK, cam.StatusCode);
+        Assert.Equal("/blocks.0/blocks.0.1/Relu", (await cam.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("layer").GetString());
+    }
+
+    [Fact]
     public void Torchvision_style_priors_equal_default_box_generator()
     {
         var config = JsonSerializer.Deserialize<ModelConfig>(File.ReadAllText(Path.Combine(parity.Root, "models", "rff-ssd", "config.json")), ModelConfig.JsonOptions)!;

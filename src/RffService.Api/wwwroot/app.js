@@ -102,7 +102,11 @@ function onModelChanged() {
   $("model-info").textContent = describe(model);
   show("cam-controls", model.task === "classification");
   const layers = (model.camLayers || []).filter((l) => !l.refused).reverse();
-  $("cam-layer").replaceChildren(...layers.map((l) => new Option(`${l.name} (${l.shape.join("x")})`, l.name, false, l.name === model.defaultCamLayer)));
+  $("cam-layer").replaceChildren(...layers.map((l) => {
+    const option = new Option(`${l.name} (${l.shape.join("x")})`, l.name, false, l.name === model.defaultCamLayer);
+    option.title = option.text; // the full name, where the select shows it cut short
+    return option;
+  }));
   onLayerChanged();
   clearResults();
   if (current) run();
@@ -115,6 +119,7 @@ function selectedLayer() {
 // Only the methods the chosen layer supports can be picked (CAM needs a linear readout after the layer).
 function onLayerChanged() {
   const layer = selectedLayer();
+  $("cam-layer").title = $("cam-layer").selectedOptions[0]?.text || "";
   for (const option of $("cam-method").options) option.disabled = Boolean(layer) && !layer.methods.includes(option.value);
   if ($("cam-method").selectedOptions[0]?.disabled && layer) $("cam-method").value = layer.methods[0];
 }
@@ -252,8 +257,11 @@ async function detect(model, form, signal) {
     const item = document.createElement("li");
     item.className = "detection";
     const text = document.createElement("span");
-    text.textContent = `${d.label} ${(100 * d.score).toFixed(1)}% at (${Math.round(d.box.x)}, ${Math.round(d.box.y)}) ` +
-      `${Math.round(d.box.width)}x${Math.round(d.box.height)}`;
+    const label = document.createElement("span");
+    label.className = "label";
+    label.textContent = d.label;
+    text.append(label, ` ${(100 * d.score).toFixed(1)}% at (${Math.round(d.box.x)}, ${Math.round(d.box.y)}) ` +
+      `${Math.round(d.box.width)}x${Math.round(d.box.height)}`);
     const button = document.createElement("button");
     button.type = "button";
     button.className = "secondary explain";

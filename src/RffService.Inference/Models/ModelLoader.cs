@@ -143,7 +143,8 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
         // Explanations take the pipeline's float32 NCHW tensors; an NHWC, uint8 or float16 input is converted in their graphs.
         var explained = ModelEditor.WithFloatNchwInput(proto, session.InputName, session.ChannelsLast);
         return ModelExplanations.Start(
-            () => Explainer.Discover(explained, session.InputName, [1, input.Channels, input.Height, input.Width], scores, rff, sessions),
+            () => Explainer.Discover(explained, session.InputName, [1, input.Channels, input.Height, input.Width], scores, rff, sessions,
+                config.Detection is null ? DefaultLayerRule.LastRffLayer : DefaultLayerRule.HeadInput),
             (candidates, stop) => Explainer.Check(candidates, sessions, graphs, cancellationToken: stop),
             _explanationChecks);
     }

@@ -20,11 +20,26 @@ public sealed record CamLayer(string Name, string Tensor, string Kind, long Chan
 /// <summary>The outputs of one explanation run: the scores and, per layer, activations and gradients ([N, C, h, w]).</summary>
 public sealed record ExplanationRun(float[] Scores, long[] ScoresShape, IReadOnlyDictionary<string, (float[] Activations, float[] Gradients, long[] Shape)> Layers);
 
+/// <summary>How the layer explained when a request names none is chosen.</summary>
+public enum DefaultLayerRule
+{
+    /// <summary>The last usable RFF layer, else the last usable feature map (classifiers).</summary>
+    LastRffLayer,
+    /// <summary>
+    /// The largest usable map a score head reads (detectors): the input of a node whose output reaches the scores
+    /// through affine operations only (an SSD class head's convolution), the finest such map, first in graph order on
+    /// a tie; the last-RFF-layer rule when the graph has none. It sits where the detection's own default box is scored,
+    /// at the resolution the detector places boxes at.
+    /// </summary>
+    HeadInput,
+}
+
 /// <summary>
 /// What explanations of a model can use before the gradient check: the prepared graph and the candidate layers
 /// (<see cref="CamLayerDiscovery"/>), those on a path without a gradient rule already refused with the reason.
 /// </summary>
-public sealed record ExplanationCandidates(PreparedModel Prepared, string ScoreOutput, IReadOnlyList<CamLayer> Layers);
+public sealed record ExplanationCandidates(PreparedModel Prepared, string ScoreOutput, IReadOnlyList<CamLayer> Layers,
+    DefaultLayerRule DefaultLayerRule = DefaultLayerRule.LastRffLayer);
 
 /// <summary>
 /// Explanations of one model version, computed by ONNX Runtime: runs the explanation graphs of the layers that passed
@@ -47,8 +62,7 @@ public sealed class Explainer : IDisposable
         _prepared = candidates.Prepared;
         ScoreOutput = candidates.ScoreOutput;
         Layers = layers;
-        var usable = layers.Where(l => l.Usable).ToList();
-        DefaultLayer = usable.LastOrDefault(l => l.Kind == "rff") ?? usable.LastOrDefault();
+        DefaultLayer = ChooseDefault(candidates.Prepared, layers, candidates.DefaultLayerRule);
         _sessions = sessions;
         _ownsCache = cache is null;
         _cache = cache ?? new GraphSessionCache(DefaultCacheBudgetBytes);
@@ -76,7 +90,7 @@ public sealed class Explainer : IDisposable
 
     /// <summary>Every candidate layer, in graph order, usable or not (with the reason).</summary>
     public IReadOnlyList<CamLayer> Layers { get; }
-    /// <summary>The last usable RFF layer, else the last usable feature map.</summary>
+    /// <summary>The layer explained when a request names none (<see cref="DefaultLayerRule"/>).</summary>
     public CamLayer? DefaultLayer { get; }
     /// <summary>The output explanations score (a classifier's logits, a detector's class scores).</summary>
     public string ScoreOutput { get; }
@@ -85,8 +99,9 @@ public sealed class Explainer : IDisposable
     /// <summary>Prepares the graph and finds the candidate layers; throws <see cref="NotSupportedException"/> when no explanation can be offered at all.</summary>
     /// <param name="inputShape">The input at its nominal size, batch first.</param>
     /// <param name="rffOutputs">The RFF layers' output tensors, by layer name.</param>
+    /// <param name="defaultLayerRule">How the default layer is chosen among those that pass the check.</param>
     public static ExplanationCandidates Discover(ModelProto model, string inputName, long[] inputShape, string scoreOutput,
-        IReadOnlyDictionary<string, string> rffOutputs, SessionFactory sessions)
+        IReadOnlyDictionary<string, string> rffOutputs, SessionFactory sessions, DefaultLayerRule defaultLayerRule = DefaultLayerRule.LastRffLayer)
     {
         var prepared = PreparedModel.Prepare(model, inputName, inputShape, sessions);
         if (prepared.Index.Producer(scoreOutput) is { OpType: "If" or "Loop" or "Scan" } control)
@@ -107,7 +122,19 @@ public sealed class Explainer : IDisposable
                 layers.Add(layer with { Refusal = ex.Message });
             }
         }
-        return new ExplanationCandidates(prepared, scoreOutput, layers);
+        return new ExplanationCandidates(prepared, scoreOutput, layers, defaultLayerRule);
+    }
+
+    private static CamLayer? ChooseDefault(PreparedModel prepared, IReadOnlyList<CamLayer> layers, DefaultLayerRule rule)
+    {
+        var usable = layers.Where(l => l.Usable).ToList();
+        var lastRff = usable.LastOrDefault(l => l.Kind == "rff") ?? usable.LastOrDefault();
+        if (rule != DefaultLayerRule.HeadInput) return lastRff;
+        var byTensor = usable.ToDictionary(l => l.Tensor);
+        var headInputs = layers.Where(l => l.LinearAfter)
+            .SelectMany(head => prepared.Index.Producer(head.Tensor)?.Input ?? [])
+            .Where(byTensor.ContainsKey).Select(t => byTensor[t]).Distinct().ToList();
+        return headInputs.OrderByDescending(l => l.Height * l.Width).ThenBy(l => usable.IndexOf(l)).FirstOrDefault() ?? lastRff;
     }
 
     /// <summary>Checks the candidates' gradients (<see cref="GradientSelfCheck"/>) and returns the explainer of those that pass.</summary>
