@@ -170,7 +170,8 @@ class CanvasGenerator:
             offset = 0
             if chain:
                 previous, previous_side = chain[-1]
-                offset = previous + int(round(min(previous_side, side) * (1 - np.sqrt(rng.uniform(0.1, 0.3)))))
+                # Overlapping the previous square by sqrt(u) of the smaller side on each axis: u of its area.
+                offset = previous + previous_side - int(round(min(previous_side, side) * np.sqrt(rng.uniform(0.1, 0.3))))
             if offset + side > self.size:
                 return None
             chain.append((offset, side))

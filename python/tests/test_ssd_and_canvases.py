@@ -42,3 +42,53 @@ def test_canvases_are_deterministic_with_tight_boxes_of_visible_items():
         for x0, y0, x1, y1 in boxes:
             assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
             assert pixels[int(y0):int(y1), int(x0):int(x1)].max() > THRESHOLD
+
+
+def noise_items(count=40, seed=0):
+    """Items whose tight box spans the whole scaled width (every column has a bright pixel), so a box's width is the
+    side the item was drawn at."""
+    rng = np.random.default_rng(seed)
+    items = rng.integers(120, 255, (count, 28, 28)).astype(np.uint8)
+    return items, np.arange(count) % 10
+
+
+def test_held_out_scenes_use_sides_and_backgrounds_training_never_draws(monkeypatch):
+    import canvases
+    kinds = {}
+    real = canvases.background
+
+    def recording(rng, size, kinds_=canvases.BACKGROUNDS, **options):
+        kinds.setdefault(scene, set()).update(kinds_)
+        return real(rng, size, kinds_, **options)
+
+    monkeypatch.setattr(canvases, "background", recording)
+    items, labels = noise_items()
+    low, high = canvases.HELD_OUT_SIDES
+    widths = {}
+    for scene in ("training", "held-out"):
+        generator = CanvasGenerator(items, labels, size=128, seed=5, scene=scene)
+        widths[scene] = []
+        for index in range(150):
+            pixels, boxes, found = generator.make(index)
+            assert np.array_equal(pixels, generator.make(index)[0])
+            assert len(boxes) == len(found) >= (2 if scene == "held-out" else 0)
+            for x0, y0, x1, y1 in boxes:
+                assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
+            widths[scene] += [int(x1 - x0) for x0, _, x1, _ in boxes]
+    assert all(low <= w <= high for w in widths["held-out"])
+    assert not any(low <= w <= high for w in widths["training"])
+    assert min(widths["training"]) < low and max(widths["training"]) > high
+    assert kinds["held-out"] == set(canvases.HELD_OUT_BACKGROUNDS)
+    assert not kinds["training"] & set(canvases.HELD_OUT_BACKGROUNDS)
+
+
+def test_held_out_layouts_overlap_each_item_at_most_as_much_as_training_allows():
+    import canvases
+    items, labels = noise_items()
+    generator = CanvasGenerator(items, labels, size=128, seed=6, scene="held-out")
+    for index in range(100):
+        _, boxes, _ = generator.make(index)
+        squares = [(b[0], b[1], b[2] - b[0]) for b in boxes]
+        for i in range(len(squares)):
+            for j in range(i):
+                assert canvases.overlap(squares[i], squares[j]) <= 0.35
