@@ -43,3 +43,19 @@ def average_precision(detections, truths, classes, iou_threshold=0.5):
         changes = np.nonzero(mrec[1:] != mrec[:-1])[0]
         aps.append(float(np.sum((mrec[changes + 1] - mrec[changes]) * mpre[changes + 1])))
     return float(np.mean(aps)) if aps else 0.0, aps
+
+
+def confusions(detections, truths, iou_threshold=0.5):
+    """For each true object, the class of the best-scoring detection on it (IoU >= threshold, any class), or None when
+    nothing found it. Returns a dict {(true class, found class or None): count}."""
+    counts = {}
+    by_image = {}
+    for image, cls, score, box in detections:
+        by_image.setdefault(image, []).append((score, cls, np.asarray(box, np.float64)))
+    for image, (boxes, labels) in enumerate(truths):
+        found = sorted(by_image.get(image, []), key=lambda d: -d[0])
+        for box, label in zip(boxes, labels):
+            hit = next((cls for _, cls, b in found if box_iou(b[None], np.asarray(box, np.float64)[None])[0, 0] >= iou_threshold), None)
+            key = (int(label), hit)
+            counts[key] = counts.get(key, 0) + 1
+    return counts

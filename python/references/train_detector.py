@@ -5,6 +5,7 @@ for RffService's model repository (raw "ssd" layout: the service decodes and sup
 on test-split canvases of both scene families.
 
     PYTHONPATH=python python3 python/references/train_detector.py --out runs/detector --steps 12000
+    PYTHONPATH=python python3 python/references/train_detector.py --init-onnx models/rff-ssd-fashion/3/model.onnx --evaluate-only
 
 --init-onnx starts from an exported detector of the same architecture (its Conv+BatchNorm pairs were folded by the
 export; they are unfolded with statistics measured on training canvases, so the model starts where the file is).
@@ -24,7 +25,7 @@ import torchvision
 import fashion_mnist as fmnist
 from rffconv import ssd
 from canvases import SCENES, CanvasGenerator
-from metrics import average_precision
+from metrics import average_precision, confusions
 from rffconv.models import RffSsd
 from rffconv.onnx_export import export
 from training import Progress, load_checkpoint, save_checkpoint, setup
@@ -64,6 +65,7 @@ def parse(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--scene", default="training", choices=SCENES, help="the canvases trained on (see canvases.py)")
     p.add_argument("--init-onnx", help="start from this exported detector (same architecture)")
+    p.add_argument("--evaluate-only", action="store_true", help="with --init-onnx: only the test report of that detector")
     p.add_argument("--cross-class-iou", type=float, default=0.5,
                    help="suppress boxes of other classes above this IoU after per-class NMS (0 = off); written to config.json")
     p.add_argument("--test-canvases", type=int, default=1000, help="test-split canvases per scene family at the end")
@@ -97,7 +99,8 @@ def detect(model, x, score_threshold=0.01, iou_threshold=0.45, max_detections=10
     return results
 
 
-def evaluate(model, canvases, size, device, classes, cross_class_iou=0.0):
+def evaluate(model, canvases, size, device, classes, cross_class_iou=0.0, confusion=None):
+    """(mAP, per-class AP) on the canvases; with confusion (a dict), also counts what each true object was found as."""
     model.eval()
     detections, truths = [], []
     for start in range(0, len(canvases), 50):
@@ -108,6 +111,8 @@ def evaluate(model, canvases, size, device, classes, cross_class_iou=0.0):
             truths.append((chunk[i][1], chunk[i][2]))
             for box, score, cls in zip((b * size).numpy(), s.numpy(), c.numpy()):
                 detections.append((image, int(cls), float(score), box))
+    if confusion is not None:
+        confusion.update(confusions(detections, truths))
     return average_precision(detections, truths, classes)
 
 
@@ -196,9 +201,14 @@ def test_report(model, test_x, test_y, args, device, classes, names):
         canvases = [CanvasGenerator(test_x, test_y, size=args.size, seed=args.seed + 2000, scene=scene).make(i)
                     for i in range(args.test_canvases)]
         for cross in sorted({0.0, args.cross_class_iou}):
-            val_map, per_class = evaluate(model, canvases, args.size, device, classes, cross)
-            report[f"{scene}, cross-class IoU {cross}"] = {"mAP": round(val_map, 4), "perClass": dict(zip(names, [round(a, 4) for a in per_class])),
-                                                           "objects": int(sum(len(c[2]) for c in canvases))}
+            confusion = {}
+            val_map, per_class = evaluate(model, canvases, args.size, device, classes, cross, confusion)
+            mistakes = sorted(((n, t, f) for (t, f), n in confusion.items() if t != f), key=lambda m: -m[0])[:8]
+            report[f"{scene}, cross-class IoU {cross}"] = {
+                "mAP": round(val_map, 4), "perClass": dict(zip(names, [round(a, 4) for a in per_class])),
+                "objects": int(sum(len(c[2]) for c in canvases)),
+                "foundAsTrueClass": round(sum(n for (t, f), n in confusion.items() if t == f) / max(sum(confusion.values()), 1), 4),
+                "commonestMistakes": [f"{names[t]} found as {names[f] if f is not None else 'nothing'}: {n}" for n, t, f in mistakes]}
             print(json.dumps({scene: report[f"{scene}, cross-class IoU {cross}"], "crossClassIou": cross}), flush=True)
     return report
 
@@ -222,6 +232,8 @@ def main(argv=None):
     if args.init_onnx and not args.resume:
         calibration = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed + 3000, scene=args.scene)
         init_from_onnx(model, args.init_onnx, to_batch([calibration.make(i) for i in range(256)], args.size)[0].to(device))
+        if args.evaluate_only:
+            return test_report(model, test_x, test_y, args, device, len(names), names)
         history.append(validate(model, val_canvases, args, device, names, 0, None, 0.0))
         print(json.dumps(history[-1]), flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
