@@ -24,6 +24,7 @@ BACKGROUNDS = ("noise", "gratings", "gradient", "texture")
 TRAINING_BACKGROUNDS = BACKGROUNDS + ("blobs", "bands")
 HELD_OUT_BACKGROUNDS = ("checker", "rings")
 HELD_OUT_SIDES = (44, 55)  # item sides only held-out scenes draw
+TRAINING_SIDES = np.r_[20:HELD_OUT_SIDES[0], HELD_OUT_SIDES[1] + 1:97]  # 20-43 and 56-96 px
 SCENES = ("original", "training", "held-out")
 
 
@@ -121,7 +122,7 @@ class CanvasGenerator:
         if self.scene == "training":
             canvas = background(rng, self.size, TRAINING_BACKGROUNDS, levels=(0, 70), noise=(0, 15))
             count, max_overlap = int(rng.integers(1, 9)), rng.uniform(0.0, self.max_overlap)
-            look = lambda: (self._training_side(rng), rng.uniform(0.55, 1.0), bool(rng.random() < 0.5))
+            look = lambda: (int(rng.choice(TRAINING_SIDES)), rng.uniform(0.55, 1.0), bool(rng.random() < 0.5))
             return self._compose(rng, canvas, count, look, lambda side, placed: self._scatter(rng, side, placed, max_overlap))
         canvas = background(rng, self.size, HELD_OUT_BACKGROUNDS)
         count = int(rng.integers(2, 5))
@@ -132,12 +133,6 @@ class CanvasGenerator:
     def _side(rng, low, high):
         return int(rng.integers(low, high + 1))
 
-    @staticmethod
-    def _training_side(rng):
-        low, high = HELD_OUT_SIDES
-        below = low - 20  # sides 20 .. low - 1
-        side = int(rng.integers(0, below + 97 - high - 1))
-        return 20 + side if side < below else high + 1 + side - below
 
     def _scatter(self, rng, side, placed, max_overlap):
         for _attempt in range(30):

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using RffService.Inference.Models;
 using RffService.TestSupport;
+using RffService.Vision.Detection;
 
 namespace RffService.Api.Tests;
 
@@ -58,37 +59,23 @@ public class DefaultModelsTests(Xunit.Abstractions.ITestOutputHelper output)
         foreach (string canvas in canvases)
         {
             var truth = JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(canvas, ".json"))).RootElement.EnumerateArray()
-                .Select(o => (Label: o.GetProperty("label").GetString()!, Box: o.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray())).ToList();
+                .Select(o => (Label: o.GetProperty("label").GetString()!, Box: DetectionJson.Corners(o.GetProperty("box")))).ToList();
             var form = new MultipartFormDataContent { { new ByteArrayContent(File.ReadAllBytes(canvas)), "image", Path.GetFileName(canvas) } };
             var answer = await client.PostAsync("/detect", form); // the service's defaults, as the demo page asks
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
             var found = (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detections").EnumerateArray()
-                .Select(d => (Label: d.GetProperty("label").GetString()!, Box: Corners(d.GetProperty("box")), Score: d.GetProperty("score").GetDouble())).ToList();
+                .Select(d => (Label: d.GetProperty("label").GetString()!, Box: DetectionJson.PixelBox(d.GetProperty("box")), Score: d.GetProperty("score").GetDouble())).ToList();
             items += truth.Count;
-            foundOnce += truth.Count(t => found.Count(f => Iou(f.Box, t.Box) >= 0.5) == 1);
-            labelledRight += truth.Count(t => found.Count(f => Iou(f.Box, t.Box) >= 0.5 && f.Label == t.Label) == 1);
-            extra += found.Count(f => !truth.Any(t => Iou(f.Box, t.Box) >= 0.5));
-            report.Add($"{Path.GetFileName(canvas)}: truth {string.Join("; ", truth.Select(t => $"{t.Label} [{string.Join(",", t.Box)}]"))}; " +
-                       $"found {string.Join("; ", found.Select(f => $"{f.Label} {f.Score:F2} [{string.Join(",", f.Box.Select(v => Math.Round(v)))}]"))}");
+            foundOnce += truth.Count(t => found.Count(f => Box.IoU(f.Box, t.Box) >= 0.5) == 1);
+            labelledRight += truth.Count(t => found.Count(f => Box.IoU(f.Box, t.Box) >= 0.5 && f.Label == t.Label) == 1);
+            extra += found.Count(f => !truth.Any(t => Box.IoU(f.Box, t.Box) >= 0.5));
+            report.Add($"{Path.GetFileName(canvas)}: truth {string.Join("; ", truth.Select(t => $"{t.Label} [{t.Box.XMin},{t.Box.YMin},{t.Box.XMax},{t.Box.YMax}]"))}; " +
+                       $"found {string.Join("; ", found.Select(f => $"{f.Label} {f.Score:F2} [{f.Box.XMin:F0},{f.Box.YMin:F0},{f.Box.XMax:F0},{f.Box.YMax:F0}]"))}");
         }
         string shown = $"{foundOnce}/{items} found once, {labelledRight}/{items} labelled right, {extra} extra\n" + string.Join("\n", report);
         // One label per object (the detector's crossClassIou) and nothing found where no item is. Whether each label is
         // right is the detector's accuracy (its model card: about 89% of held-out objects), shown here, not asserted.
         Assert.True(foundOnce == items && extra == 0, shown);
         output.WriteLine(shown);
-    }
-
-    private static double[] Corners(JsonElement box)
-    {
-        double x = box.GetProperty("x").GetDouble(), y = box.GetProperty("y").GetDouble();
-        return [x, y, x + box.GetProperty("width").GetDouble(), y + box.GetProperty("height").GetDouble()];
-    }
-
-    private static double Iou(double[] a, double[] b)
-    {
-        double w = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]), h = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
-        if (w <= 0 || h <= 0) return 0;
-        double inter = w * h;
-        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
     }
 }

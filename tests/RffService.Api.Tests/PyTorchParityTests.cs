@@ -223,9 +223,9 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
             var answer = await client.PostAsync($"/detect?{query}", Png(parity.Image(@case.GetProperty("image").GetString()!)));
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
             var found = (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detections").EnumerateArray()
-                .Select(d => (Label: d.GetProperty("classIndex").GetInt32(), Score: d.GetProperty("score").GetDouble(), Box: PixelBox(d.GetProperty("box")))).ToList();
+                .Select(d => (Label: d.GetProperty("classIndex").GetInt32(), Score: d.GetProperty("score").GetDouble(), Box: DetectionJson.PixelBox(d.GetProperty("box")))).ToList();
             var expected = @case.GetProperty("detections").EnumerateArray()
-                .Select(d => (Label: d.GetProperty("label").GetInt32(), Score: d.GetProperty("score").GetDouble(), Box: Corners(d.GetProperty("box")))).ToList();
+                .Select(d => (Label: d.GetProperty("label").GetInt32(), Score: d.GetProperty("score").GetDouble(), Box: DetectionJson.Corners(d.GetProperty("box")))).ToList();
             Assert.Equal(expected.Count, found.Count);
             // Pairs in order, apart from exact score ties, whose order is arbitrary on both sides.
             var unmatched = found.ToList();
@@ -324,12 +324,4 @@ public class PyTorchParityTests(PyTorchParityFixture parity, Xunit.Abstractions.
     private static bool SameBox(Box a, Box b) =>
         Box.IoU(a, b) >= 0.99 || new[] { a.XMin - b.XMin, a.YMin - b.YMin, a.XMax - b.XMax, a.YMax - b.YMax }.All(d => Math.Abs(d) <= 1e-2);
 
-    private static Box PixelBox(JsonElement box) => new(box.GetProperty("x").GetSingle(), box.GetProperty("y").GetSingle(),
-        box.GetProperty("x").GetSingle() + box.GetProperty("width").GetSingle(), box.GetProperty("y").GetSingle() + box.GetProperty("height").GetSingle());
-
-    private static Box Corners(JsonElement box)
-    {
-        var v = box.EnumerateArray().Select(e => e.GetSingle()).ToArray();
-        return new Box(v[0], v[1], v[2], v[3]);
-    }
 }
