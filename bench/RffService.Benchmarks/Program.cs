@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using BenchmarkDotNet.Running;
 using RffService.Benchmarks.Explanations;
 using RffService.Benchmarks;
@@ -75,23 +76,24 @@ var detectorName = Opt.Of("--name", "rff-ssd-fashion", "detection model");
 var detectionCanvases = Opt.Of("--count", 200, "held-out canvases");
 var detectionMethods = Opt.Of("--methods", "layercam,gradcam", "comma-separated CAM methods");
 var detectionLayer = Opt.Of("--layer", "", "as /cam's layer= (name, index, several with commas, or all); empty: the default layer");
+var detectionGammas = Opt.Of("--gammas", "1", "comma-separated map contrasts, as /cam's gamma=");
 var detectionPointing = new Command("detection-pointing-game",
     "how often the explanation of a detection (/cam?detection=i) peaks inside that detection's box, how much of the map lies in it, and " +
     "average drop and deletion AUC on the detection's score, on held-out 128x128 canvases (the detector's test canvases), through the service's path")
 {
-    models, detectorName, data, detectionCanvases, detectionMethods, detectionLayer,
+    models, detectorName, data, detectionCanvases, detectionMethods, detectionLayer, detectionGammas,
 };
 detectionPointing.SetAction(parse =>
 {
     var pngs = BenchData.CanvasPngs(parse.GetValue(detectionCanvases));
     string layer = parse.GetValue(detectionLayer)!;
     var results = DetectionPointingGame.Play(parse.GetValue(models)!, parse.GetValue(detectorName)!, pngs, parse.GetValue(detectionMethods)!.Split(','),
-        layer.Length == 0 ? null : layer);
+        layer.Length == 0 ? null : layer, parse.GetValue(detectionGammas)!.Split(',').Select(g => float.Parse(g, CultureInfo.InvariantCulture)).ToList());
     Console.WriteLine($"detection pointing game on {pngs.Count} canvases (means over detections):");
-    Console.WriteLine("| method | peak in box | map mass in box (flat map) | average drop | deletion AUC |");
-    Console.WriteLine("|---|---|---|---|---|");
+    Console.WriteLine("| method | gamma | peak in box | map mass in box (flat map) | average drop | deletion AUC |");
+    Console.WriteLine("|---|---|---|---|---|---|");
     foreach (var r in results)
-        Console.WriteLine($"| {r.Method} | {r.Rate:P1} of {r.Detections} | {r.EnergyInBox:P1} ({r.BoxShare:P1}) | {r.AverageDrop:P1} | {r.DeletionAuc:F3} |");
+        Console.WriteLine($"| {r.Method} | {r.Gamma:G3} | {r.Rate:P1} of {r.Detections} | {r.EnergyInBox:P1} ({r.BoxShare:P1}) | {r.AverageDrop:P1} | {r.DeletionAuc:F3} |");
     return 0;
 });
 root.Subcommands.Add(detectionPointing);

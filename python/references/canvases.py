@@ -8,7 +8,7 @@ random stream): the service's in-distribution test.
 
 "training": what the detector is trained on, wider than "original": 1-8 items of 20-43 or 56-96 px (sides 44-55 are
 never drawn), contrast 0.55-1, mirrored half the time, a random overlap limit, and two more background kinds (soft
-blobs, hard-edged bands), brighter levels and stronger noise.
+blobs, hard-edged bands, a "dead leaves" mosaic of rectangles), brighter levels and stronger noise.
 
 "held-out": what training never draws, for evaluation only: checkerboard or concentric-ring backgrounds, items of
 44-55 px, laid out on a 2x2 grid or in a chain along a diagonal, each overlapping the previous one.
@@ -21,7 +21,7 @@ import numpy as np
 
 THRESHOLD = 24
 BACKGROUNDS = ("noise", "gratings", "gradient", "texture")
-TRAINING_BACKGROUNDS = BACKGROUNDS + ("blobs", "bands")
+TRAINING_BACKGROUNDS = BACKGROUNDS + ("blobs", "bands", "mosaic")
 HELD_OUT_BACKGROUNDS = ("checker", "rings")
 HELD_OUT_SIDES = (44, 55)  # item sides only held-out scenes draw
 TRAINING_SIDES = np.r_[20:HELD_OUT_SIDES[0], HELD_OUT_SIDES[1] + 1:97]  # 20-43 and 56-96 px
@@ -73,6 +73,14 @@ def background(rng, size, kinds=BACKGROUNDS, levels=(5, 60), noise=(2, 10)):
         t = np.cos(angle) * x + np.sin(angle) * y
         edges = np.sort(rng.uniform(t.min(), t.max(), rng.integers(2, 8)))
         v = level + rng.uniform(-30, 30, len(edges) + 1)[np.searchsorted(edges, t)]
+    elif kind == "mosaic":  # dead leaves: rectangles of random sizes, levels and angles, each hiding those under it
+        angle = rng.uniform(0, np.pi / 2) if rng.random() < 0.5 else 0.0
+        u, w = np.cos(angle) * x + np.sin(angle) * y, -np.sin(angle) * x + np.cos(angle) * y
+        v = np.full((size, size), level, np.float32)
+        for _ in range(rng.integers(8, 61)):
+            cu, cw = rng.uniform(u.min(), u.max()), rng.uniform(w.min(), w.max())
+            half_u, half_w = rng.uniform(2, 24, 2)
+            v[(np.abs(u - cu) < half_u) & (np.abs(w - cw) < half_w)] = level + rng.uniform(-35, 35)
     elif kind == "checker":  # held out: a possibly rotated checkerboard of two levels
         angle, cell = rng.uniform(0, np.pi / 2), rng.uniform(6, 24)
         u, w = np.cos(angle) * x + np.sin(angle) * y, -np.sin(angle) * x + np.cos(angle) * y

@@ -68,6 +68,29 @@ public class CamEndpointTests(ServiceFactory factory) : IClassFixture<ServiceFac
     }
 
     [Fact]
+    public async Task Gamma_sets_the_maps_contrast_in_the_heatmap_and_is_echoed()
+    {
+        var client = await factory.ReadyClientAsync();
+        var image = TestImages.Png(40, 30, gray: true);
+        async Task<(JsonElement Json, byte[] Gray)> Explain(string gamma)
+        {
+            var response = await client.PostAsync($"/cam?model=tiny&method=layercam{gamma}", Png(image));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+            using var bitmap = SKBitmap.Decode(Convert.FromBase64String(json.GetProperty("heatmap").GetString()!));
+            return (json, Enumerable.Range(0, bitmap.Width * bitmap.Height).Select(i => bitmap.GetPixel(i % bitmap.Width, i / bitmap.Width).Red).ToArray());
+        }
+        var (plain, one) = await Explain("");
+        var (narrow, squared) = await Explain("&gamma=2");
+        Assert.Equal(1f, plain.GetProperty("gamma").GetSingle());
+        Assert.Equal(2f, narrow.GetProperty("gamma").GetSingle());
+        // Each heatmap pixel v/255 becomes (v/255)^2, within the PNG's rounding; a map with mid-range values (not a test that holds for 0s and 1s only).
+        Assert.Contains(one, v => v is > 60 and < 200);
+        for (int i = 0; i < one.Length; i++)
+            Assert.InRange(squared[i], Math.Pow(Math.Max(one[i] - 0.5, 0) / 255, 2) * 255 - 1, Math.Pow(Math.Min(one[i] + 0.5, 255) / 255, 2) * 255 + 1);
+    }
+
+    [Fact]
     public async Task Accept_image_png_returns_the_overlay_itself()
     {
         var client = await factory.ReadyClientAsync();
@@ -104,6 +127,12 @@ public class CamEndpointTests(ServiceFactory factory) : IClassFixture<ServiceFac
     [InlineData("alpha=-0.1", HttpStatusCode.UnprocessableEntity, "alpha")]
     [InlineData("alpha=NaN", HttpStatusCode.UnprocessableEntity, "alpha")]
     [InlineData("alpha=abc", HttpStatusCode.BadRequest, "alpha")]
+    [InlineData("gamma=0", HttpStatusCode.UnprocessableEntity, "gamma")]
+    [InlineData("gamma=-1", HttpStatusCode.UnprocessableEntity, "gamma")]
+    [InlineData("gamma=11", HttpStatusCode.UnprocessableEntity, "gamma")]
+    [InlineData("gamma=NaN", HttpStatusCode.UnprocessableEntity, "gamma")]
+    [InlineData("gamma=Infinity", HttpStatusCode.UnprocessableEntity, "gamma")]
+    [InlineData("gamma=x", HttpStatusCode.BadRequest, "gamma")]
     [InlineData("target=giraffe", HttpStatusCode.UnprocessableEntity, "target")]
     [InlineData("target=7", HttpStatusCode.UnprocessableEntity, "target")]
     [InlineData("layer=rff9", HttpStatusCode.UnprocessableEntity, "layer")]

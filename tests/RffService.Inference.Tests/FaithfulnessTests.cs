@@ -19,11 +19,11 @@ public class FaithfulnessTests
             throw new NotSupportedException();
     }
 
-    private static Task<FaithfulnessScores> Measure(Func<float, float> model, float[] map, float[]? blank = null)
+    private static Task<FaithfulnessScores> Measure(Func<float, float> model, float[] map, float[]? blank = null, float gamma = 1f)
     {
         var input = Enumerable.Repeat(1f, 16).ToArray(); // 1 channel, 4x4, every pixel 1
         var context = new CamContext(null!, input, [1, 1, 4, 4], [], [], [1, 1, 4, 4], null, blank, new ClosedFormModel(model), null);
-        return Faithfulness.MeasureAsync(context, new Heatmap(map, 4, 4), model(1f), CancellationToken.None);
+        return Faithfulness.MeasureAsync(context, new Heatmap(map, 4, 4), gamma, model(1f), CancellationToken.None);
     }
 
     [Fact]
@@ -61,5 +61,22 @@ public class FaithfulnessTests
         var scores = await Measure(mean => mean, map, blank: Enumerable.Repeat(0.5f, 16).ToArray());
         Assert.Equal(0.25, scores.AverageDrop, 4);
         Assert.Equal(0.75, scores.DeletionAuc, 4);
+    }
+
+    [Fact]
+    public async Task The_mask_is_the_map_at_the_contrast_shown()
+    {
+        // Half the pixels at 1, half at 0.25 (after normalisation): p = mean masks to (8 + 8 x 0.25^gamma) / 16, so gamma 1
+        // drops 3/8 and gamma 0.5 (0.25 -> 0.5) drops 1/4; gamma 2 (0.25 -> 1/16) drops 15/32. Deletion follows the order
+        // of the pixels, which gamma does not change.
+        var map = Enumerable.Range(0, 16).Select(p => p < 8 ? 4f : 1f).ToArray();
+        var one = await Measure(mean => mean, map);
+        var wide = await Measure(mean => mean, map, gamma: 0.5f);
+        var narrow = await Measure(mean => mean, map, gamma: 2f);
+        Assert.Equal(0.375, one.AverageDrop, 4);
+        Assert.Equal(0.25, wide.AverageDrop, 4);
+        Assert.Equal(15.0 / 32, narrow.AverageDrop, 4);
+        Assert.Equal(one.DeletionAuc, wide.DeletionAuc);
+        Assert.Equal(one.DeletionAuc, narrow.DeletionAuc);
     }
 }

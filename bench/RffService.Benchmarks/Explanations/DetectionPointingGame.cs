@@ -12,21 +12,24 @@ namespace RffService.Benchmarks.Explanations;
 /// </summary>
 public static class DetectionPointingGame
 {
-    public sealed record Result(string Method, int Detections, int Hits, double EnergyInBox, double BoxShare, double AverageDrop, double DeletionAuc)
+    public sealed record Result(string Method, float Gamma, int Detections, int Hits, double EnergyInBox, double BoxShare, double AverageDrop, double DeletionAuc)
     {
         public double Rate => Detections == 0 ? double.NaN : (double)Hits / Detections;
     }
 
     /// <param name="layer">As /cam's layer= (a name, an index, several with commas, or all); the default layer when null.</param>
-    public static IReadOnlyList<Result> Play(string modelsRoot, string modelName, IReadOnlyList<byte[]> canvases, IReadOnlyList<string> methods, string? layer = null)
+    /// <param name="gammas">As /cam's gamma=: the map's contrast; each method is played with each.</param>
+    public static IReadOnlyList<Result> Play(string modelsRoot, string modelName, IReadOnlyList<byte[]> canvases, IReadOnlyList<string> methods, string? layer,
+        IReadOnlyList<float> gammas)
     {
         using var service = new LocalService(modelsRoot);
         service.Ready(modelName);
         var request = new DetectionRequest();
         var found = canvases.Select(png => service.Detector.DetectAsync([png], modelName, request).GetAwaiter().GetResult()[0].Detections).ToList();
-        var progress = new RffService.Training.Common.Progress("detection pointing game", found.Sum(d => d.Count) * methods.Count);
+        var progress = new RffService.Training.Common.Progress("detection pointing game", found.Sum(d => d.Count) * methods.Count * gammas.Count);
         var results = new List<Result>();
         foreach (string method in methods)
+        foreach (float gamma in gammas)
         {
             int detections = 0, hits = 0;
             double energy = 0, share = 0, drop = 0, deletion = 0;
@@ -34,7 +37,7 @@ public static class DetectionPointingGame
                 for (int i = 0; i < found[c].Count; i++)
                 {
                     var cam = service.Cam.ExplainAsync(canvases[c], new CamRequest(modelName, Method: CamMethod.All[method], Layer: layer, MeasureFaithfulness: true,
-                        Detection: i, DetectionQuery: request)).GetAwaiter().GetResult();
+                        Detection: i, DetectionQuery: request, Gamma: gamma)).GetAwaiter().GetResult();
                     progress.Advance();
                     var box = found[c][i].Box;
                     var map = cam.Map;
@@ -55,7 +58,7 @@ public static class DetectionPointingGame
                     deletion += cam.Faithfulness.DeletionAuc;
                 }
             int n = Math.Max(1, detections);
-            results.Add(new Result(method, detections, hits, energy / n, share / n, drop / n, deletion / n));
+            results.Add(new Result(method, gamma, detections, hits, energy / n, share / n, drop / n, deletion / n));
         }
         return results;
     }

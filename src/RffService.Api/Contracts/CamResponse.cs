@@ -17,6 +17,7 @@ namespace RffService.Api.Contracts;
 /// <param name="Heatmap">Base64 grayscale PNG at the original size: the map, 0 (black) to 1 (white).</param>
 /// <param name="Faithfulness">Average drop, increase in confidence and deletion AUC of this map (absent with faithfulness=false).</param>
 /// <param name="Timings">Milliseconds per stage.</param>
+/// <param name="Gamma">The contrast the map was normalised with (values in [0, 1] raised to this power).</param>
 /// <param name="Intervention">With ablate: what was switched off; the map, target and faithfulness are then the intervened network's.</param>
 public sealed record CamResponse(
     string ImageId,
@@ -30,9 +31,10 @@ public sealed record CamResponse(
     string Heatmap,
     FaithfulnessScores? Faithfulness,
     CamTimings Timings,
+    float Gamma,
     InterventionReport? Intervention = null) : IModelResult
 {
     public static CamResponse From(CamResult result) => new(result.ImageId, result.Model, result.Version, result.Method, result.Layer,
         result.Target, result.Detection, Convert.ToBase64String(result.OverlayPng), Convert.ToBase64String(result.HeatmapPng), result.Faithfulness, result.Timings,
-        result.Intervention);
+        result.Gamma, result.Intervention);
 }

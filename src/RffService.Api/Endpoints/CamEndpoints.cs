@@ -25,6 +25,7 @@ namespace RffService.Api.Endpoints;
 /// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
 /// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
 /// <param name="Ablate">Explain the network with these activations switched off: &lt;layer&gt;:&lt;what&gt;[@x,y,w,h][=blank], several joined with ;, where &lt;what&gt; is all, top&lt;K&gt; or channel indices joined with commas (docs/explanations.md).</param>
+/// <param name="Gamma">The map's contrast, above 0 and at most 10 (default 1): its values, normalised to 0..1, raised to this power before they are shown and the faithfulness figures are measured; below 1 widens the bright region, above 1 narrows it.</param>
 public record CamQuery(
     [property: FromQuery(Name = "model")] string? Model = null,
     [property: FromQuery(Name = "target")] string? Target = null,
@@ -40,7 +41,8 @@ public record CamQuery(
     [property: FromQuery(Name = "iouThreshold")] float IouThreshold = DetectionRequest.DefaultIouThreshold,
     [property: FromQuery(Name = "maxDetections")] int MaxDetections = DetectionRequest.DefaultMaxDetections,
     [property: FromQuery(Name = "classes")] string? Classes = null,
-    [property: FromQuery(Name = "ablate")] string? Ablate = null)
+    [property: FromQuery(Name = "ablate")] string? Ablate = null,
+    [property: FromQuery(Name = "gamma")] float? Gamma = null)
 {
     /// <summary>The request the query describes: names looked up and ranges checked (422 naming what to send instead).</summary>
     /// <param name="timeBudget">How long the request may take (Api:RequestTimeout): costlier explanations are refused at once.</param>
@@ -52,10 +54,12 @@ public record CamQuery(
             ?? throw Invalid("Unknown colormap", $"colormap must be one of {string.Join(", ", Inference.Explanations.Colormap.ByName.Keys)}; got '{Text.Shorten(Colormap)}'.");
         if (!(Alpha >= 0 && Alpha <= 1))
             throw Invalid("Invalid alpha", $"alpha must be between 0 and 1; got {Alpha}.");
+        if (Gamma is { } gamma && !(gamma > 0 && gamma <= CamRequest.MaxGamma))
+            throw Invalid("Invalid gamma", $"gamma must be above 0 and at most {CamRequest.MaxGamma}; got {Gamma}.");
         if (Baseline is not ("blank" or "none"))
             throw Invalid("Unknown baseline", $"baseline must be blank or none; got '{Text.Shorten(Baseline)}'.");
         return new CamRequest(Model, Target, method, Layer, Alpha, colormap, Baseline == "blank", Faithfulness, ParseChannels(Channels), Detection,
-            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')), timeBudget, Ablation.ParseList(Ablate));
+            new DetectionRequest(ScoreThreshold, IouThreshold, MaxDetections, Classes?.Split(',')), timeBudget, Ablation.ParseList(Ablate), Gamma);
     }
 
     private static int? ParseChannels(string? channels)
@@ -86,15 +90,16 @@ public record CamQuery(
 /// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
 /// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
 /// <param name="Ablate">Explain the network with these activations switched off: &lt;layer&gt;:&lt;what&gt;[@x,y,w,h][=blank], several joined with ;, where &lt;what&gt; is all, top&lt;K&gt; or channel indices joined with commas (docs/explanations.md).</param>
+/// <param name="Gamma">The map's contrast, above 0 and at most 10 (default 1): its values, normalised to 0..1, raised to this power before they are shown and the faithfulness figures are measured; below 1 widens the bright region, above 1 narrows it.</param>
 public sealed record CachedCamQuery(
     [property: FromQuery(Name = "imageId")] string? ImageId = null,
     string? Model = null, string? Target = null, string? Method = null, string? Layer = null, float Alpha = CamRequest.DefaultAlpha,
     string Colormap = CamRequest.DefaultColormap, string Baseline = CamRequest.DefaultBaseline, bool Faithfulness = true,
     string? Channels = null, int? Detection = null, float ScoreThreshold = DetectionRequest.DefaultScoreThreshold,
     float IouThreshold = DetectionRequest.DefaultIouThreshold, int MaxDetections = DetectionRequest.DefaultMaxDetections, string? Classes = null,
-    string? Ablate = null)
+    string? Ablate = null, float? Gamma = null)
     : CamQuery(Model, Target, Method, Layer, Alpha, Colormap, Baseline, Faithfulness, Channels, Detection, ScoreThreshold, IouThreshold, MaxDetections, Classes,
-        Ablate);
+        Ablate, Gamma);
 
 public static class CamEndpoints
 {

@@ -29,11 +29,15 @@ namespace RffService.Inference.Explanations;
 /// <param name="DetectionQuery">The thresholds that detection list was made with.</param>
 /// <param name="TimeBudget">How long the request may take (the API's request timeout): an explanation estimated to take longer is refused at once.</param>
 /// <param name="Ablations">Activations to switch off first: the intervened network is explained (a detection index then refers to its detections).</param>
+/// <param name="Gamma">The map's contrast: its values, normalised to [0, 1], raised to this power before they are shown and scored (1 when null).</param>
 public sealed record CamRequest(string? Model = null, string? Target = null, CamMethod? Method = null, string? Layer = null,
     float Alpha = CamRequest.DefaultAlpha, Colormap? Colormap = null, bool BlankBaseline = true, bool MeasureFaithfulness = true,
     int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null, TimeSpan? TimeBudget = null,
-    IReadOnlyList<Ablation>? Ablations = null)
+    IReadOnlyList<Ablation>? Ablations = null, float? Gamma = null)
 {
+    /// <summary>The gamma a request may ask for: (0, <see cref="MaxGamma"/>].</summary>
+    public const float DefaultGamma = 1f, MaxGamma = 10f;
+
     /// <summary>Grad-CAM for classifications; Layer-CAM for a detection, whose gradient is local: Grad-CAM's channel
     /// weights average it over the whole map and light up every object with similar features.</summary>
     public const string DefaultMethod = "gradcam", DefaultDetectionMethod = "layercam";
@@ -59,6 +63,7 @@ public sealed record CamResult(
     FaithfulnessScores? Faithfulness,
     CamTimings Timings,
     Heatmap Map,
+    float Gamma,
     InterventionReport? Intervention = null) : IModelResult;
 
 /// <summary>
@@ -117,20 +122,21 @@ public sealed class CamService(ModelResolver resolver, ImagePipeline pipeline, M
         double camMs = Stopwatch.GetElapsedTime(camStarted).TotalMilliseconds;
 
         var faithfulnessStarted = Stopwatch.GetTimestamp();
-        var faithfulness = request.MeasureFaithfulness ? await Faithfulness.MeasureAsync(first!, fused, explained.Probability, cancellationToken) : null;
+        float gamma = request.Gamma ?? CamRequest.DefaultGamma;
+        var faithfulness = request.MeasureFaithfulness ? await Faithfulness.MeasureAsync(first!, fused, gamma, explained.Probability, cancellationToken) : null;
         double faithfulnessMs = Stopwatch.GetElapsedTime(faithfulnessStarted).TotalMilliseconds;
 
         var renderStarted = Stopwatch.GetTimestamp();
         Box? outline = explainedDetection is { Box: var b } ? new Box(b.X, b.Y, b.X + b.Width, b.Y + b.Height) : null;
         var (overlay, heatmap, originalMap) = OverlayRenderer.Render(image.Decoded!, fused, image.Transform, colormap, request.Alpha, outline,
-            options.Value.CamOverlayMinimumSide);
+            options.Value.CamOverlayMinimumSide, gamma);
         double renderMs = Stopwatch.GetElapsedTime(renderStarted).TotalMilliseconds;
 
         return new CamResult(image.Id, model.Name, model.Version!.Value, method.Name, string.Join(",", layers.Select(l => l.Name)), explained,
             explainedDetection, overlay, heatmap, faithfulness,
             new CamTimings(Timings.Round(image.DecodeMs), Timings.Round(camMs), Timings.Round(faithfulnessMs), Timings.Round(renderMs),
                 Timings.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds)),
-            originalMap, report);
+            originalMap, gamma, report);
     }
 
     /// <summary>What one explanation is about: the image, the target, its prediction, the explanation run, and when the CAM work began.</summary>

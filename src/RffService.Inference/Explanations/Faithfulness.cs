@@ -15,11 +15,13 @@ public static class Faithfulness
 {
     public const int DeletionSteps = 16;
 
-    public static async Task<FaithfulnessScores> MeasureAsync(CamContext context, Heatmap map, float originalProbability, CancellationToken cancellationToken)
+    /// <param name="gamma">The map's contrast as shown (<see cref="Heatmap.WithGamma"/>): the mask is the map people see.</param>
+    public static async Task<FaithfulnessScores> MeasureAsync(CamContext context, Heatmap map, float gamma, float originalProbability,
+        CancellationToken cancellationToken)
     {
         int channels = context.InputShape[1], height = context.InputShape[2], width = context.InputShape[3];
         int plane = height * width, size = context.Input.Length;
-        var saliency = map.Normalised().Resize(height, width);
+        var saliency = map.Normalised().Resize(height, width).WithGamma(gamma);
         float Baseline(int at) => context.BlankInput?[at] ?? 0f;
 
         // Row 0: the input masked by the map; rows 1..S+1: the input with the top s/S most salient pixels deleted.

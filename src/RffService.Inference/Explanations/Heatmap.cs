@@ -12,6 +12,13 @@ public sealed record Heatmap(float[] Values, int Height, int Width)
         return new Heatmap(values, Height, Width);
     }
 
+    /// <summary>
+    /// A normalised map's contrast: each value raised to <paramref name="gamma"/> (below 1 widens the bright region,
+    /// above 1 narrows it; 0 and 1 stay). Applied on the grid the map is shown or used on, after resampling.
+    /// </summary>
+    public Heatmap WithGamma(float gamma) =>
+        gamma == 1f ? this : new Heatmap(Values.Select(v => MathF.Pow(Math.Max(v, 0f), gamma)).ToArray(), Height, Width);
+
     /// <summary>Min-max scaling to [0, 1] (Score-CAM's mask normalisation); a constant map becomes zeros.</summary>
     public Heatmap MinMax()
     {

@@ -12,12 +12,12 @@ public static class OverlayRenderer
     /// upsampled bilinearly to the original size, coloured, and blended: <c>alpha * colour + (1 - alpha) * image</c>.
     /// The overlay, for people, is drawn enlarged by a whole factor when the image's short side is under
     /// <paramref name="overlayMinimumSide"/> (nearest neighbour, see <see cref="DisplayZoom"/>); the grayscale heatmap
-    /// and the values, for programs, stay at the original size.
+    /// and the values, for programs, stay at the original size. Its contrast is <paramref name="gamma"/> (<see cref="Heatmap.WithGamma"/>).
     /// </summary>
     public static (byte[] OverlayPng, byte[] HeatmapPng, Heatmap Original) Render(DecodedImage original, Heatmap inputHeatmap, ResizeTransform transform,
-        Colormap colormap, float alpha, Box? box = null, int overlayMinimumSide = 0)
+        Colormap colormap, float alpha, Box? box = null, int overlayMinimumSide = 0, float gamma = 1f)
     {
-        var heat = ToOriginal(inputHeatmap, transform, original.Width, original.Height);
+        var heat = ToOriginal(inputHeatmap, transform, original.Width, original.Height, gamma);
         using var overlay = new SKBitmap(new SKImageInfo(original.Width, original.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         using var gray = new SKBitmap(new SKImageInfo(original.Width, original.Height, SKColorType.Gray8, SKAlphaType.Opaque));
         ReadOnlySpan<byte> source = original.Bitmap.GetPixelSpan();
@@ -59,7 +59,7 @@ public static class OverlayRenderer
     }
 
     /// <summary>Takes the part of the input-grid heatmap that covers the image (no letterbox padding) to the original size.</summary>
-    public static Heatmap ToOriginal(Heatmap inputHeatmap, ResizeTransform transform, int width, int height)
+    public static Heatmap ToOriginal(Heatmap inputHeatmap, ResizeTransform transform, int width, int height, float gamma = 1f)
     {
         var normalised = inputHeatmap.Normalised();
         var result = new float[width * height];
@@ -70,7 +70,7 @@ public static class OverlayRenderer
                 var (ix, iy) = transform.ToInput(x + 0.5f, y + 0.5f);
                 result[y * width + x] = Sample(normalised, iy - 0.5f, ix - 0.5f);
             }
-        return new Heatmap(result, height, width);
+        return new Heatmap(result, height, width).WithGamma(gamma);
     }
 
     private static float Sample(Heatmap map, float y, float x)
