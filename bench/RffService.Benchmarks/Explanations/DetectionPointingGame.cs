@@ -28,8 +28,7 @@ public static class DetectionPointingGame
         var found = canvases.Select(png => service.Detector.DetectAsync([png], modelName, request).GetAwaiter().GetResult()[0].Detections).ToList();
         var progress = new RffService.Training.Common.Progress("detection pointing game", found.Sum(d => d.Count) * methods.Count * gammas.Count);
         var results = new List<Result>();
-        foreach (string method in methods)
-        foreach (float gamma in gammas)
+        foreach (var (method, gamma) in methods.SelectMany(m => gammas.Select(g => (m, g))))
         {
             int detections = 0, hits = 0;
             double energy = 0, share = 0, drop = 0, deletion = 0;
