@@ -13,6 +13,10 @@ blobs, hard-edged bands, a "dead leaves" mosaic of rectangles), brighter levels 
 "held-out": what training never draws, for evaluation only: checkerboard or concentric-ring backgrounds, items of
 44-55 px, laid out on a 2x2 grid or in a chain along a diagonal, each overlapping the previous one.
 
+"probe": the held-out layouts and sizes on three more backgrounds training never draws (a lattice of discs, radial
+spokes, scattered line segments). Held-out results steered the choice of training backgrounds; these never steered
+anything, so they tell whether what was learnt carries over to scenes nobody looked at.
+
 Items are composited with max() and their pixels darker than ``THRESHOLD`` are transparent; an item's box is the tight
 box of its pixels brighter than the threshold.
 """
@@ -23,9 +27,10 @@ THRESHOLD = 24
 BACKGROUNDS = ("noise", "gratings", "gradient", "texture")
 TRAINING_BACKGROUNDS = BACKGROUNDS + ("blobs", "bands", "mosaic")
 HELD_OUT_BACKGROUNDS = ("checker", "rings")
+PROBE_BACKGROUNDS = ("dots", "spokes", "scribbles")
 HELD_OUT_SIDES = (44, 55)  # item sides only held-out scenes draw
 TRAINING_SIDES = np.r_[20:HELD_OUT_SIDES[0], HELD_OUT_SIDES[1] + 1:97]  # 20-43 and 56-96 px
-SCENES = ("original", "training", "held-out")
+SCENES = ("original", "training", "held-out", "probe")
 
 
 def scale_bilinear(image, side):
@@ -89,6 +94,22 @@ def background(rng, size, kinds=BACKGROUNDS, levels=(5, 60), noise=(2, 10)):
         cx, cy = rng.uniform(-size / 2, 1.5 * size, 2)
         period = rng.uniform(8, 30)
         v = level + rng.uniform(8, 25) * np.cos(2 * np.pi * np.hypot(x - cx, y - cy) / period)
+    elif kind == "dots":  # probe: a lattice of discs
+        period = rng.uniform(8, 24)
+        radius = rng.uniform(0.2, 0.45) * period
+        ox, oy = rng.uniform(0, period, 2)
+        v = level + rng.uniform(10, 35) * (np.hypot((x - ox) % period - period / 2, (y - oy) % period - period / 2) < radius)
+    elif kind == "spokes":  # probe: radial spokes from a random centre
+        cx, cy = rng.uniform(0, size, 2)
+        v = level + rng.uniform(10, 35) * (np.sin(rng.integers(6, 24) * np.arctan2(y - cy, x - cx)) > 0)
+    elif kind == "scribbles":  # probe: bright line segments, one pixel wide
+        v = np.full((size, size), level, np.float32)
+        t = np.linspace(0, 1, 200)
+        for _ in range(rng.integers(5, 25)):
+            x0, y0, x1, y1 = rng.uniform(0, size, 4)
+            columns = np.clip((x0 + t * (x1 - x0)).astype(int), 0, size - 1)
+            rows = np.clip((y0 + t * (y1 - y0)).astype(int), 0, size - 1)
+            v[rows, columns] = level + rng.uniform(15, 45)
     else:
         raise ValueError(f"unknown background {kind}")
     v = v + rng.uniform(*noise) * rng.standard_normal((size, size))
@@ -132,7 +153,7 @@ class CanvasGenerator:
             count, max_overlap = int(rng.integers(1, 9)), rng.uniform(0.0, self.max_overlap)
             look = lambda: (int(rng.choice(TRAINING_SIDES)), rng.uniform(0.55, 1.0), bool(rng.random() < 0.5))
             return self._compose(rng, canvas, count, look, lambda side, placed: self._scatter(rng, side, placed, max_overlap))
-        canvas = background(rng, self.size, HELD_OUT_BACKGROUNDS)
+        canvas = background(rng, self.size, HELD_OUT_BACKGROUNDS if self.scene == "held-out" else PROBE_BACKGROUNDS)
         count = int(rng.integers(2, 5))
         look = lambda: (self._side(rng, *HELD_OUT_SIDES), rng.uniform(0.7, 1.0), False)
         return self._compose(rng, canvas, count, look, self._grid(rng) if rng.random() < 0.5 else self._diagonal(rng))

@@ -2,7 +2,7 @@
 twice), with checkpoints to resume, validation mAP on canvases of kept-out items (in the original scenes and in the
 held-out scenes training never draws, see canvases.py), ONNX export with the ai.rff::RffConv operator, a config.json
 for RffService's model repository (raw "ssd" layout: the service decodes and suppresses) and, at the end, per-class AP
-on test-split canvases of both scene families.
+on test-split canvases of the original, held-out and probe scene families.
 
     PYTHONPATH=python python3 python/references/train_detector.py --out runs/detector --steps 12000
     PYTHONPATH=python python3 python/references/train_detector.py --init-onnx models/rff-ssd-fashion/3/model.onnx --evaluate-only
@@ -194,10 +194,10 @@ def init_from_onnx(model, path, x):
 
 
 def test_report(model, test_x, test_y, args, device, classes, names):
-    """Per-class AP@0.5 on args.test_canvases test-split canvases of each scene family, with and without
+    """Per-class AP@0.5 on args.test_canvases test-split canvases of each evaluation scene family, with and without
     suppression across classes."""
     report = {}
-    for scene in ("original", "held-out"):
+    for scene in ("original", "held-out", "probe"):
         canvases = [CanvasGenerator(test_x, test_y, size=args.size, seed=args.seed + 2000, scene=scene).make(i)
                     for i in range(args.test_canvases)]
         for cross in sorted({0.0, args.cross_class_iou}):

@@ -65,21 +65,22 @@ def test_held_out_scenes_use_sides_and_backgrounds_training_never_draws(monkeypa
     items, labels = noise_items()
     low, high = canvases.HELD_OUT_SIDES
     widths = {}
-    for scene in ("training", "held-out"):
+    for scene in ("training", "held-out", "probe"):
         generator = CanvasGenerator(items, labels, size=128, seed=5, scene=scene)
         widths[scene] = []
         for index in range(150):
             pixels, boxes, found = generator.make(index)
             assert np.array_equal(pixels, generator.make(index)[0])
-            assert len(boxes) == len(found) >= (2 if scene == "held-out" else 0)
+            assert len(boxes) == len(found) >= (0 if scene == "training" else 2)
             for x0, y0, x1, y1 in boxes:
                 assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128
             widths[scene] += [int(x1 - x0) for x0, _, x1, _ in boxes]
-    assert all(low <= w <= high for w in widths["held-out"])
+    assert all(low <= w <= high for w in widths["held-out"] + widths["probe"])
     assert not any(low <= w <= high for w in widths["training"])
     assert min(widths["training"]) < low and max(widths["training"]) > high
     assert kinds["held-out"] == set(canvases.HELD_OUT_BACKGROUNDS)
-    assert not kinds["training"] & set(canvases.HELD_OUT_BACKGROUNDS)
+    assert kinds["probe"] == set(canvases.PROBE_BACKGROUNDS)
+    assert not kinds["training"] & set(canvases.HELD_OUT_BACKGROUNDS + canvases.PROBE_BACKGROUNDS)
 
 
 def test_held_out_layouts_overlap_each_item_at_most_as_much_as_training_allows():
