@@ -211,6 +211,7 @@ public class DetectEndpointTests(ServiceFactory factory) : IClassFixture<Service
         {
             var cam = await client.GetFromJsonAsync<JsonElement>($"/cam?imageId={id}&model=detector&detection={i}&faithfulness=false");
             Assert.Equal("layercam", cam.GetProperty("method").GetString());
+            Assert.Equal(Inference.Explanations.CamRequest.DefaultDetectionGamma, cam.GetProperty("gamma").GetSingle());
             var explained = cam.GetProperty("detection").GetProperty("box");
             var box = detections[i].GetProperty("box");
             Assert.Equal(box.GetProperty("x").GetDouble(), explained.GetProperty("x").GetDouble(), 3);

@@ -25,7 +25,7 @@ namespace RffService.Api.Endpoints;
 /// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
 /// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
 /// <param name="Ablate">Explain the network with these activations switched off: &lt;layer&gt;:&lt;what&gt;[@x,y,w,h][=blank], several joined with ;, where &lt;what&gt; is all, top&lt;K&gt; or channel indices joined with commas (docs/explanations.md).</param>
-/// <param name="Gamma">The map's contrast, above 0 and at most 10 (default 1): its values, normalised to 0..1, raised to this power before they are shown and the faithfulness figures are measured; below 1 widens the bright region, above 1 narrows it.</param>
+/// <param name="Gamma">The map's contrast, above 0 and at most 10 (default 1; 0.7 for a detection): its values, normalised to 0..1, raised to this power before they are shown and the faithfulness figures are measured; below 1 widens the bright region, above 1 narrows it.</param>
 public record CamQuery(
     [property: FromQuery(Name = "model")] string? Model = null,
     [property: FromQuery(Name = "target")] string? Target = null,
@@ -90,7 +90,7 @@ public record CamQuery(
 /// <param name="MaxDetections">With detection: the /detect maxDetections (default 100).</param>
 /// <param name="Classes">With detection: the /detect classes filter (default: all).</param>
 /// <param name="Ablate">Explain the network with these activations switched off: &lt;layer&gt;:&lt;what&gt;[@x,y,w,h][=blank], several joined with ;, where &lt;what&gt; is all, top&lt;K&gt; or channel indices joined with commas (docs/explanations.md).</param>
-/// <param name="Gamma">The map's contrast, above 0 and at most 10 (default 1): its values, normalised to 0..1, raised to this power before they are shown and the faithfulness figures are measured; below 1 widens the bright region, above 1 narrows it.</param>
+/// <param name="Gamma">The map's contrast, above 0 and at most 10 (default 1; 0.7 for a detection): its values, normalised to 0..1, raised to this power before they are shown and the faithfulness figures are measured; below 1 widens the bright region, above 1 narrows it.</param>
 public sealed record CachedCamQuery(
     [property: FromQuery(Name = "imageId")] string? ImageId = null,
     string? Model = null, string? Target = null, string? Method = null, string? Layer = null, float Alpha = CamRequest.DefaultAlpha,
