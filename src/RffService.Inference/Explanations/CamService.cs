@@ -35,8 +35,11 @@ public sealed record CamRequest(string? Model = null, string? Target = null, Cam
     int? Channels = CamRequest.DefaultChannels, int? Detection = null, DetectionRequest? DetectionQuery = null, TimeSpan? TimeBudget = null,
     IReadOnlyList<Ablation>? Ablations = null, float? Gamma = null)
 {
-    /// <summary>The gamma a request may ask for: (0, <see cref="MaxGamma"/>].</summary>
-    public const float DefaultGamma = 1f, MaxGamma = 10f;
+    /// <summary>A classification's map is shown as computed.</summary>
+    public const float DefaultGamma = 1f;
+
+    /// <summary>The largest gamma a request may ask for (any gamma above 0 up to this).</summary>
+    public const float MaxGamma = 10f;
 
     /// <summary>
     /// A detection's map is shown with more contrast in its faint parts: a single item's map is sharp, and at gamma 1 the
