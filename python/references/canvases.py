@@ -134,10 +134,15 @@ def overlap(a, b):
 
 class CanvasGenerator:
     def __init__(self, images, labels, size=128, seed=1, min_side=24, max_side=80, max_objects=6, max_overlap=0.35,
-                 scene="original"):
+                 scene="original", backgrounds=None):
+        """backgrounds: held-out and probe scenes only, the background kinds to draw instead of the family's own (to
+        measure one kind at a time: the layouts, sizes and items stay those of the scene)."""
         if scene not in SCENES:
             raise ValueError(f"scene must be one of {SCENES}, got {scene}")
+        if backgrounds is not None and scene not in ("held-out", "probe"):
+            raise ValueError("backgrounds= applies to the held-out and probe scenes only")
         self.images, self.labels, self.size, self.seed, self.scene = images, labels, size, seed, scene
+        self.backgrounds = tuple(backgrounds) if backgrounds else (HELD_OUT_BACKGROUNDS if scene == "held-out" else PROBE_BACKGROUNDS)
         self.min_side, self.max_side, self.max_objects, self.max_overlap = min_side, max_side, max_objects, max_overlap
 
     def make(self, index):
@@ -153,7 +158,7 @@ class CanvasGenerator:
             count, max_overlap = int(rng.integers(1, 9)), rng.uniform(0.0, self.max_overlap)
             look = lambda: (int(rng.choice(TRAINING_SIDES)), rng.uniform(0.55, 1.0), bool(rng.random() < 0.5))
             return self._compose(rng, canvas, count, look, lambda side, placed: self._scatter(rng, side, placed, max_overlap))
-        canvas = background(rng, self.size, HELD_OUT_BACKGROUNDS if self.scene == "held-out" else PROBE_BACKGROUNDS)
+        canvas = background(rng, self.size, self.backgrounds)
         count = int(rng.integers(2, 5))
         look = lambda: (self._side(rng, *HELD_OUT_SIDES), rng.uniform(0.7, 1.0), False)
         return self._compose(rng, canvas, count, look, self._grid(rng) if rng.random() < 0.5 else self._diagonal(rng))

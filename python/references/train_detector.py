@@ -69,6 +69,8 @@ def parse(argv=None):
     p.add_argument("--cross-class-iou", type=float, default=0.5,
                    help="suppress boxes of other classes above this IoU after per-class NMS (0 = off); written to config.json")
     p.add_argument("--test-canvases", type=int, default=1000, help="test-split canvases per scene family at the end")
+    p.add_argument("--by-background", action="store_true",
+                   help="with --evaluate-only: the held-out layouts on one background kind at a time, every kind of every family")
     return p.parse_args(argv)
 
 
@@ -213,6 +215,18 @@ def test_report(model, test_x, test_y, args, device, classes, names):
     return report
 
 
+def background_report(model, test_x, test_y, args, device, names):
+    """mAP@0.5 (per-class NMS) of the held-out layouts and sizes on each background kind alone: which scenes cost what."""
+    from canvases import BACKGROUNDS, TRAINING_BACKGROUNDS, HELD_OUT_BACKGROUNDS, PROBE_BACKGROUNDS
+    report = {}
+    for kind in dict.fromkeys(BACKGROUNDS + TRAINING_BACKGROUNDS + HELD_OUT_BACKGROUNDS + PROBE_BACKGROUNDS):
+        generator = CanvasGenerator(test_x, test_y, size=args.size, seed=args.seed + 2000, scene="held-out", backgrounds=(kind,))
+        val_map, per_class = evaluate(model, [generator.make(i) for i in range(args.test_canvases)], args.size, device, len(names))
+        report[kind] = {"mAP": round(val_map, 4), "perClass": dict(zip(names, [round(a, 4) for a in per_class]))}
+        print(json.dumps({"background": kind, **report[kind]}), flush=True)
+    return report
+
+
 def main(argv=None):
     args = parse(argv)
     device = setup(args.threads, args.seed)
@@ -233,6 +247,8 @@ def main(argv=None):
         calibration = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed + 3000, scene=args.scene)
         init_from_onnx(model, args.init_onnx, to_batch([calibration.make(i) for i in range(256)], args.size)[0].to(device))
         if args.evaluate_only:
+            if args.by_background:
+                return background_report(model, test_x, test_y, args, device, names)
             return test_report(model, test_x, test_y, args, device, len(names), names)
         history.append(validate(model, val_canvases, args, device, names, 0, None, 0.0))
         print(json.dumps(history[-1]), flush=True)

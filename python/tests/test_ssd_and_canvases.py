@@ -1,6 +1,7 @@
 """Default boxes, box coding and matching, and the detection canvases."""
 
 import numpy as np
+import pytest
 import torch
 
 from rffconv import ssd
@@ -93,3 +94,19 @@ def test_held_out_layouts_overlap_each_item_at_most_as_much_as_training_allows()
         for i in range(len(squares)):
             for j in range(i):
                 assert canvases.overlap(squares[i], squares[j]) <= 0.35
+
+
+def test_one_background_kind_at_a_time_keeps_the_scenes_layouts(monkeypatch):
+    import canvases
+    drawn = []
+    real = canvases.background
+    monkeypatch.setattr(canvases, "background", lambda rng, size, kinds=canvases.BACKGROUNDS, **o: drawn.append(kinds) or real(rng, size, kinds, **o))
+    items, labels = noise_items()
+    mosaic = CanvasGenerator(items, labels, size=128, seed=7, scene="probe", backgrounds=("mosaic",))
+    low, high = canvases.HELD_OUT_SIDES
+    for index in range(20):
+        _, boxes, found = mosaic.make(index)  # the probe scene's layouts and sizes, on the mosaic only
+        assert len(found) >= 2 and all(low <= x1 - x0 <= high for x0, _, x1, _ in boxes)
+    assert set(drawn) == {("mosaic",)}
+    with pytest.raises(ValueError):
+        CanvasGenerator(items, labels, scene="training", backgrounds=("checker",))
