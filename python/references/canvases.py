@@ -7,7 +7,7 @@ random texture; Gaussian noise is added to all. RffService's C# CanvasGenerator 
 random stream): the service's in-distribution test.
 
 "training": what the detector is trained on, wider than "original": 1-8 items of 20-43 or 56-96 px (sides 44-55 are
-never drawn), contrast 0.55-1, mirrored half the time, a random overlap limit, and two more background kinds (soft
+never drawn), contrast 0.55-1, mirrored half the time, a random overlap limit, and three more background kinds (soft
 blobs, hard-edged bands, a "dead leaves" mosaic of rectangles), brighter levels and stronger noise.
 
 "held-out": what training never draws, for evaluation only: checkerboard or concentric-ring backgrounds, items of

@@ -24,7 +24,7 @@ import torchvision
 
 import fashion_mnist as fmnist
 from rffconv import ssd
-from canvases import SCENES, CanvasGenerator
+from canvases import BACKGROUNDS, HELD_OUT_BACKGROUNDS, PROBE_BACKGROUNDS, SCENES, TRAINING_BACKGROUNDS, CanvasGenerator
 from metrics import average_precision, confusions
 from rffconv.models import RffSsd
 from rffconv.onnx_export import export
@@ -217,7 +217,6 @@ def test_report(model, test_x, test_y, args, device, classes, names):
 
 def background_report(model, test_x, test_y, args, device, names):
     """mAP@0.5 (per-class NMS) of the held-out layouts and sizes on each background kind alone: which scenes cost what."""
-    from canvases import BACKGROUNDS, TRAINING_BACKGROUNDS, HELD_OUT_BACKGROUNDS, PROBE_BACKGROUNDS
     report = {}
     for kind in dict.fromkeys(BACKGROUNDS + TRAINING_BACKGROUNDS + HELD_OUT_BACKGROUNDS + PROBE_BACKGROUNDS):
         generator = CanvasGenerator(test_x, test_y, size=args.size, seed=args.seed + 2000, scene="held-out", backgrounds=(kind,))
