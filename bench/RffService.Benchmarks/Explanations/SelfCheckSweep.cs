@@ -24,7 +24,9 @@ public static class SelfCheckSweep
         foreach (var entry in service.Repository.Models.Where(m => m.Runtime?.Explanations.Explainer is not null))
         {
             var runtime = entry.Runtime!;
-            var proto = OnnxModelFile.Parse(File.ReadAllBytes(ModelFolder.ModelPath(entry, entry.Version!.Value)));
+            // The form the service explains: the batch axis made symbolic, the input a float32 NCHW tensor.
+            var file = ModelLoader.Parse(File.ReadAllBytes(ModelFolder.ModelPath(entry, entry.Version!.Value)));
+            var proto = ModelEditor.WithFloatNchwInput(FixedBatch.Relax(file, sessions) ?? file, runtime.Session.InputName, runtime.Session.ChannelsLast);
             var input = runtime.Config.Input;
             var candidates = Explainer.Discover(proto, runtime.Session.InputName, [1, input.Channels, input.Height, input.Width],
                 runtime.Explanations.Explainer!.ScoreOutput, runtime.RffLayers.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First().Output), sessions);

@@ -14,7 +14,9 @@ namespace RffService.Onnx.Explanations;
 /// the derivative, and along a random direction of a large map almost every large step crosses one. So a step counts
 /// only where the model is linear along the direction over the whole step, which shows as four one-sided slopes
 /// (over each half of [-h, 0] and [0, h]) that agree; elsewhere, and where float32 rounding swamps a small step, the
-/// step says nothing. A direction no step could judge is judged again at another jittered point, and so is one that
+/// step says nothing. Even agreeing slopes leave the estimate as uncertain as their spread (in a large map every step
+/// crosses kinks too fine to show), so a step disagrees only by more than that spread plus the tolerance. A direction
+/// no step could judge is judged again at another jittered point, and so is one that
 /// disagrees: it is refused only when it disagrees at two points and agrees at none. A wrong gradient shows at every
 /// step where the model is linear, so it is still refused; a right one is not refused for a kink.
 /// </para>
@@ -34,7 +36,7 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
     public const double ResolvableChange = 1e-4;
 
     /// <summary>Finite-difference steps, as fractions of the layer's RMS activation: large ones rise above float32 rounding, small ones fit between kinks.</summary>
-    public static readonly double[] StepFractions = [1e-2, 1e-3, 1e-4];
+    public static readonly double[] StepFractions = [1e-2, 1e-3, 1e-4, 1e-5];
 
     /// <summary>The random jitter the check point adds to every layer, as a fraction of its RMS activation.</summary>
     public const double JitterFraction = 1e-1;
@@ -169,6 +171,8 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
             for (int i = 0; i < size; i++) analytic += (double)gradients[i] * vectors[d][i];
             double floor = 1e-3 * gradientNorm * Math.Sqrt(size);
             if (floor == 0 && analytic == 0) { result[d] = 0; continue; } // the layer does not move the scores, and the gradient says so
+            double tolerance = d == 0 ? GradientDirectionTolerance : RandomDirectionTolerance;
+            double? agreed = null, leastDisagreement = null;
             for (int f = 0; f < StepFractions.Length; f++)
             {
                 int row = (d * StepFractions.Length + f) * Offsets.Length;
@@ -177,13 +181,18 @@ internal sealed class GradientSelfCheck(PreparedModel prepared, string scoreOutp
                 double[] slopes = [(values[0] - values[1]) / (h / 2), (values[1] - values[2]) / (h / 2), (values[2] - values[3]) / (h / 2), (values[3] - values[4]) / (h / 2)];
                 double central = (values[0] - values[4]) / (2 * h), half = (values[1] - values[3]) / h;
                 double scale = Math.Max(Math.Max(Math.Abs(central), Math.Abs(analytic)), floor);
-                double tolerance = d == 0 ? GradientDirectionTolerance : RandomDirectionTolerance;
-                if ((slopes.Max() - slopes.Min()) / scale > tolerance / 2) continue; // a kink or rounding inside the step: it says nothing
+                double spread = (slopes.Max() - slopes.Min()) / scale;
+                if (spread > tolerance / 2) continue; // a kink or rounding inside the step: it says nothing
                 // A step that moves the score by less than float32 can resolve shows four equal (zero) slopes: it says nothing either.
                 if (Math.Abs(values[0] - values[4]) < ResolvableChange * values.Max(Math.Abs)) continue;
                 double error = Math.Min(Math.Abs(central - analytic), Math.Abs((4 * half - central) / 3 - analytic)) / scale;
-                result[d] = Math.Min(result[d] ?? double.MaxValue, error);
+                if (error <= tolerance) agreed = Math.Min(agreed ?? double.MaxValue, error);
+                // The slopes' spread is what kinks too fine to see and rounding left in the step's own estimate: a step
+                // disagrees only by more than that (dense kinks of a large map otherwise read as a few percent of error).
+                leastDisagreement = Math.Min(leastDisagreement ?? double.MaxValue, error - spread);
             }
+            if (agreed is not null) result[d] = agreed;
+            else if (leastDisagreement > tolerance) result[d] = leastDisagreement;
         }
         return result;
     }
