@@ -11,7 +11,7 @@ public class ModelExplanationsTests
 {
     private static readonly SessionFactory Sessions = new(SessionSettings.Cpu);
 
-    private static ModelExplanations Start(SemaphoreSlim gate)
+    private static ModelExplanations Start(ExplanationCheckGate gate)
     {
         var (model, _, inputShape) = ExporterPatterns.All["stem: Conv + BatchNorm + Relu, then RffConv, GAP, Gemm"]();
         return ModelExplanations.Start(() => Explainer.Discover(model, "x", inputShape, "y", new Dictionary<string, string> { ["rff"] = "rff" }, Sessions),
@@ -21,7 +21,8 @@ public class ModelExplanationsTests
     [Fact]
     public async Task While_the_check_waits_its_turn_requests_get_503_after_the_wait_and_the_engine_once_it_is_done()
     {
-        using var gate = new SemaphoreSlim(0, 1); // another model's check holds the gate
+        var gate = new ExplanationCheckGate();
+        gate.Queue(); // another model's check holds the gate
         await using var explanations = Start(gate);
         Assert.Equal(ExplanationState.Checking, explanations.State);
         Assert.Null(explanations.Explainer);
@@ -34,7 +35,7 @@ public class ModelExplanationsTests
         Assert.Equal(ExplanationState.Ready, explanations.State);
         Assert.Same(explainer, explanations.Explainer);
         Assert.All(explanations.Layers, l => Assert.True(l.Usable, l.Refusal));
-        Assert.Equal(1, gate.CurrentCount); // the gate is handed on
+        Assert.False(gate.Held); // the gate is handed on
     }
 
     [Fact]
@@ -50,11 +51,31 @@ public class ModelExplanationsTests
     [Fact]
     public async Task Disposing_a_model_whose_check_has_not_started_stops_it_and_leaves_the_gate_alone()
     {
-        using var gate = new SemaphoreSlim(0, 1);
+        var gate = new ExplanationCheckGate();
+        gate.Queue();
         var explanations = Start(gate);
         await explanations.DisposeAsync();
         Assert.Equal(ExplanationState.Unavailable, explanations.State);
         Assert.Contains("unloaded", explanations.Error);
-        Assert.Equal(0, gate.CurrentCount);
+        Assert.True(gate.Held); // still the other model's
+        gate.Release();
+        Assert.False(gate.Held); // the stopped check left the queue
+    }
+
+    [Fact]
+    public async Task A_check_a_request_waits_for_runs_before_checks_queued_earlier()
+    {
+        var gate = new ExplanationCheckGate();
+        gate.Queue(); // another model's check holds the gate
+        await using var first = Start(gate);
+        await using var second = Start(gate);
+        // A request for the second model: it waits briefly (503), and moves the second model's check to the front.
+        await Assert.ThrowsAsync<InferenceException>(() => second.ReadyAsync("second", TimeSpan.FromMilliseconds(20), default));
+        gate.Release();
+        await second.ReadyAsync("second", TimeSpan.FromMinutes(1), default);
+        Assert.Equal(ExplanationState.Checking, first.State); // queued first, checked after
+        Assert.Empty(first.Layers); // not even discovered yet when the second was done
+        await first.Completion;
+        Assert.Equal(ExplanationState.Ready, first.State);
     }
 }

@@ -15,8 +15,8 @@ public enum ExplanationState
 /// <summary>
 /// The explanation engine of one model version, prepared in the background after the model serves: its candidate
 /// layers are found first (listed as checking), then their gradients are checked; requests wait for the check within
-/// a bound. Checks of all models take turns through one gate, so they never take more than one model's worth of CPU
-/// from serving.
+/// a bound. Checks of all models take turns through one <see cref="ExplanationCheckGate"/>; a request waiting for a
+/// check moves it to the front.
 /// </summary>
 public sealed class ModelExplanations : IAsyncDisposable
 {
@@ -25,6 +25,8 @@ public sealed class ModelExplanations : IAsyncDisposable
     private volatile ExplanationCandidates? _candidates;
     private volatile Explainer? _explainer;
     private volatile string? _error;
+    private readonly ExplanationCheckGate? _gate;
+    private readonly ExplanationCheckGate.Turn? _turn;
 
     private ModelExplanations(string error)
     {
@@ -32,11 +34,13 @@ public sealed class ModelExplanations : IAsyncDisposable
         _work = Task.FromResult<Explainer?>(null);
     }
 
-    private ModelExplanations(Func<ExplanationCandidates> discover, Func<ExplanationCandidates, CancellationToken, Explainer> check, SemaphoreSlim gate)
+    private ModelExplanations(Func<ExplanationCandidates> discover, Func<ExplanationCandidates, CancellationToken, Explainer> check, ExplanationCheckGate gate)
     {
+        _gate = gate;
+        _turn = gate.Queue();
         _work = Task.Run(async () =>
         {
-            await gate.WaitAsync(_stop.Token);
+            await gate.EnterAsync(_turn, _stop.Token);
             try
             {
                 _candidates = discover();
@@ -62,7 +66,7 @@ public sealed class ModelExplanations : IAsyncDisposable
     public static ModelExplanations Unavailable(string reason) => new(reason);
 
     /// <summary>Starts finding and checking the layers in the background, once <paramref name="gate"/> lets it.</summary>
-    public static ModelExplanations Start(Func<ExplanationCandidates> discover, Func<ExplanationCandidates, CancellationToken, Explainer> check, SemaphoreSlim gate) =>
+    public static ModelExplanations Start(Func<ExplanationCandidates> discover, Func<ExplanationCandidates, CancellationToken, Explainer> check, ExplanationCheckGate gate) =>
         new(discover, check, gate);
 
     public ExplanationState State => _explainer is not null ? ExplanationState.Ready
@@ -91,7 +95,10 @@ public sealed class ModelExplanations : IAsyncDisposable
     {
         if (_explainer is { } ready) return ready;
         if (!_work.IsCompleted)
+        {
+            _gate!.Promote(_turn!);
             await ((Task)_work).WaitAsync(wait, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
         cancellationToken.ThrowIfCancellationRequested();
         if (_explainer is { } checkedNow) return checkedNow;
         if (!_work.IsCompleted)

@@ -19,7 +19,7 @@ public sealed class ModelLoader(SessionFactory sessions, IOptions<InferenceOptio
     Microsoft.Extensions.Logging.ILogger<ModelLoader>? logger = null)
 {
     /// <summary>Explanation checks take turns: one model at a time, beside the serving work.</summary>
-    private readonly SemaphoreSlim _explanationChecks = new(1, 1);
+    private readonly ExplanationCheckGate _explanationChecks = new();
 
     public ModelEntry Load(ModelEntry entry)
     {
