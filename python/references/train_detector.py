@@ -6,6 +6,8 @@ on test-split canvases of the original, held-out and probe scene families.
 
     PYTHONPATH=python python3 python/references/train_detector.py --out runs/detector --steps 12000
     PYTHONPATH=python python3 python/references/train_detector.py --init-onnx models/rff-ssd-fashion/3/model.onnx --evaluate-only
+    PYTHONPATH=python python3 python/references/train_detector.py --minutes 7 --batch 64 --workers 6 --out runs/wide  # on a GPU
+    PYTHONPATH=python python3 python/references/train_detector.py --init-state runs/wide/state.npz --steps 0 --out runs/wide
 
 --init-onnx starts from an exported detector of the same architecture (its Conv+BatchNorm pairs were folded by the
 export; they are unfolded with statistics measured on training canvases, so the model starts where the file is).
@@ -16,6 +18,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -38,8 +41,8 @@ def _init_worker(images, labels, size, seed, scene):
     _GENERATOR = CanvasGenerator(images, labels, size=size, seed=seed, scene=scene)
 
 
-def _make(index):
-    return _GENERATOR.make(index)
+def _make_batch(indices):
+    return [_GENERATOR.make(i) for i in indices]
 
 
 def parse(argv=None):
@@ -49,10 +52,12 @@ def parse(argv=None):
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--stem", type=int, default=32)
     p.add_argument("--widths", type=lambda t: [int(v) for v in t.split(",")], default=[48, 64, 96, 128, 128, 128])
+    p.add_argument("--extra-blocks", type=int, default=0, help="stride-1 convolution blocks added before each of the first three maps")
     p.add_argument("--sigma", type=float, default=4.0)
     p.add_argument("--min-scale", type=float, default=0.15)
     p.add_argument("--max-scale", type=float, default=0.75)
-    p.add_argument("--steps", type=int, default=12000)
+    p.add_argument("--steps", type=int, default=12000, help="0: no training (with --init-onnx or --init-state: test report and export)")
+    p.add_argument("--minutes", type=float, help="train for this long instead of --steps; the one-cycle schedule follows the clock")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
@@ -65,13 +70,49 @@ def parse(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--scene", default="training", choices=SCENES, help="the canvases trained on (see canvases.py)")
     p.add_argument("--init-onnx", help="start from this exported detector (same architecture)")
+    p.add_argument("--init-state", help="start from this state.npz (same architecture), as every run writes next to its checkpoint")
     p.add_argument("--evaluate-only", action="store_true", help="with --init-onnx: only the test report of that detector")
+    p.add_argument("--no-export", action="store_true",
+                   help="write no ONNX file (export later with --init-state state.npz --steps 0, e.g. under another torch)")
     p.add_argument("--cross-class-iou", type=float, default=0.5,
                    help="suppress boxes of other classes above this IoU after per-class NMS (0 = off); written to config.json")
     p.add_argument("--test-canvases", type=int, default=1000, help="test-split canvases per scene family at the end")
     p.add_argument("--by-background", action="store_true",
                    help="with --evaluate-only: the held-out layouts on one background kind at a time, every kind of every family")
     return p.parse_args(argv)
+
+
+def one_cycle(fraction, pct_start=0.05, div_factor=25.0, final_div_factor=1e4):
+    """OneCycleLR's learning-rate factor (cosine warm-up, then cosine annealing) at a fraction of the run."""
+    if fraction < pct_start:
+        start = 1 / div_factor
+        return start + (1 - start) * (1 - math.cos(math.pi * fraction / pct_start)) / 2
+    end = 1 / (div_factor * final_div_factor)
+    return end + (1 - end) * (1 + math.cos(math.pi * min((fraction - pct_start) / (1 - pct_start), 1.0))) / 2
+
+
+def match_targets(boxes, labels, priors):
+    """Class targets and box offsets of a batch, on the priors' device (ssd.match_batch on padded objects)."""
+    most = max([len(b) for b in boxes] + [1])
+    padded_boxes = torch.zeros(len(boxes), most, 4)
+    padded_labels = torch.zeros(len(boxes), most, dtype=torch.long)
+    valid = torch.zeros(len(boxes), most, dtype=torch.bool)
+    for i, (b, l) in enumerate(zip(boxes, labels)):
+        padded_boxes[i, :len(b)], padded_labels[i, :len(b)], valid[i, :len(b)] = b, l, True
+    device = priors.device
+    return ssd.match_batch(padded_boxes.to(device), padded_labels.to(device), valid.to(device), priors)
+
+
+def save_state(path, model):
+    """The weights as plain arrays: readable by any torch and numpy version (a checkpoint.pt is tied to its torch)."""
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+    os.replace(tmp, path)
+
+
+def load_state(path, model):
+    with np.load(path) as arrays:
+        model.load_state_dict({k: torch.from_numpy(arrays[k]) for k in arrays.files})
 
 
 def to_batch(canvases, size):
@@ -239,20 +280,32 @@ def main(argv=None):
 
     step, history = 0, []
     model = RffSsd(classes=len(names), size=args.size, stem=args.stem, widths=args.widths, sigma=args.sigma,
-                   min_scale=args.min_scale, max_scale=args.max_scale, seed=args.seed).to(device)
-    priors = model.prior_boxes.cpu()
+                   min_scale=args.min_scale, max_scale=args.max_scale, seed=args.seed, extra_blocks=args.extra_blocks).to(device)
+    priors = model.prior_boxes
     generator = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed, scene=args.scene)
-    if args.init_onnx and not args.resume:
+    if args.init_state and not args.resume:
+        load_state(args.init_state, model)
+    elif args.init_onnx and not args.resume:
         calibration = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed + 3000, scene=args.scene)
         init_from_onnx(model, args.init_onnx, to_batch([calibration.make(i) for i in range(256)], args.size)[0].to(device))
         if args.evaluate_only:
             if args.by_background:
                 return background_report(model, test_x, test_y, args, device, names)
             return test_report(model, test_x, test_y, args, device, len(names), names)
+    if (args.init_onnx or args.init_state) and (args.steps or args.minutes):
         history.append(validate(model, val_canvases, args, device, names, 0, None, 0.0))
         print(json.dumps(history[-1]), flush=True)
+    budget = args.minutes * 60 if args.minutes else None
+    started = time.time()
+
+    def fraction():
+        return (time.time() - started) / budget if budget else step / max(args.steps, 1)
+
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps, pct_start=0.05)
+    if budget:
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: one_cycle(fraction()))
+    else:
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=max(args.steps, 1), pct_start=0.05)
     checkpoint_path = os.path.join(args.out, "checkpoint.pt")
     state = load_checkpoint(checkpoint_path, device) if args.resume else None
     if state:
@@ -265,19 +318,29 @@ def main(argv=None):
     pool = ProcessPoolExecutor(args.workers, initializer=_init_worker,
                                initargs=(train_x[fit_items], train_y[fit_items], args.size, args.seed, args.scene)) if args.workers else None
 
-    def canvases_for(s):
-        indices = range(s * args.batch, (s + 1) * args.batch)
-        return list(pool.map(_make, indices, chunksize=4)) if pool else [generator.make(i) for i in indices]
+    def batches(first):
+        """The canvases of steps first, first + 1, ...; the workers draw a few steps ahead of the training."""
+        def indices(s):
+            return range(s * args.batch, (s + 1) * args.batch)
+        if not pool:
+            for s in range(first, 1 << 62):
+                yield [generator.make(i) for i in indices(s)]
+        ahead = deque(pool.submit(_make_batch, indices(s)) for s in range(first, first + 2 * args.workers))
+        for s in range(first + len(ahead), 1 << 62):
+            canvases = ahead.popleft().result()
+            ahead.append(pool.submit(_make_batch, indices(s)))
+            yield canvases
 
-    started = time.time()
-    progress = Progress("train", args.steps)
+    def training():
+        return time.time() - started < budget if budget else step < args.steps
+
+    progress = Progress("train", 1000 if budget else args.steps)
     running = None
-    while step < args.steps:
+    source = batches(step)
+    while training():
         model.train()
-        x, boxes, labels = to_batch(canvases_for(step), args.size)
-        targets = [ssd.match(b, l, priors) for b, l in zip(boxes, labels)]
-        target_classes = torch.stack([t[0] for t in targets]).to(device)
-        target_offsets = torch.stack([t[1] for t in targets]).to(device)
+        x, boxes, labels = to_batch(next(source), args.size)
+        target_classes, target_offsets = match_targets(boxes, labels, priors)
         scores, offsets = model(x.to(device))
         class_loss, box_loss = ssd.multibox_loss(scores, offsets, target_classes, target_offsets)
         loss = class_loss + box_loss
@@ -287,28 +350,33 @@ def main(argv=None):
         schedule.step()
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        progress.update(step, f"loss {running:.3f}")
-        if step % args.evaluate_every == 0 or step == args.steps:
+        progress.update(int(1000 * min(fraction(), 1)) if budget else step, f"step {step} loss {running:.3f}")
+        if step % args.evaluate_every == 0 or not training():
             history.append(validate(model, val_canvases, args, device, names, step, running, time.time() - started))
             print(json.dumps(history[-1]), flush=True)
             save_checkpoint(checkpoint_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             schedule=schedule.state_dict(), step=step, history=history)
+            save_state(os.path.join(args.out, "state.npz"), model)
     if pool:
-        pool.shutdown()
+        pool.shutdown(cancel_futures=True)
 
+    training_seconds = time.time() - started
     val_map, per_class = evaluate(model, val_canvases["held-out"], args.size, device, len(names), args.cross_class_iou)
     test = test_report(model, test_x, test_y, args, device, len(names), names)
+    report = {"arguments": vars(args), "history": history, "steps": step, "heldOutValidationMap": val_map,
+              "heldOutValidationPerClassAp": dict(zip(names, [round(a, 4) for a in per_class])), "test": test,
+              "trainingSeconds": round(training_seconds, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    if args.no_export:
+        return report
     model = model.cpu().eval()
     export(model, torch.zeros(1, 1, args.size, args.size), os.path.join(args.out, "model.onnx"), input_names=["input"],
            output_names=["scores", "boxes"], dynamic_axes={"input": {0: "batch"}, "scores": {0: "batch"}, "boxes": {0: "batch"}},
            metadata={"trainer": "references/train_detector.py", "seed": args.seed})
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(service_config(model, names, args), f, indent=2)
-    report = {"arguments": vars(args), "history": history, "heldOutValidationMap": val_map,
-              "heldOutValidationPerClassAp": dict(zip(names, [round(a, 4) for a in per_class])), "test": test,
-              "trainingSeconds": round(time.time() - started, 1), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    with open(os.path.join(args.out, "report.json"), "w") as f:
-        json.dump(report, f, indent=2)
     print(json.dumps({"heldOutValidationMap": round(val_map, 4), "perClass": report["heldOutValidationPerClassAp"]}))
     return report
 

@@ -79,7 +79,7 @@ class RffSsd(nn.Module):
 
     def __init__(self, classes: int = 10, size: int = 128, stem: int = 32, widths: Sequence[int] = (48, 64, 96, 128, 128, 128),
                  sigma: float = 4.0, ratios: Sequence[float] = (2.0,), min_scale: float = 0.15, max_scale: float = 0.75,
-                 trainable: bool = True, seed: int = 1) -> None:
+                 trainable: bool = True, seed: int = 1, extra_blocks: int = 0) -> None:
         super().__init__()
         self.classes, self.size = classes, size
         w = widths
@@ -90,6 +90,10 @@ class RffSsd(nn.Module):
         self.stage3 = conv_block(w[2], w[3], 2)                                         # stride 16 -> map 2
         self.stage4 = conv_block(w[3], w[4], 2)                                         # stride 32 -> map 3
         self.stage5 = conv_block(w[4], w[5], 2)                                         # stride 64 -> map 4
+        if extra_blocks:  # deeper: more stride-1 blocks before each of the first three maps
+            self.stage2.extend(conv_block(w[2], w[2]) for _ in range(extra_blocks))
+            self.stage3 = nn.Sequential(self.stage3, *(conv_block(w[3], w[3]) for _ in range(extra_blocks)))
+            self.stage4 = nn.Sequential(self.stage4, *(conv_block(w[4], w[4]) for _ in range(extra_blocks)))
         map_channels = (w[2], w[3], w[4], w[5])
         sides = [size // 8, size // 16, size // 32, size // 64]
         self.feature_maps = [(s, s, list(ratios)) for s in sides]

@@ -53,8 +53,9 @@ def corners_to_centre(b):
 def encode(boxes_xyxy, prior_cxcywh):
     c = corners_to_centre(boxes_xyxy)
     wh = c[..., 2:].clamp(min=1e-6)
-    return torch.cat([(c[..., :2] - prior_cxcywh[..., :2]) / (prior_cxcywh[..., 2:] * torch.tensor(VARIANCES[:2])),
-                      torch.log(wh / prior_cxcywh[..., 2:]) / torch.tensor(VARIANCES[2:])], -1)
+    v = torch.tensor(VARIANCES, device=c.device)
+    return torch.cat([(c[..., :2] - prior_cxcywh[..., :2]) / (prior_cxcywh[..., 2:] * v[:2]),
+                      torch.log(wh / prior_cxcywh[..., 2:]) / v[2:]], -1)
 
 
 def decode(offsets, prior_cxcywh):
@@ -87,6 +88,30 @@ def match(gt_boxes, gt_labels, prior_cxcywh, threshold=0.5):
     classes = gt_labels[best_gt] + 1
     classes[best_gt_iou < threshold] = 0
     return classes, encode(gt_boxes[best_gt], prior_cxcywh)
+
+
+def match_batch(gt_boxes, gt_labels, valid, prior_cxcywh, threshold=0.5):
+    """match() for a batch at once, on any device: gt_boxes [B, G, 4] and gt_labels [B, G] padded to G objects, valid
+    [B, G] marking the real ones. Returns class targets [B, P] and box offsets [B, P, 4] equal to match() per image."""
+    corners = centre_to_corners(prior_cxcywh)
+    lt = torch.max(gt_boxes[:, :, None, :2], corners[None, None, :, :2])
+    rb = torch.min(gt_boxes[:, :, None, 2:], corners[None, None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area_gt = (gt_boxes[..., 2:] - gt_boxes[..., :2]).clamp(min=0).prod(-1)
+    area_prior = (corners[:, 2:] - corners[:, :2]).clamp(min=0).prod(-1)
+    overlaps = inter / (area_gt[:, :, None] + area_prior[None, None, :] - inter).clamp(min=1e-9)  # [B, G, P]
+    overlaps = overlaps.masked_fill(~valid[:, :, None], -1.0)
+    best_gt_iou, best_gt = overlaps.max(1)
+    best_prior = overlaps.argmax(2)
+    rows = torch.arange(gt_boxes.shape[0], device=gt_boxes.device)
+    for g in range(gt_boxes.shape[1]):  # in object order, as match() assigns: a later object wins a shared prior
+        b, p = rows[valid[:, g]], best_prior[valid[:, g], g]
+        best_gt_iou[b, p] = 2.0
+        best_gt[b, p] = g
+    classes = gt_labels.gather(1, best_gt) + 1
+    classes[best_gt_iou < threshold] = 0
+    matched = gt_boxes.gather(1, best_gt[..., None].expand(-1, -1, 4))
+    return classes, encode(matched, prior_cxcywh)
 
 
 def multibox_loss(scores, offsets, target_classes, target_offsets, negative_ratio=3):

@@ -30,6 +30,30 @@ def test_matching_gives_each_object_its_best_prior():
     assert set(classes[classes > 0].tolist()) == {4, 6}
 
 
+def test_batched_matching_equals_matching_each_image():
+    priors = ssd.priors([(16, 16, [2.0]), (8, 8, [2.0]), (4, 4, [2.0]), (2, 2, [2.0])], 0.15, 0.75)
+    rng = np.random.default_rng(3)
+    images = []
+    for count in (0, 1, 3, 8, 2):
+        corner = rng.uniform(0, 0.8, (count, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(0.02, 0.2, (count, 2))], 1)
+        images.append((torch.tensor(boxes, dtype=torch.float32), torch.tensor(rng.integers(0, 10, count))))
+    images.append((torch.tensor([[0.1, 0.1, 0.3, 0.3], [0.1, 0.1, 0.3, 0.3]]), torch.tensor([2, 7])))  # one shared best prior
+    most = max(len(b) for b, _ in images)
+    boxes = torch.zeros(len(images), most, 4)
+    labels = torch.zeros(len(images), most, dtype=torch.long)
+    valid = torch.zeros(len(images), most, dtype=torch.bool)
+    for i, (b, l) in enumerate(images):
+        boxes[i, :len(b)], labels[i, :len(b)], valid[i, :len(b)] = b, l, True
+    classes, offsets = ssd.match_batch(boxes, labels, valid, priors)
+    for i, (b, l) in enumerate(images):
+        expected_classes, expected_offsets = ssd.match(b, l, priors)
+        assert torch.equal(classes[i], expected_classes)
+        positive = expected_classes > 0
+        assert torch.allclose(offsets[i][positive], expected_offsets[positive], atol=1e-5)
+    assert classes[0].sum() == 0 and (classes[-1] == 8).sum() >= 1
+
+
 def test_canvases_are_deterministic_with_tight_boxes_of_visible_items():
     rng = np.random.default_rng(0)
     items = rng.integers(0, 255, (20, 28, 28)).astype(np.uint8)

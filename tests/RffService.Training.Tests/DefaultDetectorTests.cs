@@ -20,22 +20,22 @@ public class DefaultDetectorTests(FashionMnistFixture data) : IClassFixture<Fash
         var canvases = new CanvasGenerator(data.Test, 128, CanvasSeeds.Test);
 
         // As served: one label per object (detection.crossClassIou), so VOC mAP no longer credits an object's second
-        // label when its first is wrong (model card: mAP 0.852, class-agnostic AP 0.998).
+        // label when its first is wrong (model card: mAP 0.894, class-agnostic AP 0.998, every class at least 0.69).
         var served = DetectorEvaluator.Evaluate(data.ModelsRoot, Name, canvases, 200, data.Test.Classes);
-        Assert.True(served.ClassAgnosticApAt50 >= 0.97, served.ToString());
-        Assert.True(served.MapAt50 >= 0.80, served.ToString());
-        Assert.All(served.ApAt50PerClass, kv => Assert.True(kv.Value >= 0.50, served.ToString()));
+        Assert.True(served.ClassAgnosticApAt50 >= 0.98, served.ToString());
+        Assert.True(served.MapAt50 >= 0.86, served.ToString());
+        Assert.All(served.ApAt50PerClass, kv => Assert.True(kv.Value >= 0.60, served.ToString()));
 
-        // The same weights with per-class suppression only (torchvision's batched NMS; model card: mAP 0.930, every
-        // class at least 0.77).
+        // The same weights with per-class suppression only (torchvision's batched NMS; model card: mAP 0.956, every
+        // class at least 0.86, COCO mAP 0.835).
         string root = Directory.CreateTempSubdirectory("rff-detector-").FullName;
         try
         {
             CopyWithoutCrossClassSuppression(Path.Combine(data.ModelsRoot, Name), Path.Combine(root, Name));
             var perClass = DetectorEvaluator.Evaluate(root, Name, canvases, 200, data.Test.Classes);
-            Assert.True(perClass.MapAt50 >= 0.87, perClass.ToString());
-            Assert.All(perClass.ApAt50PerClass, kv => Assert.True(kv.Value >= 0.70, perClass.ToString()));
-            Assert.True(perClass.CocoMap >= 0.50, perClass.ToString());
+            Assert.True(perClass.MapAt50 >= 0.93, perClass.ToString());
+            Assert.All(perClass.ApAt50PerClass, kv => Assert.True(kv.Value >= 0.80, perClass.ToString()));
+            Assert.True(perClass.CocoMap >= 0.75, perClass.ToString());
             Assert.True(perClass.MapAt50 > served.MapAt50, "the served configuration does not suppress across classes");
         }
         finally
