@@ -254,6 +254,39 @@ public class DemoPageBrowserTests(KestrelServiceFactory factory) : IClassFixture
         page.WaitForFunctionAsync($"() => {{ const i = document.getElementById('{id}'); return i.complete && i.naturalWidth > 0; }}");
 
     [Fact]
+    public async Task An_explanation_answered_503_with_Retry_After_is_asked_again_and_then_shown()
+    {
+        var (playwright, browser) = await LaunchAsync();
+        using var _ = playwright;
+        await using var __ = browser;
+        var page = await OpenAsync(browser);
+        // The first /cam answers as a model whose explanation layers are still being checked (after a start).
+        int calls = 0;
+        await page.RouteAsync(new System.Text.RegularExpressions.Regex("/cam\\?"), async route =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+                await route.FulfillAsync(new()
+                {
+                    Status = 503,
+                    Headers = new Dictionary<string, string> { ["Retry-After"] = "1" },
+                    ContentType = "application/problem+json",
+                    Body = """{"title":"Explanations not ready","status":503,"detail":"Model 'tiny' serves, but its explanation layers are still being checked; retry shortly."}""",
+                });
+            else
+                await route.ContinueAsync();
+        });
+        var retrying = page.WaitForFunctionAsync("() => document.getElementById('status').textContent.includes('Asking again in 1 s')");
+
+        await page.SetInputFilesAsync("#file", WriteImage(TestImages.Png(28, 28), "retried.png"));
+
+        await retrying;
+        await page.WaitForFunctionAsync("() => document.getElementById('cam-caption').textContent.startsWith('gradcam')");
+        await WaitForImageAsync(page, "cam-overlay");
+        Assert.Equal(2, calls);
+        Assert.False(await page.IsVisibleAsync("#error"));
+    }
+
+    [Fact]
     public async Task A_bad_file_shows_the_problem_detail()
     {
         var (playwright, browser) = await LaunchAsync();

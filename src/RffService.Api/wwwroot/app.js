@@ -69,10 +69,31 @@ async function problem(response) {
   }
 }
 
+/** Waits ms, or rejects with AbortError as soon as signal aborts. */
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DOMException("Aborted", "AbortError"));
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => { clearTimeout(timer); reject(new DOMException("Aborted", "AbortError")); }, { once: true });
+  });
+}
+
+// A 503 with Retry-After (explanations still being checked after a start, a full queue) is asked again, up to this long.
+const RETRY_FOR_SECONDS = 120;
+
 async function getJson(url, options) {
-  const response = await fetch(url, options);
-  if (!response.ok) throw new Error(await problem(response));
-  return response.json();
+  const started = Date.now();
+  for (;;) {
+    const response = await fetch(url, options);
+    const retryAfter = Number(response.headers.get("Retry-After"));
+    if (response.status === 503 && retryAfter > 0 && Date.now() - started < RETRY_FOR_SECONDS * 1000) {
+      $("status").textContent = `${await problem(response)} Asking again in ${retryAfter} s…`;
+      await pause(retryAfter * 1000, options?.signal);
+      continue;
+    }
+    if (!response.ok) throw new Error(await problem(response));
+    return response.json();
+  }
 }
 
 function selectedModel() { return models.find((m) => m.name === $("model").value); }
