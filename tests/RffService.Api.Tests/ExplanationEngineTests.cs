@@ -110,9 +110,15 @@ public class ExplanationEngineTests(PatternModelsFactory factory) : IClassFixtur
     }
 }
 
-/// <summary>A model whose Score-CAM over all channels takes several queued runs of about a second, a request timeout shorter than one, and a pass limit its largest explanation exceeds.</summary>
+/// <summary>
+/// A model whose Score-CAM over all channels needs about 260 passes of a few milliseconds each (128x128 input: seconds
+/// in all, several times the request timeout on any machine), a request timeout of 0.4 s, and a pass limit its largest
+/// explanation exceeds.
+/// </summary>
 public sealed class SlowExplanationFactory : ServiceFactory
 {
+    public const int Side = 128;
+
     public SlowExplanationFactory()
     {
         var random = new Random(5);
@@ -123,8 +129,8 @@ public sealed class SlowExplanationFactory : ServiceFactory
         };
         var readout = Enumerable.Range(0, 3 * 256).Select(_ => (float)RffLayerSpec.Gaussian(random)).ToArray();
         var config = TestModelRepository.TinyConfig();
-        Models.AddModel("slow", new RffCnnSpec(1, 48, 48, layers, readout, [0f, 0f, 0f]),
-            config with { Input = config.Input with { Width = 48, Height = 48 } });
+        Models.AddModel("slow", new RffCnnSpec(1, Side, Side, layers, readout, [0f, 0f, 0f]),
+            config with { Input = config.Input with { Width = Side, Height = Side } });
     }
 
     protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>(base.Settings)
@@ -148,12 +154,13 @@ public class ExplanationTimeoutTests(SlowExplanationFactory factory) : IClassFix
     public async Task A_score_cam_estimated_longer_than_the_request_timeout_is_refused_before_any_work()
     {
         var client = await factory.ReadyClientAsync();
-        var image = new ByteArrayContent(TestImages.Png(48, 48, gray: true));
+        var image = new ByteArrayContent(TestImages.Png(SlowExplanationFactory.Side, SlowExplanationFactory.Side, gray: true));
         image.Headers.ContentType = new MediaTypeHeaderValue("image/png");
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/classify?model=slow", image)).StatusCode); // the model's time per image is known
         long before = await RunsStartedAsync(client);
 
-        // All 256 channels of the last layer: about 260 passes, far more than 0.4 s on this model.
+        // All 256 channels of the last layer: about 260 passes, far more than 0.4 s on this model (48x48 inputs took
+        // 0.27 s on a fast machine, so that it ran instead of being refused).
         var response = await client.PostAsync("/cam?model=slow&method=scorecam&channels=all&faithfulness=false", image);
         string detail = await Problems.AssertProblemAsync(response, HttpStatusCode.UnprocessableEntity);
         Assert.Contains("model passes", detail);
