@@ -66,13 +66,13 @@ def decode(offsets, prior_cxcywh):
 
 
 def iou(a, b):
-    """Pairwise IoU of xyxy boxes a [n, 4] and b [m, 4]."""
-    lt = torch.max(a[:, None, :2], b[None, :, :2])
-    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
+    """Pairwise IoU of xyxy boxes a [..., n, 4] and b [m, 4]: [..., n, m]."""
+    lt = torch.max(a[..., :, None, :2], b[:, :2])
+    rb = torch.min(a[..., :, None, 2:], b[:, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
+    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
     area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
+    return inter / (area_a[..., :, None] + area_b - inter).clamp(min=1e-9)
 
 
 def match(gt_boxes, gt_labels, prior_cxcywh, threshold=0.5):
@@ -93,14 +93,7 @@ def match(gt_boxes, gt_labels, prior_cxcywh, threshold=0.5):
 def match_batch(gt_boxes, gt_labels, valid, prior_cxcywh, threshold=0.5):
     """match() for a batch at once, on any device: gt_boxes [B, G, 4] and gt_labels [B, G] padded to G objects, valid
     [B, G] marking the real ones. Returns class targets [B, P] and box offsets [B, P, 4] equal to match() per image."""
-    corners = centre_to_corners(prior_cxcywh)
-    lt = torch.max(gt_boxes[:, :, None, :2], corners[None, None, :, :2])
-    rb = torch.min(gt_boxes[:, :, None, 2:], corners[None, None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area_gt = (gt_boxes[..., 2:] - gt_boxes[..., :2]).clamp(min=0).prod(-1)
-    area_prior = (corners[:, 2:] - corners[:, :2]).clamp(min=0).prod(-1)
-    overlaps = inter / (area_gt[:, :, None] + area_prior[None, None, :] - inter).clamp(min=1e-9)  # [B, G, P]
-    overlaps = overlaps.masked_fill(~valid[:, :, None], -1.0)
+    overlaps = iou(gt_boxes, centre_to_corners(prior_cxcywh)).masked_fill(~valid[:, :, None], -1.0)  # [B, G, P]
     best_gt_iou, best_gt = overlaps.max(1)
     best_prior = overlaps.argmax(2)
     rows = torch.arange(gt_boxes.shape[0], device=gt_boxes.device)
