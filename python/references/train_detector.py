@@ -64,6 +64,8 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--oversample", type=class_factors, default={},
+                   help='class=factor,...: training items of these classes drawn factor times as often, e.g. "Shirt=3,Coat=2"')
     p.add_argument("--validation-items", type=int, default=5000, help="training items kept out of the training canvases")
     p.add_argument("--validation-canvases", type=int, default=500)
     p.add_argument("--evaluate-every", type=int, default=2000)
@@ -83,6 +85,26 @@ def parse(argv=None):
     p.add_argument("--by-background", action="store_true",
                    help="with --evaluate-only: the held-out layouts on one background kind at a time, every kind of every family")
     return p.parse_args(argv)
+
+
+def class_factors(text):
+    """"Shirt=3,T-shirt/top=2" -> {"Shirt": 3, "T-shirt/top": 2}."""
+    factors = {}
+    for part in filter(None, text.split(",")):
+        name, _, factor = part.rpartition("=")
+        if not name or not factor.isdigit() or int(factor) < 1:
+            raise argparse.ArgumentTypeError(f"expected class=factor (a whole number >= 1), got {part!r}")
+        factors[name] = int(factor)
+    return factors
+
+
+def oversampled(items, labels, names, factors):
+    """items with those of each class in factors repeated factor times (the canvases draw items uniformly)."""
+    unknown = set(factors) - set(names)
+    if unknown:
+        raise ValueError(f"--oversample: no class named {sorted(unknown)}; the classes are {names}")
+    repeats = np.array([factors.get(names[label], 1) for label in labels[items]])
+    return np.repeat(items, repeats)
 
 
 def one_cycle(fraction, pct_start=0.05, div_factor=25.0, final_div_factor=1e4):
@@ -277,6 +299,7 @@ def main(argv=None):
     (train_x, train_y), (test_x, test_y), names = fmnist.fashion(args.data)
     order = np.random.default_rng(args.seed).permutation(len(train_x))
     val_items, fit_items = order[:args.validation_items], order[args.validation_items:]
+    fit_items = oversampled(fit_items, train_y, names, args.oversample)
     val_canvases = {scene: [CanvasGenerator(train_x[val_items], train_y[val_items], size=args.size, seed=args.seed + 1000,
                                             scene=scene).make(i) for i in range(args.validation_canvases)]
                     for scene in ("original", "held-out")}

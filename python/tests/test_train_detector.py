@@ -1,5 +1,7 @@
 """The detector trainer's warm starts (an exported detector, or a state.npz, loads back into the torch model it came
-from) and its clock-driven schedule."""
+from), its clock-driven schedule and its oversampling of chosen classes."""
+
+import argparse
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import torch
 
 from rffconv.models import RffSsd
 from rffconv.onnx_export import export
-from train_detector import init_from_onnx, load_state, one_cycle, save_state
+from train_detector import class_factors, init_from_onnx, load_state, one_cycle, oversampled, parse, save_state
 
 
 @pytest.mark.parametrize("extra_blocks", [0, 1])
@@ -70,3 +72,21 @@ def test_the_clock_driven_schedule_is_one_cycle():
         assert optimizer.param_groups[0]["lr"] == pytest.approx(2e-3 * one_cycle(step / (steps - 1), warm_up), rel=1e-6, abs=1e-12)
         optimizer.step()
         schedule.step()
+
+
+def test_oversampling_repeats_the_items_of_the_named_classes_only():
+    labels = np.array([0, 1, 2, 1, 0, 2])
+    items = np.array([5, 4, 1, 0])  # labels 2, 0, 1, 0
+    drawn = oversampled(items, labels, ["a", "b", "c"], {"c": 3, "b": 2})
+    assert sorted(drawn.tolist()) == [0, 1, 1, 4, 5, 5, 5]
+    assert oversampled(items, labels, ["a", "b", "c"], {}).tolist() == items.tolist()
+    with pytest.raises(ValueError, match="no class named"):
+        oversampled(items, labels, ["a", "b", "c"], {"Shirt": 2})
+
+
+def test_the_oversample_option_reads_class_names_with_slashes_and_rejects_bad_factors():
+    assert parse(["--oversample", "Shirt=3,T-shirt/top=2"]).oversample == {"Shirt": 3, "T-shirt/top": 2}
+    assert parse([]).oversample == {}
+    for bad in ("Shirt", "Shirt=0", "Shirt=1.5", "=2"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            class_factors(bad)
