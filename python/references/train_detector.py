@@ -70,6 +70,9 @@ def parse(argv=None):
     p.add_argument("--validation-canvases", type=int, default=500)
     p.add_argument("--evaluate-every", type=int, default=2000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--canvas-seed", type=int,
+                   help="seed of the training canvases alone (default --seed): a warm start sees new canvases, while the "
+                        "validation items and the validation and test canvases stay those of --seed")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="processes that draw canvases (0 = in the training process)")
     p.add_argument("--resume", action="store_true")
@@ -308,7 +311,8 @@ def main(argv=None):
     model = RffSsd(classes=len(names), size=args.size, stem=args.stem, widths=args.widths, sigma=args.sigma,
                    min_scale=args.min_scale, max_scale=args.max_scale, seed=args.seed, extra_blocks=args.extra_blocks).to(device)
     priors = model.prior_boxes
-    generator = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=args.seed, scene=args.scene)
+    canvas_seed = args.seed if args.canvas_seed is None else args.canvas_seed
+    generator = CanvasGenerator(train_x[fit_items], train_y[fit_items], size=args.size, seed=canvas_seed, scene=args.scene)
     if args.init_state and not args.resume:
         load_state(args.init_state, model)
     elif args.init_onnx and not args.resume:
@@ -342,7 +346,7 @@ def main(argv=None):
         print(f"resumed at step {step}")
 
     pool = ProcessPoolExecutor(args.workers, initializer=_init_worker,
-                               initargs=(train_x[fit_items], train_y[fit_items], args.size, args.seed, args.scene)) if args.workers else None
+                               initargs=(train_x[fit_items], train_y[fit_items], args.size, canvas_seed, args.scene)) if args.workers else None
 
     def batches(first):
         """The canvases of steps first, first + 1, ...; the workers draw a few steps ahead of the training."""

@@ -1,5 +1,5 @@
 """The detector trainer's warm starts (an exported detector, or a state.npz, loads back into the torch model it came
-from), its clock-driven schedule and its oversampling of chosen classes."""
+from), its clock-driven schedule, its oversampling of chosen classes and its seed of the training canvases."""
 
 import argparse
 
@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+import train_detector
 from rffconv.models import RffSsd
 from rffconv.onnx_export import export
+from test_train_classifier import tiny_data
 from train_detector import class_factors, init_from_onnx, load_state, one_cycle, oversampled, parse, save_state
 
 
@@ -90,3 +92,35 @@ def test_the_oversample_option_reads_class_names_with_slashes_and_rejects_bad_fa
     for bad in ("Shirt", "Shirt=0", "Shirt=1.5", "=2"):
         with pytest.raises(argparse.ArgumentTypeError):
             class_factors(bad)
+
+
+def test_the_canvas_seed_changes_the_training_canvases_and_nothing_that_is_evaluated(tmp_path, monkeypatch):
+    data = str(tmp_path / "data")
+    tiny_data(data)
+    seen = {}
+    to_batch, evaluate = train_detector.to_batch, train_detector.evaluate
+
+    def recording_to_batch(canvases, size):
+        seen["trained"].append(np.stack([c[0] for c in canvases]))
+        return to_batch(canvases, size)
+
+    def recording_evaluate(model, canvases, *rest, **named):
+        seen["evaluated"].append(np.stack([c[0] for c in canvases]))
+        return evaluate(model, canvases, *rest, **named)
+
+    monkeypatch.setattr(train_detector, "to_batch", recording_to_batch)
+    monkeypatch.setattr(train_detector, "evaluate", recording_evaluate)
+
+    def run(name, *extra):
+        seen.update(trained=[], evaluated=[])
+        train_detector.main(["--data", data, "--out", str(tmp_path / name), "--stem", "4", "--widths", "4,4,4,4,4,4",
+                             "--steps", "2", "--batch", "2", "--validation-items", "16", "--validation-canvases", "2",
+                             "--test-canvases", "2", "--evaluate-every", "100", "--threads", "1", "--no-export", *extra])
+        return np.concatenate(seen["trained"]), np.concatenate(seen["evaluated"])
+
+    trained, evaluated = run("default")
+    same_trained, same_evaluated = run("seed-1", "--canvas-seed", "1")
+    other_trained, other_evaluated = run("seed-5", "--canvas-seed", "5")
+    assert np.array_equal(trained, same_trained) and np.array_equal(evaluated, same_evaluated)
+    assert not np.array_equal(trained, other_trained)
+    assert np.array_equal(evaluated, other_evaluated)
