@@ -7,7 +7,7 @@ on test-split canvases of the original, held-out and probe scene families.
     PYTHONPATH=python python3 python/references/train_detector.py --out runs/detector --steps 12000
     PYTHONPATH=python python3 python/references/train_detector.py --minutes 7.5 --batch 64 --workers 6 --no-export $ARCH --out runs/deep  # on a GPU
     PYTHONPATH=python python3 python/references/train_detector.py --init-state runs/deep/state.npz --steps 0 $ARCH --out runs/deep
-    PYTHONPATH=python python3 python/references/train_detector.py --init-onnx models/rff-ssd-fashion/4/model.onnx --evaluate-only $ARCH
+    PYTHONPATH=python python3 python/references/train_detector.py --init-onnx models/rff-ssd-fashion/5/model.onnx --evaluate-only $ARCH
 
 with ARCH="--stem 64 --widths 96,128,192,256,256,256 --extra-blocks 1", the default detector's architecture (version 4;
 the options' defaults are version 3's).
