@@ -9,7 +9,7 @@ on test-split canvases of the original, held-out and probe scene families.
     PYTHONPATH=python python3 python/references/train_detector.py --init-state runs/deep/state.npz --steps 0 $ARCH --out runs/deep
     PYTHONPATH=python python3 python/references/train_detector.py --init-onnx models/rff-ssd-fashion/5/model.onnx --evaluate-only $ARCH
 
-with ARCH="--stem 64 --widths 96,128,192,256,256,256 --extra-blocks 1", the default detector's architecture (version 4;
+with ARCH="--stem 64 --widths 96,128,192,256,256,256 --extra-blocks 1", the default detector's architecture (versions 4 and 5;
 the options' defaults are version 3's).
 
 --init-onnx starts from an exported detector of the same architecture (its Conv+BatchNorm pairs were folded by the
